@@ -1,0 +1,106 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Labels put on every resource. They are Docker Compose's own keys, so that
+// `docker compose ps` understands a devstack stack and vice versa.
+const (
+	LabelProject     = "com.docker.compose.project"
+	LabelService     = "com.docker.compose.service"
+	LabelNumber      = "com.docker.compose.container-number"
+	LabelOneOff      = "com.docker.compose.oneoff"
+	LabelConfigHash  = "com.docker.compose.config-hash"
+	LabelWorkingDir  = "com.docker.compose.project.working_dir"
+	LabelConfigFiles = "com.docker.compose.project.config_files"
+	LabelVersion     = "com.docker.compose.version"
+	LabelNetwork     = "com.docker.compose.network"
+	LabelVolume      = "com.docker.compose.volume"
+	LabelDependsOn   = "com.docker.compose.depends_on"
+	LabelImage       = "com.docker.compose.image"
+	LabelReplace     = "com.docker.compose.replace"
+	// LabelManagedBy marks resources devstack created (compose has no such key).
+	LabelManagedBy = "dev.devstack.managed-by"
+)
+
+// Container states as the engine reports them.
+const (
+	StateCreated    = "created"
+	StateRunning    = "running"
+	StateRestarting = "restarting"
+	StateExited     = "exited"
+	StatePaused     = "paused"
+	StateDead       = "dead"
+	StateRemoving   = "removing"
+)
+
+// Health values as the engine reports them ("" when there is no healthcheck).
+const (
+	HealthNone      = ""
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// Observed is one snapshot of what the engine holds for a project.
+type Observed struct {
+	Containers []Container
+	Networks   map[string]string // project network key -> engine ID
+	Volumes    map[string]string // project volume key -> engine name
+	Images     map[string]string // image reference -> image ID (only those the project uses)
+}
+
+// Container is an observed container of the project.
+type Container struct {
+	ID         string
+	Name       string
+	Service    string
+	Number     int
+	OneOff     bool
+	ConfigHash string
+	Image      string // reference the container was created from
+	ImageID    string
+	State      string
+	Health     string
+	ExitCode   int
+	Created    time.Time
+	StartedAt  time.Time
+	Restarts   int
+	Ports      []PublishedPort
+	Labels     map[string]string
+}
+
+// PublishedPort is a port the engine published for a container.
+type PublishedPort struct {
+	HostIP   string `json:"host_ip,omitempty"`
+	HostPort uint16 `json:"host_port"`
+	Target   uint16 `json:"target"`
+	Protocol string `json:"protocol"`
+}
+
+// Hash returns a stable hash of a service's definition, used as the
+// config-hash label: a container whose label differs from its service's
+// current hash must be recreated. Replicas, dependencies and the watch
+// rules do not change a container, so they are left out.
+func Hash(s Service) string {
+	s.Replicas = 0
+	s.DependsOn = nil
+	s.Watch = nil
+	s.Ext = ServiceExtension{}
+	s.ConfigHash = ""
+	return hashJSON(s)
+}
+
+func hashJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Every model type marshals; this only fires on a programming error.
+		panic("model: cannot hash: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

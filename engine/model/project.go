@@ -1,0 +1,322 @@
+// Package model is devstack's own description of a stack: what the compose
+// file asks for (Project, Service, ...) and what the engine holds (Observed).
+//
+// It is plain data. The loader fills it from compose-go, the planner compares
+// it with what exists, the runtime adapter turns it into engine calls, and the
+// sync and scratch features read or transform it. Nothing here imports
+// compose-go or moby, so everything above can be tested without either.
+package model
+
+import (
+	"sort"
+	"time"
+)
+
+// Project is a loaded, interpolated and normalised compose project.
+type Project struct {
+	Name        string            // compose project name (already normalised)
+	WorkingDir  string            // absolute project directory
+	ConfigFiles []string          // absolute paths of the compose files, in order
+	Environment map[string]string // the environment interpolation used (.env, --env-file, OS)
+	Services    []Service         // sorted by name; only the active profiles
+	Disabled    []string          // services left out by profiles (for `ps`/orphan logic)
+	Networks    map[string]Network
+	Volumes     map[string]Volume
+	Secrets     map[string]FileObject
+	Configs     map[string]FileObject
+	Ext         Extension // x-devstack
+	Warnings    []Warning // unsupported fields and other things the user should know
+}
+
+// Warning is something the loader noticed but did not fail on, such as a
+// field compose-go parses that devstack does not honour.
+type Warning struct {
+	Service string // empty for project-level warnings
+	Field   string // e.g. "deploy.resources.limits.cpus"
+	Message string
+}
+
+func (w Warning) String() string {
+	s := w.Message
+	if w.Field != "" {
+		s = w.Field + ": " + s
+	}
+	if w.Service != "" {
+		s = "service " + w.Service + ": " + s
+	}
+	return s
+}
+
+// Service returns the service with the given name.
+func (p *Project) Service(name string) (*Service, bool) {
+	for i := range p.Services {
+		if p.Services[i].Name == name {
+			return &p.Services[i], true
+		}
+	}
+	return nil, false
+}
+
+// ServiceNames returns the names of all active services, sorted.
+func (p *Project) ServiceNames() []string {
+	names := make([]string, 0, len(p.Services))
+	for _, s := range p.Services {
+		names = append(names, s.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Service is one compose service. Field names follow the compose
+// specification; values are already interpolated and paths are absolute.
+type Service struct {
+	Name     string
+	Image    string // the image to run; for services with Build, the tag to build
+	Build    *Build
+	Replicas int // deploy.replicas / scale; 0 means the service is scaled to zero
+
+	Command         []string           // nil: the image's default
+	Entrypoint      []string           // nil: the image's default
+	Environment     map[string]*string // nil value: variable without value (passed as NAME)
+	WorkingDir      string
+	User            string
+	Hostname        string
+	Domainname      string
+	ContainerName   string
+	ExtraHosts      []string // "host:ip"
+	DNS             []string
+	Labels          map[string]string
+	Init            *bool
+	Privileged      bool
+	ReadOnly        bool
+	Tty             bool
+	StdinOpen       bool
+	CapAdd          []string
+	CapDrop         []string
+	SecurityOpt     []string
+	Sysctls         map[string]string
+	Ulimits         map[string]Ulimit
+	ShmSize         int64
+	MemLimit        int64
+	NanoCPUs        int64
+	PidsLimit       int64
+	Platform        string
+	PullPolicy      string // always | never | missing | build | "" (missing)
+	NetworkMode     string // "", "host", "none", "service:x", "container:x"
+	StopSignal      string
+	StopGracePeriod *time.Duration
+	Restart         string // no | always | on-failure[:N] | unless-stopped
+	Expose          []string
+
+	Ports       []Port
+	Volumes     []Mount
+	Tmpfs       []string
+	Networks    map[string]ServiceNetwork // key: project network name
+	Secrets     []FileRef
+	Configs     []FileRef
+	DependsOn   map[string]Dependency
+	Healthcheck *Healthcheck
+	Logging     *Logging
+
+	Watch []WatchRule // develop.watch
+	Ext   ServiceExtension
+
+	// ConfigHash identifies everything that, when changed, requires the
+	// container to be recreated. The loader fills it; see Hash.
+	ConfigHash string
+}
+
+// Build is a service's build: section.
+type Build struct {
+	Context    string // absolute path of the build context
+	Dockerfile string // path relative to Context (default "Dockerfile")
+	Inline     string // dockerfile_inline
+	Args       map[string]*string
+	Target     string
+	Network    string
+	Labels     map[string]string
+	ExtraHosts []string
+	ShmSize    int64
+	NoCache    bool
+	Pull       bool
+	Tags       []string
+}
+
+// Key identifies builds that produce the same image, so that services
+// sharing a build are built once per run.
+func (b *Build) Key() string { return hashJSON(b) }
+
+// Port is one published or exposed port.
+type Port struct {
+	Target    uint32 // container port
+	Published string // host port or range ("8080", "8080-8081", "" for random)
+	HostIP    string
+	Protocol  string // tcp | udp | sctp
+}
+
+// Mount types.
+const (
+	MountVolume = "volume"
+	MountBind   = "bind"
+	MountTmpfs  = "tmpfs"
+)
+
+// Mount is one entry of a service's volumes: list.
+type Mount struct {
+	Type     string // volume | bind | tmpfs
+	Source   string // volume name in the project (unprefixed), absolute host path, or "" (anonymous)
+	Target   string
+	ReadOnly bool
+	// Bind options.
+	CreateHostPath bool
+	// Volume options.
+	NoCopy bool
+	// Tmpfs options.
+	TmpfsSize int64
+}
+
+// ServiceNetwork is one network a service joins.
+type ServiceNetwork struct {
+	Aliases     []string
+	IPv4Address string
+	Priority    int
+}
+
+// Network is a project-level network.
+type Network struct {
+	Name       string // the engine-side name (e.g. "demo_default")
+	Driver     string
+	Internal   bool
+	Attachable bool
+	External   bool
+	Labels     map[string]string
+	Options    map[string]string
+	EnableIPv6 bool
+	Subnets    []string
+}
+
+// Volume is a project-level named volume.
+type Volume struct {
+	Name     string // the engine-side name (e.g. "demo_data")
+	Driver   string
+	External bool
+	Labels   map[string]string
+	Options  map[string]string
+}
+
+// FileObject is a file-based secret or config at project level.
+type FileObject struct {
+	Name        string
+	File        string // absolute path on the host
+	Content     string // inline content (configs: content:)
+	Environment string // name of a variable holding the content
+	External    bool
+}
+
+// FileRef is a service's reference to a secret or config.
+type FileRef struct {
+	Source string // project-level name
+	Target string // absolute path in the container
+	UID    string
+	GID    string
+	Mode   *uint32
+}
+
+// Dependency conditions, as in compose.
+const (
+	ConditionStarted             = "service_started"
+	ConditionHealthy             = "service_healthy"
+	ConditionCompletedSuccessful = "service_completed_successfully"
+)
+
+// Dependency is one entry of depends_on.
+type Dependency struct {
+	Condition string
+	Required  bool
+	Restart   bool
+}
+
+// Healthcheck is a service's health test. A disabled healthcheck is
+// represented with Disable so that it can override the image's.
+type Healthcheck struct {
+	Test          []string // e.g. ["CMD-SHELL", "wget -q -O- localhost"]
+	Interval      time.Duration
+	Timeout       time.Duration
+	StartPeriod   time.Duration
+	StartInterval time.Duration
+	Retries       uint64
+	Disable       bool
+}
+
+// Ulimit is one entry of ulimits.
+type Ulimit struct {
+	Soft int64
+	Hard int64
+}
+
+// Logging is a service's logging driver.
+type Logging struct {
+	Driver  string
+	Options map[string]string
+}
+
+// Watch actions of develop.watch.
+const (
+	WatchSync        = "sync"
+	WatchRebuild     = "rebuild"
+	WatchRestart     = "restart"
+	WatchSyncRestart = "sync+restart"
+	WatchSyncExec    = "sync+exec"
+)
+
+// WatchRule is one entry of develop.watch.
+type WatchRule struct {
+	Path        string   // absolute host path
+	Action      string   // one of the Watch* constants
+	Target      string   // absolute container path (sync actions)
+	Ignore      []string // patterns relative to Path
+	Include     []string // patterns relative to Path
+	InitialSync bool     // initial_sync: true (devstack syncs initially by default anyway)
+	Exec        []string // sync+exec: the command
+	ExecUser    string
+	ExecWorkDir string
+	ExecEnv     map[string]string
+}
+
+// Extension is the project-level x-devstack section.
+type Extension struct {
+	Scratch ScratchConfig `json:"scratch,omitempty"`
+	Sync    SyncConfig    `json:"sync,omitempty"`
+}
+
+// ServiceExtension is a service-level x-devstack section.
+type ServiceExtension struct {
+	Sync SyncConfig `json:"sync,omitempty"`
+}
+
+// SyncConfig tunes live sync.
+type SyncConfig struct {
+	// Initial, when set to false, turns off the initial sync (compose-go
+	// cannot tell initial_sync: false from unset, so the opt-out lives here).
+	Initial *bool         `json:"initial,omitempty"`
+	Quiet   time.Duration `json:"quiet,omitempty"`    // quiet window before a batch is sent
+	MaxWait time.Duration `json:"max_wait,omitempty"` // a batch is sent at least this often
+}
+
+// ScratchConfig configures scratch rebuilds (x-devstack.scratch).
+type ScratchConfig struct {
+	Every      time.Duration  `json:"every,omitempty"`
+	Cron       string         `json:"cron,omitempty"`
+	Timeout    time.Duration  `json:"timeout,omitempty"`
+	Checks     []ScratchCheck `json:"checks,omitempty"`
+	KeepMounts []string       `json:"keep_mounts,omitempty"` // host paths (absolute) allowed to stay bind-mounted
+}
+
+// ScratchCheck is one check of a scratch rebuild: a command in a service,
+// or (Run) a shell command on the host.
+type ScratchCheck struct {
+	Name    string   `json:"name,omitempty"`
+	Service string   `json:"service,omitempty"`
+	Command []string `json:"command,omitempty"`
+	Run     string   `json:"run,omitempty"`
+}

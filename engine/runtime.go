@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"devstack/engine/event"
+	"devstack/engine/model"
+)
+
+// Runtime is what the engine needs from a container engine. It is defined
+// here, by its user; engine/docker implements it over the Docker API, and
+// tests of pure logic need none of it. Every method is safe for concurrent
+// use.
+type Runtime interface {
+	// Host names the engine endpoint, for messages ("unix:///var/run/docker.sock").
+	Host() string
+	// Ping checks that the engine answers.
+	Ping(ctx context.Context) error
+
+	// Observe takes one snapshot of the project's containers (all states,
+	// one-off ones included), networks, volumes, and of the images the
+	// project refers to.
+	Observe(ctx context.Context, p *model.Project) (model.Observed, error)
+
+	// CreateNetwork creates the project network with the given key.
+	CreateNetwork(ctx context.Context, p *model.Project, key string) error
+	// CreateVolume creates the project volume with the given key.
+	CreateVolume(ctx context.Context, p *model.Project, key string) error
+	// RemoveNetwork removes an engine network by name; a missing one is not an error.
+	RemoveNetwork(ctx context.Context, name string) error
+	// RemoveVolume removes an engine volume by name; a missing one is not an error.
+	RemoveVolume(ctx context.Context, name string) error
+
+	// Build builds the service's image and tags it svc.Image, publishing
+	// BuildStep events; it returns the image ID.
+	Build(ctx context.Context, p *model.Project, svc *model.Service, opts BuildOptions, sink event.Sink) (string, error)
+	// Pull pulls an image, publishing progress; errors say clearly when
+	// no registry could be reached.
+	Pull(ctx context.Context, ref string, sink event.Sink) error
+
+	// CreateContainer creates (not starts) replica number of svc, with the
+	// project's labels and the service's config hash, and puts its secrets
+	// and configs in place. It returns the container's ID.
+	CreateContainer(ctx context.Context, p *model.Project, svc *model.Service, number int, opts CreateOptions) (string, error)
+	StartContainer(ctx context.Context, id string) error
+	// StopContainer stops with the given grace period (nil: the container's own).
+	StopContainer(ctx context.Context, id string, timeout *time.Duration) error
+	KillContainer(ctx context.Context, id, signal string) error
+	RestartContainer(ctx context.Context, id string, timeout *time.Duration) error
+	// RemoveContainer force-removes a container, with its anonymous volumes if volumes is set.
+	RemoveContainer(ctx context.Context, id string, volumes bool) error
+	// InspectContainer returns the current state of one container.
+	InspectContainer(ctx context.Context, id string) (model.Container, error)
+
+	// Events streams the project's container events until ctx ends or the
+	// engine connection breaks (then the error channel receives one error).
+	Events(ctx context.Context, project string) (<-chan ContainerEvent, <-chan error)
+	// Logs streams a container's output, one call of fn per line.
+	Logs(ctx context.Context, id string, opts LogOptions, fn func(stream, line string, t time.Time)) error
+	// Stats streams resource usage samples until ctx ends.
+	Stats(ctx context.Context, id string, fn func(cpuPercent float64, mem, limit uint64)) error
+	// Exec runs a command in a running container and returns its exit code.
+	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+	// CopyTo extracts an uncompressed tar stream into dir inside the container.
+	CopyTo(ctx context.Context, id, dir string, tar io.Reader) error
+	// CopyFrom returns a tar stream of path inside the container.
+	CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error)
+}
+
+// BuildOptions tune one build.
+type BuildOptions struct {
+	NoCache bool
+	Pull    bool
+	Tags    []string // extra tags
+}
+
+// CreateOptions tune container creation.
+type CreateOptions struct {
+	Name       string   // container name; "" for the compose default <project>-<service>-<n>
+	OneOff     bool     // a `run` container
+	Command    []string // overrides the service's command (run)
+	Tty        *bool
+	Stdin      bool
+	AutoRemove bool
+	NoPorts    bool   // run without --service-ports
+	Replace    string // ID of the container this one replaces (com.docker.compose.replace)
+}
+
+// ContainerEvent is one engine event about a project container.
+type ContainerEvent struct {
+	Time     time.Time
+	ID       string
+	Name     string
+	Service  string
+	Number   int
+	Action   string // create | start | die | health_status | destroy | stop | kill | oom | restart
+	Health   string // for health_status: healthy | unhealthy | starting
+	ExitCode int    // for die
+	OneOff   bool
+}
+
+// LogOptions select what Logs returns.
+type LogOptions struct {
+	Follow     bool
+	Tail       string // "all" or a number
+	Since      time.Time
+	Timestamps bool
+}
+
+// ExecOptions describe one exec.
+type ExecOptions struct {
+	Cmd     []string
+	User    string
+	WorkDir string
+	Env     []string
+	Tty     bool
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	// Resize, when set, delivers terminal sizes for a Tty exec.
+	Resize <-chan TermSize
+}
+
+// TermSize is a terminal size in cells.
+type TermSize struct {
+	Width, Height uint
+}
