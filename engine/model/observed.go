@@ -49,7 +49,7 @@ const (
 // Observed is one snapshot of what the engine holds for a project.
 type Observed struct {
 	Containers []Container
-	Networks   map[string]string // project network key -> engine ID
+	Networks   map[string]string // project network key -> engine name
 	Volumes    map[string]string // project volume key -> engine name
 	Images     map[string]string // image reference -> image ID (only those the project uses)
 }
