@@ -1,0 +1,263 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+
+	"devstack/engine/model"
+)
+
+// stack is web -> api (healthy) -> db, api -> migrate (completed), with
+// one network and one volume.
+func stack() *model.Project {
+	dep := func(c string) model.Dependency { return model.Dependency{Condition: c, Required: true} }
+	net := map[string]model.ServiceNetwork{"default": {}}
+	p := &model.Project{
+		Name:     "demo",
+		Networks: map[string]model.Network{"default": {Name: "demo_default"}},
+		Volumes:  map[string]model.Volume{"data": {Name: "demo_data"}},
+		Services: []model.Service{
+			{Name: "api", Image: "demo-api", Replicas: 2, Build: &model.Build{Context: "/src/api"}, Networks: net,
+				DependsOn: map[string]model.Dependency{"db": dep(model.ConditionHealthy), "migrate": dep(model.ConditionCompletedSuccessful)}},
+			{Name: "db", Image: "db:1", Replicas: 1, Networks: net, Healthcheck: &model.Healthcheck{Test: []string{"CMD", "true"}},
+				Volumes: []model.Mount{{Type: model.MountVolume, Source: "data", Target: "/data"}}},
+			{Name: "migrate", Image: "demo-api", Replicas: 1, Build: &model.Build{Context: "/src/api"}, Networks: net,
+				DependsOn: map[string]model.Dependency{"db": dep(model.ConditionHealthy)}},
+			{Name: "web", Image: "web:1", Replicas: 1, Networks: net,
+				DependsOn: map[string]model.Dependency{"api": dep(model.ConditionStarted)}},
+		},
+	}
+	for i := range p.Services {
+		p.Services[i].ConfigHash = model.Hash(p.Services[i])
+	}
+	return p
+}
+
+func running(p *model.Project, svc string, n int) model.Container {
+	s, _ := p.Service(svc)
+	return model.Container{ID: svc + "-id", Name: ContainerName(p, s, n), Service: svc, Number: n,
+		ConfigHash: s.ConfigHash, State: model.StateRunning, Image: s.Image, ImageID: "sha:" + s.Image}
+}
+
+func observedAll(p *model.Project) model.Observed {
+	obs := model.Observed{
+		Networks: map[string]string{"default": "demo_default"},
+		Volumes:  map[string]string{"data": "demo_data"},
+		Images:   map[string]string{},
+	}
+	for _, s := range p.Services {
+		obs.Images[s.Image] = "sha:" + s.Image
+		for n := 1; n <= s.Replicas; n++ {
+			obs.Containers = append(obs.Containers, running(p, s.Name, n))
+		}
+	}
+	return obs
+}
+
+func check(t *testing.T, got *Plan, want string) {
+	t.Helper()
+	want = strings.TrimLeft(want, "\n")
+	if got.String() != want {
+		t.Fatalf("plan:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestUpFromNothing(t *testing.T) {
+	p := stack()
+	pl, err := Up(p, model.Observed{}, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 create network demo_default
+2 create volume demo_data
+3 create demo-db-1 after 1,2
+4 start demo-db-1 after 3
+5 wait healthy demo-db-1 after 4
+6 create demo-migrate-1 after 1,2
+7 start demo-migrate-1 after 5,6
+8 wait completed demo-migrate-1 after 7
+9 create demo-api-1 after 1,2
+10 start demo-api-1 after 5,8,9
+11 create demo-api-2 after 1,2
+12 start demo-api-2 after 5,8,11
+13 create demo-web-1 after 1,2
+14 start demo-web-1 after 10,12,13
+`)
+}
+
+func TestUpWithWaitWaitsForEveryService(t *testing.T) {
+	p := stack()
+	pl, err := Up(p, model.Observed{}, UpOptions{Wait: true, Services: []string{"migrate"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// migrate's closure only; db already has a wait; migrate gets one.
+	check(t, pl, `
+1 create network demo_default
+2 create volume demo_data
+3 create demo-db-1 after 1,2
+4 start demo-db-1 after 3
+5 wait healthy demo-db-1 after 4
+6 create demo-migrate-1 after 1,2
+7 start demo-migrate-1 after 5,6
+8 wait healthy demo-migrate-1 after 7
+`)
+}
+
+func TestUpOnUnchangedStackOnlyWaits(t *testing.T) {
+	p := stack()
+	pl, err := Up(p, observedAll(p), UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is created or started; the dependents' conditions are still
+	// checked, which costs one inspect each.
+	check(t, pl, `
+1 wait healthy demo-db-1
+2 wait completed demo-migrate-1
+`)
+}
+
+func TestUpRecreatesOnlyWhatChanged(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	p.Services[3].Environment = map[string]*string{"NEW": nil} // web
+	p.Services[3].ConfigHash = model.Hash(p.Services[3])
+	pl, err := Up(p, obs, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 wait healthy demo-db-1
+2 wait completed demo-migrate-1
+3 stop demo-web-1 (config changed)
+4 remove demo-web-1 (config changed) after 3
+5 create demo-web-1 (config changed) after 4
+6 start demo-web-1 after 5
+`)
+}
+
+func TestUpRecreatesWhenTheImageWasRebuilt(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	obs.Images["demo-api"] = "sha:new"
+	pl, err := Up(p, obs, UpOptions{Services: []string{"migrate"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 wait healthy demo-db-1
+2 stop demo-migrate-1 (image changed)
+3 remove demo-migrate-1 (image changed) after 2
+4 create demo-migrate-1 (image changed) after 3
+5 start demo-migrate-1 after 1,4
+`)
+}
+
+func TestUpStartsStoppedScalesDownAndReportsOrphans(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	obs.Containers[0].State = model.StateExited // api-1
+	extra := running(p, "api", 3)
+	extra.ID = "api-3-id"
+	obs.Containers = append(obs.Containers, extra, model.Container{ID: "old", Name: "demo-gone-1", Service: "gone", Number: 1, State: model.StateRunning})
+	pl, err := Up(p, obs, UpOptions{Services: []string{"api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 wait healthy demo-db-1
+2 wait completed demo-migrate-1
+3 start demo-api-1 after 1,2
+4 stop demo-api-3 (scale down)
+5 remove demo-api-3 (scale down) after 4
+6 orphan demo-gone-1
+`)
+}
+
+func TestUpRestartsDependentsThatAskForIt(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	web := &p.Services[3]
+	web.DependsOn["api"] = model.Dependency{Condition: model.ConditionStarted, Required: true, Restart: true}
+	obs.Containers[0].State = model.StateExited // api-1 gets started
+	pl, err := Up(p, obs, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pl.String(), "restart demo-web-1 (dependency changed) after 3") {
+		t.Fatalf("web not restarted after api:\n%s", pl)
+	}
+}
+
+func TestImagesBuildsSharedBuildOnceAndPullsMissing(t *testing.T) {
+	p := stack()
+	p.Services[2].Image = "demo-migrate" // same build as api, other tag
+	pl, err := Images(p, model.Observed{Images: map[string]string{"web:1": "x"}}, nil, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 pull db:1 (image missing)
+2 build demo-migrate (image missing, also demo-api)
+`)
+	if got := SharedImages(pl.Ops[1]); len(got) != 1 || got[0] != "demo-api" {
+		t.Fatalf("SharedImages = %v", got)
+	}
+}
+
+func TestImagesRefusesWhatCannotBePulled(t *testing.T) {
+	p := stack()
+	p.Services[1].PullPolicy = "never"
+	_, err := Images(p, model.Observed{}, []string{"db"}, false, false)
+	if err == nil || !strings.Contains(err.Error(), `service "db": image "db:1" is not present`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestUnknownServiceIsNamed(t *testing.T) {
+	_, err := Up(stack(), model.Observed{}, UpOptions{Services: []string{"nope"}})
+	if err == nil || !strings.Contains(err.Error(), `no such service: "nope" (the project has: api, db, migrate, web)`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDownStopsDependentsFirstThenRemovesNetworksAndVolumes(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	obs.Containers = append(obs.Containers, model.Container{ID: "run1", Name: "demo-api-run-1a2b", Service: "api", OneOff: true, State: model.StateExited})
+	pl, err := Down(p, obs, DownOptions{Volumes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 stop demo-web-1
+2 remove demo-web-1 after 1
+3 remove demo-api-run-1a2b after 1
+4 stop demo-api-1 after 1
+5 remove demo-api-1 after 4
+6 stop demo-api-2 after 1
+7 remove demo-api-2 after 6
+8 stop demo-migrate-1 after 4,6
+9 remove demo-migrate-1 after 8
+10 stop demo-db-1 after 4,6,8
+11 remove demo-db-1 after 10
+12 remove network demo_default after 2,3,5,7,9,11
+13 remove volume demo_data after 2,3,5,7,9,11
+`)
+}
+
+func TestStopOnlyTouchesRunningContainersOfTheServices(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	obs.Containers[0].State = model.StateExited
+	pl, err := StopServices(p, obs, []string{"api", "db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 stop demo-api-2
+2 stop demo-db-1 after 1
+`)
+}

@@ -1,0 +1,395 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"devstack/engine/graph"
+	"devstack/engine/model"
+)
+
+// UpOptions tune an up plan.
+type UpOptions struct {
+	Services      []string // the services asked for; nil means all (dependencies are added)
+	ForceRecreate bool
+	NoRecreate    bool
+	StartOnly     bool // `start`: start what exists, create nothing
+	Wait          bool // end with waits for every service (running/healthy/completed)
+	RemoveOrphans bool
+}
+
+// ContainerName is the engine name of replica n of svc: compose v2's
+// <project>-<service>-<n>, or the service's container_name.
+func ContainerName(p *model.Project, svc *model.Service, n int) string {
+	if svc.ContainerName != "" {
+		return svc.ContainerName
+	}
+	return fmt.Sprintf("%s-%s-%d", p.Name, svc.Name, n)
+}
+
+// Images plans the builds and pulls an up needs: builds for services with
+// a build section whose image is missing (or all of them when build is set),
+// pulls for images that are missing and may be pulled. Services sharing one
+// build are built once; the op's Name is the image and Service the first
+// service, and the other services' images are tagged by the same build.
+func Images(p *model.Project, obs model.Observed, services []string, build, noBuild bool) (*Plan, error) {
+	g, err := graph.New(p)
+	if err != nil {
+		return nil, err
+	}
+	selected, err := selectServices(p, g, services)
+	if err != nil {
+		return nil, err
+	}
+	pl := &Plan{}
+	builds := map[string]*Op{}
+	for _, name := range g.Order() {
+		if !selected[name] {
+			continue
+		}
+		svc, _ := p.Service(name)
+		_, present := obs.Images[svc.Image]
+		switch {
+		case svc.Build != nil:
+			if noBuild || (present && !build && svc.PullPolicy != "build") {
+				continue
+			}
+			key := svc.Build.Key()
+			if op, ok := builds[key]; ok {
+				if op.Name != svc.Image && !strings.Contains(op.Reason, svc.Image) {
+					op.Reason = strings.TrimPrefix(op.Reason+", also "+svc.Image, ", ")
+				}
+				continue
+			}
+			reason := "image missing"
+			if present {
+				reason = "--build"
+			}
+			builds[key] = pl.add(Op{Kind: Build, Service: name, Name: svc.Image, Reason: reason})
+		case svc.PullPolicy == "always":
+			pl.add(Op{Kind: Pull, Service: name, Name: svc.Image, Reason: "pull_policy: always"})
+		case !present && svc.PullPolicy != "never":
+			pl.add(Op{Kind: Pull, Service: name, Name: svc.Image, Reason: "image missing"})
+		case !present:
+			return nil, fmt.Errorf("service %q: image %q is not present and pull_policy is never: build or load it first", name, svc.Image)
+		}
+	}
+	return pl, nil
+}
+
+// SharedImages returns the extra image tags a Build op produces (see Images).
+func SharedImages(o *Op) []string {
+	const also = "also "
+	i := strings.Index(o.Reason, also)
+	if i < 0 {
+		return nil
+	}
+	return strings.Split(o.Reason[i+len(also):], ", also ")
+}
+
+// readiness records, per service, the ops after which each dependency
+// condition is met, and whether anything about the service changed.
+type readiness struct {
+	started   []*Op // ops after which every replica runs (nil: already running)
+	healthy   []*Op
+	completed []*Op
+	changed   bool // a replica was created, recreated or started
+}
+
+// Up plans bringing p to its desired state given what obs holds.
+func Up(p *model.Project, obs model.Observed, o UpOptions) (*Plan, error) {
+	g, err := graph.New(p)
+	if err != nil {
+		return nil, err
+	}
+	selected, err := selectServices(p, g, o.Services)
+	if err != nil {
+		return nil, err
+	}
+	pl := &Plan{}
+	byService := containersByService(obs)
+
+	// Networks and volumes first: every create depends on them.
+	var infra []*Op
+	if !o.StartOnly {
+		for _, key := range usedNetworks(p, selected) {
+			if _, ok := obs.Networks[key]; ok || p.Networks[key].External {
+				continue
+			}
+			infra = append(infra, pl.add(Op{Kind: CreateNetwork, Name: p.Networks[key].Name}))
+		}
+		for _, key := range usedVolumes(p, selected) {
+			if _, ok := obs.Volumes[key]; ok || p.Volumes[key].External {
+				continue
+			}
+			infra = append(infra, pl.add(Op{Kind: CreateVolume, Name: p.Volumes[key].Name}))
+		}
+	}
+
+	// Which conditions do dependents need of each service? Waits are only
+	// planned where someone waits.
+	needs := map[string]map[string]bool{}
+	for _, svc := range p.Services {
+		if !selected[svc.Name] {
+			continue
+		}
+		for dep, d := range svc.DependsOn {
+			if needs[dep] == nil {
+				needs[dep] = map[string]bool{}
+			}
+			needs[dep][d.Condition] = true
+		}
+	}
+
+	ready := map[string]*readiness{}
+	for _, name := range g.Order() {
+		if !selected[name] {
+			continue
+		}
+		svc, _ := p.Service(name)
+		// Start after the dependencies are ready.
+		var after []*Op
+		restartDeps := false
+		for _, dep := range g.Dependencies(name) {
+			d := svc.DependsOn[dep]
+			r := ready[dep]
+			if r == nil {
+				continue
+			}
+			switch d.Condition {
+			case model.ConditionHealthy:
+				after = append(after, r.healthy...)
+			case model.ConditionCompletedSuccessful:
+				after = append(after, r.completed...)
+			default:
+				after = append(after, r.started...)
+			}
+			if d.Restart && r.changed {
+				restartDeps = true
+			}
+		}
+		r := planService(pl, p, svc, byService[name], obs.Images[svc.Image], o, infra, after, restartDeps, needs[name])
+		ready[name] = r
+	}
+
+	if o.Wait {
+		for _, name := range g.Order() {
+			if !selected[name] {
+				continue
+			}
+			svc, _ := p.Service(name)
+			if needs[name][model.ConditionCompletedSuccessful] {
+				// Its dependents already wait for it to complete.
+				continue
+			}
+			for n := 1; n <= svc.Replicas; n++ {
+				cname := ContainerName(p, svc, n)
+				if hasWait(pl, cname) {
+					continue
+				}
+				pl.add(Op{Kind: WaitHealthy, Service: name, Name: cname, Number: n}, ids(ready[name].started)...)
+			}
+		}
+	}
+
+	// Containers of services the project no longer has.
+	known := map[string]bool{}
+	for _, s := range p.Services {
+		known[s.Name] = true
+	}
+	for _, s := range p.Disabled {
+		known[s] = true
+	}
+	var orphans []string
+	for svcName := range byService {
+		if !known[svcName] {
+			orphans = append(orphans, svcName)
+		}
+	}
+	sort.Strings(orphans)
+	for _, svcName := range orphans {
+		for _, c := range byService[svcName] {
+			if !o.RemoveOrphans {
+				pl.add(Op{Kind: Orphan, Service: svcName, Name: c.Name, ContainerID: c.ID, Number: c.Number})
+				continue
+			}
+			stop := pl.add(Op{Kind: Stop, Service: svcName, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: "orphan"})
+			pl.add(Op{Kind: Remove, Service: svcName, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: "orphan"}, stop.ID)
+		}
+	}
+	return pl, nil
+}
+
+func hasWait(pl *Plan, name string) bool {
+	for _, o := range pl.Ops {
+		if o.Name == name && (o.Kind == WaitHealthy || o.Kind == WaitCompleted) {
+			return true
+		}
+	}
+	return false
+}
+
+// planService adds the ops of one service's replicas and returns when its
+// dependency conditions are met.
+func planService(pl *Plan, p *model.Project, svc *model.Service, existing []model.Container, imageID string, o UpOptions,
+	infra, after []*Op, restartDeps bool, needs map[string]bool) *readiness {
+	r := &readiness{}
+	byNumber := map[int]model.Container{}
+	for _, c := range existing {
+		if prev, dup := byNumber[c.Number]; dup && prev.Created.After(c.Created) {
+			continue
+		}
+		byNumber[c.Number] = c
+	}
+	for n := 1; n <= svc.Replicas; n++ {
+		name := ContainerName(p, svc, n)
+		c, exists := byNumber[n]
+		var started *Op
+		switch {
+		case !exists && o.StartOnly:
+			continue
+		case !exists:
+			create := pl.add(Op{Kind: Create, Service: svc.Name, Name: name, Number: n}, ids(infra)...)
+			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, Number: n}, append(ids(after), create.ID)...)
+			r.changed = true
+		case !o.StartOnly && !o.NoRecreate && recreateReason(svc, c, imageID, o) != "":
+			reason := recreateReason(svc, c, imageID, o)
+			stop := pl.add(Op{Kind: Stop, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n, Reason: reason})
+			rm := pl.add(Op{Kind: Remove, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n, Reason: reason}, stop.ID)
+			create := pl.add(Op{Kind: Create, Service: svc.Name, Name: name, Number: n, Reason: reason}, append(ids(infra), rm.ID)...)
+			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, Number: n}, append(ids(after), create.ID)...)
+			r.changed = true
+		case c.State == model.StateRunning || c.State == model.StateRestarting:
+			if restartDeps {
+				started = pl.add(Op{Kind: Restart, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n, Reason: "dependency changed"}, ids(after)...)
+				r.changed = true
+			}
+		case c.State == model.StatePaused:
+			// Paused containers are left as they are; compose does the same.
+		default:
+			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n}, ids(after)...)
+			r.changed = true
+		}
+		if started != nil {
+			r.started = append(r.started, started)
+		}
+		if needs[model.ConditionHealthy] {
+			r.healthy = append(r.healthy, pl.add(Op{Kind: WaitHealthy, Service: svc.Name, Name: name, Number: n}, ids([]*Op{started})...))
+		}
+		if needs[model.ConditionCompletedSuccessful] {
+			r.completed = append(r.completed, pl.add(Op{Kind: WaitCompleted, Service: svc.Name, Name: name, Number: n}, ids([]*Op{started})...))
+		}
+	}
+
+	if o.StartOnly {
+		return r
+	}
+	// Scale down: replicas above the wanted count go, highest first.
+	var extra []model.Container
+	for n, c := range byNumber {
+		if n > svc.Replicas {
+			extra = append(extra, c)
+		}
+	}
+	for _, c := range existing {
+		if byNumber[c.Number].ID != c.ID {
+			extra = append(extra, c) // a duplicate number: keep the newest only
+		}
+	}
+	sort.Slice(extra, func(i, j int) bool { return extra[i].Number > extra[j].Number })
+	for _, c := range extra {
+		stop := pl.add(Op{Kind: Stop, Service: svc.Name, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: "scale down"})
+		pl.add(Op{Kind: Remove, Service: svc.Name, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: "scale down"}, stop.ID)
+	}
+	return r
+}
+
+// recreateReason says why container c no longer matches svc, or "".
+// imageID is the ID the service's image reference resolves to now ("" if
+// unknown), so a container left on an older build is recreated.
+func recreateReason(svc *model.Service, c model.Container, imageID string, o UpOptions) string {
+	switch {
+	case o.ForceRecreate:
+		return "--force-recreate"
+	case c.ConfigHash != svc.ConfigHash:
+		return "config changed"
+	case imageID != "" && c.ImageID != "" && c.ImageID != imageID:
+		return "image changed"
+	}
+	return ""
+}
+
+func selectServices(p *model.Project, g *graph.Graph, services []string) (map[string]bool, error) {
+	sel := map[string]bool{}
+	if len(services) == 0 {
+		for _, s := range p.Services {
+			sel[s.Name] = true
+		}
+		return sel, nil
+	}
+	for _, s := range services {
+		if _, ok := p.Service(s); !ok {
+			return nil, fmt.Errorf("no such service: %q (the project has: %s)", s, strings.Join(p.ServiceNames(), ", "))
+		}
+	}
+	for _, s := range g.Closure(services) {
+		sel[s] = true
+	}
+	return sel, nil
+}
+
+func containersByService(obs model.Observed) map[string][]model.Container {
+	out := map[string][]model.Container{}
+	for _, c := range obs.Containers {
+		if c.OneOff {
+			continue
+		}
+		out[c.Service] = append(out[c.Service], c)
+	}
+	for _, cs := range out {
+		sort.Slice(cs, func(i, j int) bool { return cs[i].Number < cs[j].Number })
+	}
+	return out
+}
+
+func usedNetworks(p *model.Project, selected map[string]bool) []string {
+	set := map[string]bool{}
+	for _, s := range p.Services {
+		if !selected[s.Name] || s.Replicas == 0 {
+			continue
+		}
+		for key := range s.Networks {
+			if _, ok := p.Networks[key]; ok {
+				set[key] = true
+			}
+		}
+	}
+	return sortedKeys(set)
+}
+
+func usedVolumes(p *model.Project, selected map[string]bool) []string {
+	set := map[string]bool{}
+	for _, s := range p.Services {
+		if !selected[s.Name] || s.Replicas == 0 {
+			continue
+		}
+		for _, m := range s.Volumes {
+			if m.Type == model.MountVolume && m.Source != "" {
+				if _, ok := p.Volumes[m.Source]; ok {
+					set[m.Source] = true
+				}
+			}
+		}
+	}
+	return sortedKeys(set)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
