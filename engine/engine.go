@@ -1,0 +1,413 @@
+// Package engine brings a compose project to life on a container engine:
+// it observes what exists, asks the planner what to change, runs the plan
+// through a Runtime, and reports every step as events.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"devstack/engine/event"
+	"devstack/engine/model"
+	"devstack/engine/plan"
+)
+
+// Engine runs compose projects on a Runtime.
+type Engine struct {
+	rt   Runtime
+	sink event.Sink
+	// Limit bounds how many engine operations run at once. One pool for
+	// everything, so nested work cannot deadlock on it.
+	Limit int
+	now   func() time.Time
+}
+
+// New returns an engine on rt that reports to sink.
+func New(rt Runtime, sink event.Sink) *Engine {
+	if sink == nil {
+		sink = event.Discard
+	}
+	return &Engine{rt: rt, sink: sink, Limit: 16, now: time.Now}
+}
+
+// Runtime returns the runtime the engine drives.
+func (e *Engine) Runtime() Runtime { return e.rt }
+
+// Sink returns where the engine's events go.
+func (e *Engine) Sink() event.Sink { return e.sink }
+
+// UpOptions tune Up.
+type UpOptions struct {
+	Services      []string
+	Build         bool // build images even when present
+	NoBuild       bool
+	ForceRecreate bool
+	NoRecreate    bool
+	RemoveOrphans bool
+	Wait          bool          // return only once every service is running/healthy/completed
+	WaitTimeout   time.Duration // 0: no limit but ctx's
+	NoCache       bool          // builds without cache (scratch rebuilds)
+}
+
+// Up builds what needs building and converges the project's containers.
+func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
+	if err := e.BuildImages(ctx, p, o.Services, o.Build, o.NoBuild, o.NoCache); err != nil {
+		return err
+	}
+	obs, err := e.rt.Observe(ctx, p)
+	if err != nil {
+		return err
+	}
+	pl, err := plan.Up(p, obs, plan.UpOptions{
+		Services:      o.Services,
+		ForceRecreate: o.ForceRecreate,
+		NoRecreate:    o.NoRecreate,
+		Wait:          o.Wait,
+		RemoveOrphans: o.RemoveOrphans,
+	})
+	if err != nil {
+		return err
+	}
+	if o.Wait && o.WaitTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
+		defer cancel()
+	}
+	return e.apply(ctx, p, pl, applyOptions{})
+}
+
+// BuildImages builds (and pulls) the images the selected services need.
+func (e *Engine) BuildImages(ctx context.Context, p *model.Project, services []string, always, never, noCache bool) error {
+	obs, err := e.rt.Observe(ctx, p)
+	if err != nil {
+		return err
+	}
+	pl, err := plan.Images(p, obs, services, always, never)
+	if err != nil {
+		return err
+	}
+	return e.apply(ctx, p, pl, applyOptions{noCache: noCache})
+}
+
+// DownOptions tune Down.
+type DownOptions struct {
+	Volumes       bool
+	RemoveOrphans bool
+	Timeout       *time.Duration
+}
+
+// Down stops and removes the project's containers and networks, and its
+// volumes when asked. Images are left alone.
+func (e *Engine) Down(ctx context.Context, p *model.Project, o DownOptions) error {
+	obs, err := e.rt.Observe(ctx, p)
+	if err != nil {
+		return err
+	}
+	pl, err := plan.Down(p, obs, plan.DownOptions{Volumes: o.Volumes, RemoveOrphans: o.RemoveOrphans})
+	if err != nil {
+		return err
+	}
+	return e.apply(ctx, p, pl, applyOptions{timeout: o.Timeout, removeVolumes: o.Volumes})
+}
+
+// Stop stops the running containers of the services (all when none named).
+func (e *Engine) Stop(ctx context.Context, p *model.Project, services []string, timeout *time.Duration) error {
+	obs, err := e.rt.Observe(ctx, p)
+	if err != nil {
+		return err
+	}
+	pl, err := plan.StopServices(p, obs, services)
+	if err != nil {
+		return err
+	}
+	return e.apply(ctx, p, pl, applyOptions{timeout: timeout})
+}
+
+// Start starts the existing containers of the services, in dependency
+// order, honouring depends_on conditions.
+func (e *Engine) Start(ctx context.Context, p *model.Project, services []string) error {
+	obs, err := e.rt.Observe(ctx, p)
+	if err != nil {
+		return err
+	}
+	pl, err := plan.Up(p, obs, plan.UpOptions{Services: services, StartOnly: true})
+	if err != nil {
+		return err
+	}
+	return e.apply(ctx, p, pl, applyOptions{})
+}
+
+// Restart restarts the containers of the services, all at once, as
+// compose does (dependencies are not waited for).
+func (e *Engine) Restart(ctx context.Context, p *model.Project, services []string, timeout *time.Duration) error {
+	cs, err := e.Containers(ctx, p, services, true)
+	if err != nil {
+		return err
+	}
+	pl := &plan.Plan{}
+	for _, c := range cs {
+		if c.OneOff {
+			continue
+		}
+		pl.Ops = append(pl.Ops, &plan.Op{ID: len(pl.Ops) + 1, Kind: plan.Restart, Service: c.Service, Name: c.Name, ContainerID: c.ID, Number: c.Number})
+	}
+	return e.apply(ctx, p, pl, applyOptions{timeout: timeout})
+}
+
+// Containers returns the project's containers, of the named services only
+// when some are named; stopped ones only when all is set.
+func (e *Engine) Containers(ctx context.Context, p *model.Project, services []string, all bool) ([]model.Container, error) {
+	obs, err := e.rt.Observe(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, s := range services {
+		if _, ok := p.Service(s); !ok && !contains(p.Disabled, s) {
+			return nil, fmt.Errorf("no such service: %q (the project has: %s)", s, strings.Join(p.ServiceNames(), ", "))
+		}
+		want[s] = true
+	}
+	var out []model.Container
+	for _, c := range obs.Containers {
+		if len(want) > 0 && !want[c.Service] {
+			continue
+		}
+		if !all && c.State != model.StateRunning && c.State != model.StateRestarting && c.State != model.StatePaused {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// applyOptions carry what a run of a plan needs beyond the plan itself.
+type applyOptions struct {
+	timeout       *time.Duration // stop grace period override
+	removeVolumes bool           // remove anonymous volumes with containers
+	noCache       bool           // builds
+}
+
+// apply runs a plan: it is the thin executor the planner's decisions go
+// through. Container IDs of created containers are recorded so later
+// operations on the same container find them.
+func (e *Engine) apply(ctx context.Context, p *model.Project, pl *plan.Plan, o applyOptions) error {
+	if pl.Empty() {
+		return nil
+	}
+	r := &applier{e: e, p: p, o: o, ids: map[string]string{}}
+	if needsEvents(pl) {
+		w, err := e.newWaiter(ctx, p.Name)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		r.w = w
+	}
+	return execute(ctx, pl, e.Limit, r.run)
+}
+
+func needsEvents(pl *plan.Plan) bool {
+	for _, o := range pl.Ops {
+		if o.Kind == plan.WaitHealthy || o.Kind == plan.WaitCompleted || o.Kind == plan.WaitRunning {
+			return true
+		}
+	}
+	return false
+}
+
+type applier struct {
+	e *Engine
+	p *model.Project
+	o applyOptions
+	w *waiter
+
+	mu  sync.Mutex
+	ids map[string]string // container name -> ID, for containers created by this run
+}
+
+func (a *applier) id(o *plan.Op) string {
+	if o.ContainerID != "" {
+		return o.ContainerID
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ids[o.Name]
+}
+
+func (a *applier) progress(o *plan.Op, kind, action string, start time.Time, err error) {
+	ev := event.Progress{Time: a.e.now(), Kind: kind, Name: o.Name, Service: o.Service, Action: action, Detail: o.Reason}
+	if !start.IsZero() {
+		ev.Duration = a.e.now().Sub(start).Seconds()
+	}
+	if err != nil {
+		ev.Action = event.Failed
+		ev.Error = err.Error()
+	}
+	a.e.sink.Publish(ev)
+}
+
+// run performs one operation.
+func (a *applier) run(ctx context.Context, o *plan.Op) error {
+	svc, _ := a.p.Service(o.Service)
+	kind, doing, done := describe(o.Kind)
+	start := a.e.now()
+	if doing != "" {
+		a.progress(o, kind, doing, time.Time{}, nil)
+	}
+	err := a.do(ctx, o, svc)
+	if err != nil {
+		err = opError(o, err)
+	}
+	if done != "" || err != nil {
+		a.progress(o, kind, done, start, err)
+	}
+	return err
+}
+
+func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error {
+	rt := a.e.rt
+	switch o.Kind {
+	case plan.CreateNetwork:
+		return rt.CreateNetwork(ctx, a.p, keyOfNetwork(a.p, o.Name))
+	case plan.CreateVolume:
+		return rt.CreateVolume(ctx, a.p, keyOfVolume(a.p, o.Name))
+	case plan.RemoveNetwork:
+		return rt.RemoveNetwork(ctx, o.Name)
+	case plan.RemoveVolume:
+		return rt.RemoveVolume(ctx, o.Name)
+	case plan.Build:
+		_, err := rt.Build(ctx, a.p, svc, BuildOptions{NoCache: a.o.noCache || svc.Build.NoCache, Pull: svc.Build.Pull, Tags: plan.SharedImages(o)}, a.e.sink)
+		return err
+	case plan.Pull:
+		return rt.Pull(ctx, o.Name, a.e.sink)
+	case plan.Create:
+		id, err := rt.CreateContainer(ctx, a.p, svc, o.Number, CreateOptions{Name: o.Name})
+		if err != nil {
+			return explainCreate(svc, err)
+		}
+		a.mu.Lock()
+		a.ids[o.Name] = id
+		a.mu.Unlock()
+		return nil
+	case plan.Start:
+		return explainStart(svc, rt.StartContainer(ctx, a.id(o)))
+	case plan.Stop:
+		return rt.StopContainer(ctx, a.id(o), a.stopTimeout(svc))
+	case plan.Restart:
+		return rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc))
+	case plan.Remove:
+		return rt.RemoveContainer(ctx, a.id(o), a.o.removeVolumes)
+	case plan.WaitHealthy, plan.WaitRunning, plan.WaitCompleted:
+		return a.w.wait(ctx, a.e, o, a.id(o))
+	case plan.Orphan:
+		a.e.sink.Publish(event.Warning{Time: a.e.now(), Service: o.Service,
+			Message: fmt.Sprintf("found orphan container %s of a service the project no longer defines; remove it with --remove-orphans", o.Name)})
+		return nil
+	}
+	return fmt.Errorf("unknown operation %q", o.Kind)
+}
+
+func (a *applier) stopTimeout(svc *model.Service) *time.Duration {
+	if a.o.timeout != nil {
+		return a.o.timeout
+	}
+	if svc != nil {
+		return svc.StopGracePeriod
+	}
+	return nil
+}
+
+// describe maps an operation to its progress kind and actions.
+func describe(k plan.Kind) (kind, doing, done string) {
+	switch k {
+	case plan.CreateNetwork:
+		return event.KindNetwork, event.Creating, event.Created
+	case plan.CreateVolume:
+		return event.KindVolume, event.Creating, event.Created
+	case plan.RemoveNetwork:
+		return event.KindNetwork, event.Removing, event.Removed
+	case plan.RemoveVolume:
+		return event.KindVolume, event.Removing, event.Removed
+	case plan.Build:
+		return event.KindImage, event.Building, event.Built
+	case plan.Pull:
+		return event.KindImage, event.Pulling, "pulled"
+	case plan.Create:
+		return event.KindContainer, event.Creating, event.Created
+	case plan.Start:
+		return event.KindContainer, event.Starting, event.Started
+	case plan.Stop:
+		return event.KindContainer, event.Stopping, event.Stopped
+	case plan.Restart:
+		return event.KindContainer, event.Restarting, event.Started
+	case plan.Remove:
+		return event.KindContainer, event.Removing, event.Removed
+	case plan.WaitHealthy, plan.WaitRunning:
+		return event.KindContainer, event.Waiting, event.Healthy
+	case plan.WaitCompleted:
+		return event.KindContainer, event.Waiting, event.Exited
+	}
+	return event.KindContainer, "", ""
+}
+
+func keyOfNetwork(p *model.Project, name string) string {
+	for k, n := range p.Networks {
+		if n.Name == name {
+			return k
+		}
+	}
+	return name
+}
+
+func keyOfVolume(p *model.Project, name string) string {
+	for k, v := range p.Volumes {
+		if v.Name == name {
+			return k
+		}
+	}
+	return name
+}
+
+// explainCreate turns the engine's "no such image" into advice.
+func explainCreate(svc *model.Service, err error) error {
+	msg := strings.ToLower(err.Error())
+	if strings.Contains(msg, "no such image") {
+		if svc.Build != nil {
+			return fmt.Errorf("image %q of service %q is missing: run `devstack build %s` (or up without --no-build): %w", svc.Image, svc.Name, svc.Name, err)
+		}
+		return fmt.Errorf("image %q of service %q is neither present nor pullable: build or load it, or give the service a build: section: %w", svc.Image, svc.Name, err)
+	}
+	return err
+}
+
+// explainStart names the service and port when a host port is taken.
+func explainStart(svc *model.Service, err error) error {
+	if err == nil || svc == nil {
+		return err
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "port is already allocated") || strings.Contains(msg, "address already in use") {
+		var ports []string
+		for _, p := range svc.Ports {
+			if p.Published != "" {
+				ports = append(ports, p.Published+"/"+p.Protocol)
+			}
+		}
+		return fmt.Errorf("service %q: a host port it publishes (%s) is already in use by another program or container: free it or change ports: in the compose file: %w",
+			svc.Name, strings.Join(ports, ", "), err)
+	}
+	return err
+}

@@ -1,0 +1,305 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"devstack/engine/event"
+	"devstack/engine/model"
+)
+
+// MonitorOptions choose what Monitor streams.
+type MonitorOptions struct {
+	Services []string // only these services' containers (all when empty)
+	Logs     bool     // follow every container's output
+	Tail     string   // log lines to show from before now ("all", "0", a number)
+	Stats    bool     // sample CPU and memory
+	States   bool     // publish State events
+	// UntilStopped ends Monitor once every followed container has stopped
+	// (attached `up` and `logs -f` end when the stack does).
+	UntilStopped bool
+}
+
+// Monitor publishes the project's container states, logs and stats until
+// ctx ends. It follows containers that start later (restarts, recreations,
+// scale-ups) and, when the engine connection breaks, reports it and
+// reconnects by itself, resuming every stream.
+func (e *Engine) Monitor(ctx context.Context, p *model.Project, o MonitorOptions) error {
+	m := &monitor{e: e, p: p, o: o, followed: map[string]context.CancelFunc{}, running: map[string]bool{}}
+	want := map[string]bool{}
+	for _, s := range o.Services {
+		want[s] = true
+	}
+	m.want = want
+	backoff := 250 * time.Millisecond
+	connected := true
+	for {
+		err := m.session(ctx, &connected)
+		if ctx.Err() != nil || err == errAllStopped {
+			m.stopAll()
+			return nil
+		}
+		if connected {
+			connected = false
+			e.sink.Publish(event.Connection{Time: e.now(), Host: e.rt.Host(), Connected: false, Error: errString(err)})
+		}
+		select {
+		case <-ctx.Done():
+			m.stopAll()
+			return nil
+		case <-time.After(backoff):
+		}
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+var errAllStopped = fmt.Errorf("every container stopped")
+
+func errString(err error) string {
+	if err == nil {
+		return "event stream ended"
+	}
+	return err.Error()
+}
+
+type monitor struct {
+	e    *Engine
+	p    *model.Project
+	o    MonitorOptions
+	want map[string]bool
+
+	mu       sync.Mutex
+	followed map[string]context.CancelFunc // container ID -> stops its log/stats streams
+	running  map[string]bool               // container ID -> running, for UntilStopped
+}
+
+// session runs one connection's worth of monitoring: it subscribes to
+// events, takes a snapshot, and follows until the stream breaks.
+func (m *monitor) session(ctx context.Context, connected *bool) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, errs := m.e.rt.Events(sctx, m.p.Name)
+	obs, err := m.e.rt.Observe(sctx, m.p)
+	if err != nil {
+		return err
+	}
+	if !*connected {
+		*connected = true
+		m.e.sink.Publish(event.Connection{Time: m.e.now(), Host: m.e.rt.Host(), Connected: true})
+	}
+	cs := obs.Containers
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+	for _, c := range cs {
+		if !m.wanted(c) {
+			continue
+		}
+		m.publishState(c)
+		if c.State == model.StateRunning || c.State == model.StateRestarting {
+			m.follow(ctx, c, m.o.Tail)
+		} else if m.o.Logs && m.o.Tail != "0" && !m.o.UntilStopped {
+			m.follow(ctx, c, m.o.Tail)
+		}
+	}
+	if m.o.UntilStopped && m.allStopped() {
+		return errAllStopped
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errs:
+			return err
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			if ev.OneOff || (len(m.want) > 0 && !m.want[ev.Service]) {
+				continue
+			}
+			m.handle(ctx, ev)
+			if m.o.UntilStopped && m.allStopped() {
+				return errAllStopped
+			}
+		}
+	}
+}
+
+func (m *monitor) wanted(c model.Container) bool {
+	return !c.OneOff && (len(m.want) == 0 || m.want[c.Service])
+}
+
+func (m *monitor) handle(ctx context.Context, ev ContainerEvent) {
+	switch ev.Action {
+	case "start", "health_status", "die", "create", "restart", "oom", "pause", "unpause":
+	case "destroy":
+		m.unfollow(ev.ID)
+		m.e.sink.Publish(event.State{Time: ev.Time, Service: ev.Service, Container: strings.TrimPrefix(ev.Name, "/"), ID: ev.ID, Replica: ev.Number, State: "removed"})
+		return
+	default:
+		return
+	}
+	c, err := m.e.rt.InspectContainer(ctx, ev.ID)
+	if err != nil {
+		return
+	}
+	m.publishState(c)
+	if ev.Action == "start" {
+		// A new or restarted container: follow from now, so lines already
+		// shown are not repeated.
+		m.follow(ctx, c, "0")
+	}
+	if ev.Action == "die" {
+		m.mu.Lock()
+		m.running[c.ID] = false
+		m.mu.Unlock()
+	}
+}
+
+func (m *monitor) publishState(c model.Container) {
+	m.mu.Lock()
+	m.running[c.ID] = c.State == model.StateRunning || c.State == model.StateRestarting
+	m.mu.Unlock()
+	if !m.o.States {
+		return
+	}
+	m.e.sink.Publish(StateEvent(c, m.e.now()))
+}
+
+// StateEvent turns an observed container into a State event.
+func StateEvent(c model.Container, now time.Time) event.State {
+	var ports []string
+	for _, p := range c.Ports {
+		ports = append(ports, FormatPort(p))
+	}
+	return event.State{Time: now, Service: c.Service, Container: c.Name, ID: c.ID, Replica: c.Number,
+		State: c.State, Health: c.Health, ExitCode: c.ExitCode, Restarts: c.Restarts, StartedAt: c.StartedAt,
+		Ports: ports, Image: c.Image}
+}
+
+// FormatPort renders a published port as docker does: 0.0.0.0:8080->80/tcp.
+func FormatPort(p model.PublishedPort) string {
+	if p.HostPort == 0 {
+		return fmt.Sprintf("%d/%s", p.Target, p.Protocol)
+	}
+	ip := p.HostIP
+	if ip == "" {
+		ip = "0.0.0.0"
+	}
+	if strings.Contains(ip, ":") {
+		ip = "[" + ip + "]"
+	}
+	return fmt.Sprintf("%s:%d->%d/%s", ip, p.HostPort, p.Target, p.Protocol)
+}
+
+func (m *monitor) allStopped() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.running) > 0 && !anyTrue(m.running)
+}
+
+func anyTrue(m map[string]bool) bool {
+	for _, v := range m {
+		if v {
+			return true
+		}
+	}
+	return false
+}
+
+// follow starts the log and stats streams of a container unless they run.
+func (m *monitor) follow(ctx context.Context, c model.Container, tail string) {
+	if !m.o.Logs && !m.o.Stats {
+		return
+	}
+	m.mu.Lock()
+	if _, ok := m.followed[c.ID]; ok {
+		m.mu.Unlock()
+		return
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	m.followed[c.ID] = cancel
+	m.mu.Unlock()
+
+	if m.o.Logs {
+		go func() {
+			if tail == "" {
+				tail = "all"
+			}
+			_ = m.e.rt.Logs(fctx, c.ID, LogOptions{Follow: true, Tail: tail}, func(stream, line string, t time.Time) {
+				m.e.sink.Publish(event.Log{Time: t, Service: c.Service, Container: c.Name, Replica: c.Number, Stream: stream, Line: line})
+			})
+			// The stream ends when the container stops; a later start
+			// follows it again.
+			m.unfollow(c.ID)
+		}()
+	}
+	if m.o.Stats && c.State == model.StateRunning {
+		go func() {
+			_ = m.e.rt.Stats(fctx, c.ID, func(cpu float64, mem, limit uint64) {
+				m.e.sink.Publish(event.Stats{Time: m.e.now(), Service: c.Service, Container: c.Name, CPUPercent: cpu, MemBytes: mem, MemLimit: limit})
+			})
+		}()
+	}
+}
+
+func (m *monitor) unfollow(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cancel, ok := m.followed[id]; ok {
+		cancel()
+		delete(m.followed, id)
+	}
+}
+
+func (m *monitor) stopAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, cancel := range m.followed {
+		cancel()
+		delete(m.followed, id)
+	}
+}
+
+// LogsOptions tune Logs.
+type LogsOptions struct {
+	Services []string
+	Tail     string
+	Follow   bool
+}
+
+// Logs publishes the output of the project's containers. Without Follow
+// it returns once every container's output so far was published, one
+// container after the other; with Follow it goes on until ctx ends or
+// every container has stopped.
+func (e *Engine) Logs(ctx context.Context, p *model.Project, o LogsOptions) error {
+	if o.Follow {
+		return e.Monitor(ctx, p, MonitorOptions{Services: o.Services, Logs: true, Tail: o.Tail, UntilStopped: false})
+	}
+	cs, err := e.Containers(ctx, p, o.Services, true)
+	if err != nil {
+		return err
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+	for _, c := range cs {
+		if c.OneOff {
+			continue
+		}
+		tail := o.Tail
+		if tail == "" {
+			tail = "all"
+		}
+		err := e.rt.Logs(ctx, c.ID, LogOptions{Tail: tail}, func(stream, line string, t time.Time) {
+			e.sink.Publish(event.Log{Time: t, Service: c.Service, Container: c.Name, Replica: c.Number, Stream: stream, Line: line})
+		})
+		if err != nil {
+			return fmt.Errorf("unable to read the logs of %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
