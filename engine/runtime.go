@@ -63,6 +63,9 @@ type Runtime interface {
 	Stats(ctx context.Context, id string, fn func(cpuPercent float64, mem, limit uint64)) error
 	// Exec runs a command in a running container and returns its exit code.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+	// AttachStart attaches to a created container's standard streams (as
+	// `docker start -a`), starts it, and returns its exit code once it ends.
+	AttachStart(ctx context.Context, id string, opts ExecOptions) (int, error)
 	// CopyTo extracts an uncompressed tar stream into dir inside the container.
 	CopyTo(ctx context.Context, id, dir string, tar io.Reader) error
 	// CopyFrom returns a tar stream of path inside the container.
