@@ -92,6 +92,29 @@ func (e *Engine) BuildImages(ctx context.Context, p *model.Project, services []s
 	return e.apply(ctx, p, pl, applyOptions{noCache: noCache})
 }
 
+// Build builds the named services' images unconditionally.
+func (e *Engine) Build(ctx context.Context, p *model.Project, services []string, noCache bool) error {
+	return e.BuildImages(ctx, p, services, true, false, noCache)
+}
+
+// Pull pulls the images of the named services (all when none are named).
+// Services that are built are skipped unless their image is pulled too.
+func (e *Engine) Pull(ctx context.Context, p *model.Project, services []string) error {
+	pl := &plan.Plan{}
+	seen := map[string]bool{}
+	for _, svc := range p.Services {
+		if len(services) > 0 && !contains(services, svc.Name) {
+			continue
+		}
+		if svc.Build != nil || seen[svc.Image] {
+			continue
+		}
+		seen[svc.Image] = true
+		pl.Ops = append(pl.Ops, &plan.Op{ID: len(pl.Ops) + 1, Kind: plan.Pull, Service: svc.Name, Name: svc.Image})
+	}
+	return e.apply(ctx, p, pl, applyOptions{})
+}
+
 // DownOptions tune Down.
 type DownOptions struct {
 	Volumes       bool
@@ -164,11 +187,11 @@ func (e *Engine) Containers(ctx context.Context, p *model.Project, services []st
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckServices(p, services); err != nil {
+		return nil, err
+	}
 	want := map[string]bool{}
 	for _, s := range services {
-		if _, ok := p.Service(s); !ok && !contains(p.Disabled, s) {
-			return nil, fmt.Errorf("no such service: %q (the project has: %s)", s, strings.Join(p.ServiceNames(), ", "))
-		}
 		want[s] = true
 	}
 	var out []model.Container
@@ -182,6 +205,16 @@ func (e *Engine) Containers(ctx context.Context, p *model.Project, services []st
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// CheckServices fails, naming it, on a service the project does not define.
+func CheckServices(p *model.Project, names []string) error {
+	for _, s := range names {
+		if _, ok := p.Service(s); !ok && !contains(p.Disabled, s) {
+			return fmt.Errorf("no such service: %q (the project has: %s)", s, strings.Join(p.ServiceNames(), ", "))
+		}
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {

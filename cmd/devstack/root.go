@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"devstack/cmd/devstack/render"
+	"devstack/engine"
+	"devstack/engine/docker"
+	"devstack/engine/event"
+	"devstack/engine/load"
+	"devstack/engine/model"
+)
+
+// globals are the flags every command shares, as Docker Compose has them.
+type globals struct {
+	files       []string
+	projectName string
+	profiles    []string
+	envFiles    []string
+	projectDir  string
+	host        string
+	dockerCtx   string
+	progress    string // auto | tty | plain | json | quiet
+	noColor     bool
+
+	stdout, stderr io.Writer
+	stdin          io.Reader
+}
+
+// exitError carries a specific exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// Main runs the CLI with os.Args and returns the process exit code.
+func Main() int {
+	return run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetIn(stdin)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "devstack:", ee.err)
+		}
+		return ee.code
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "devstack: interrupted")
+		return 130
+	}
+	fmt.Fprintln(stderr, "devstack:", err)
+	return 1
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "devstack",
+		Short:         "Your whole development stack from one compose file, local or remote, with a live dashboard",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	f := root.PersistentFlags()
+	f.StringArrayVarP(&g.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml and friends, searched upwards)")
+	f.StringVarP(&g.projectName, "project-name", "p", "", "project name (default: COMPOSE_PROJECT_NAME, the file's name:, or the directory)")
+	f.StringArrayVar(&g.profiles, "profile", nil, "enable a profile (repeatable; default: COMPOSE_PROFILES)")
+	f.StringArrayVar(&g.envFiles, "env-file", nil, "an alternate environment file (repeatable)")
+	f.StringVar(&g.projectDir, "project-directory", "", "an alternate working directory (default: the first compose file's directory)")
+	f.StringVarP(&g.host, "host", "H", "", "Docker engine to use: unix://, tcp:// or ssh://user@host (default: DOCKER_HOST, the docker context)")
+	f.StringVar(&g.dockerCtx, "context", "", "docker context to use (default: DOCKER_CONTEXT, the current context)")
+	f.StringVar(&g.progress, "progress", "auto", "progress output: auto, tty, plain, json or quiet")
+	f.BoolVar(&g.noColor, "no-color", os.Getenv("NO_COLOR") != "", "plain output without colours")
+
+	root.AddCommand(
+		newUpCmd(g),
+		newDownCmd(g),
+		newStartCmd(g),
+		newStopCmd(g),
+		newRestartCmd(g),
+		newPsCmd(g),
+		newLogsCmd(g),
+		newExecCmd(g),
+		newRunCmd(g),
+		newBuildCmd(g),
+		newPullCmd(g),
+		newConfigCmd(g),
+		newVersionCmd(g),
+	)
+	return root
+}
+
+// loadOptions turns the global flags into loader options.
+func (g *globals) loadOptions(services []string) load.Options {
+	return load.Options{
+		Files:       g.files,
+		ProjectName: g.projectName,
+		Profiles:    g.profiles,
+		EnvFiles:    g.envFiles,
+		ProjectDir:  g.projectDir,
+		Services:    services,
+	}
+}
+
+// project loads the compose project and reports its warnings.
+func (g *globals) project(ctx context.Context, services []string) (*model.Project, error) {
+	p, err := load.Load(ctx, g.loadOptions(services))
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintln(g.stderr, "warning:", w.String())
+	}
+	return p, nil
+}
+
+// runtime connects to the Docker engine the flags and environment name.
+func (g *globals) runtime(ctx context.Context) (*docker.Runtime, error) {
+	return docker.New(ctx, docker.Options{Host: g.host, Context: g.dockerCtx})
+}
+
+// session is what most commands need: the project, an engine on a
+// connected runtime and the renderer its events go to.
+type session struct {
+	project *model.Project
+	rt      *docker.Runtime
+	engine  *engine.Engine
+	out     render.Renderer
+}
+
+func (s *session) Close() {
+	s.out.Close()
+	s.rt.Close()
+}
+
+// open loads the project, connects to the engine and picks the renderer.
+func (g *globals) open(ctx context.Context, services []string) (*session, error) {
+	p, err := g.project(ctx, services)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := g.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := g.renderer()
+	return &session{project: p, rt: rt, engine: engine.New(rt, out), out: out}, nil
+}
+
+// renderer picks the event renderer for --progress.
+func (g *globals) renderer() render.Renderer {
+	mode := g.progress
+	if mode == "auto" || mode == "tty" {
+		mode = "plain"
+	}
+	switch mode {
+	case "json":
+		return render.NewJSON(g.stdout)
+	case "quiet":
+		return render.NewQuiet(g.stderr)
+	default:
+		return render.NewPlain(g.stdout, g.stderr, !g.noColor && isTerminal(g.stdout))
+	}
+}
+
+var _ event.Sink = render.Renderer(nil)
+
+// signalContext returns a context cancelled on the first SIGINT/SIGTERM;
+// a second one calls onSecond (e.g. to kill instead of stopping).
+func signalContext(parent context.Context, onSecond func()) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-ch:
+			if onSecond != nil {
+				onSecond()
+			}
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		signal.Stop(ch)
+		cancel()
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"devstack/engine"
+)
+
+type upFlags struct {
+	detach        bool
+	wait          bool
+	waitTimeout   time.Duration
+	build         bool
+	noBuild       bool
+	forceRecreate bool
+	noRecreate    bool
+	removeOrphans bool
+	timeout       int
+	noTUI         bool
+	noSync        bool
+}
+
+func newUpCmd(g *globals) *cobra.Command {
+	var f upFlags
+	cmd := &cobra.Command{
+		Use:   "up [SERVICE...]",
+		Short: "Build, create and start the stack (attached: logs or the dashboard; -d: in the background)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runUp(cmd.Context(), g, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&f.detach, "detach", "d", false, "start in the background and return")
+	fl.BoolVar(&f.wait, "wait", false, "wait until every service is running and healthy (implies -d)")
+	fl.DurationVar(&f.waitTimeout, "wait-timeout", 0, "give up waiting after this long (e.g. 2m)")
+	fl.BoolVar(&f.build, "build", false, "build images before starting, even when present")
+	fl.BoolVar(&f.noBuild, "no-build", false, "never build; fail when an image is missing")
+	fl.BoolVar(&f.forceRecreate, "force-recreate", false, "recreate containers even when unchanged")
+	fl.BoolVar(&f.noRecreate, "no-recreate", false, "keep existing containers even when changed")
+	fl.BoolVar(&f.removeOrphans, "remove-orphans", false, "remove containers of services the file no longer defines")
+	fl.IntVarP(&f.timeout, "timeout", "t", -1, "seconds to wait for containers to stop when interrupted (default: each service's stop_grace_period)")
+	fl.BoolVar(&f.noTUI, "no-tui", false, "stream prefixed logs instead of opening the dashboard")
+	fl.BoolVar(&f.noSync, "no-sync", false, "do not sync files for develop.watch rules")
+	return cmd
+}
+
+func runUp(ctx context.Context, g *globals, f upFlags, services []string) error {
+	if f.build && f.noBuild {
+		return fmt.Errorf("--build and --no-build contradict each other: pick one")
+	}
+	if f.forceRecreate && f.noRecreate {
+		return fmt.Errorf("--force-recreate and --no-recreate contradict each other: pick one")
+	}
+	if f.wait {
+		f.detach = true
+	}
+	s, err := g.open(ctx, services)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	// The first Ctrl-C cancels ctx; the second kills what is being stopped.
+	killCtx, kill := context.WithCancel(context.Background())
+	defer kill()
+	ctx, stopSignals := signalContext(ctx, kill)
+	defer stopSignals()
+
+	opts := engine.UpOptions{
+		Services:      services,
+		Build:         f.build,
+		NoBuild:       f.noBuild,
+		ForceRecreate: f.forceRecreate,
+		NoRecreate:    f.noRecreate,
+		RemoveOrphans: f.removeOrphans,
+		Wait:          f.wait,
+		WaitTimeout:   f.waitTimeout,
+	}
+	if f.detach {
+		if err := s.engine.Up(ctx, s.project, opts); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		return nil
+	}
+
+	// Attached: follow logs from before the first container starts, so no
+	// line is missed, and until every container has stopped.
+	attached, stopMonitor := context.WithCancel(context.Background())
+	defer stopMonitor()
+	monitorDone := make(chan error, 1)
+	go func() {
+		monitorDone <- s.engine.Monitor(attached, s.project, engine.MonitorOptions{
+			Services: services, Logs: true, Tail: "all", UntilStopped: true,
+		})
+	}()
+	upErr := s.engine.Up(ctx, s.project, opts)
+	if upErr != nil && ctx.Err() == nil {
+		// A failed up leaves what it made for the next up or down.
+		stopMonitor()
+		<-monitorDone
+		return &exitError{code: 1, err: upErr}
+	}
+	if upErr == nil {
+		select {
+		case <-ctx.Done(): // Ctrl-C
+		case <-monitorDone: // every container stopped by itself
+			return nil
+		}
+	}
+	// Interrupted: stop what was started, as compose does.
+	fmt.Fprintln(g.stderr, "Gracefully stopping... (press Ctrl+C again to force)")
+	stopCtx, cancel := context.WithCancel(killCtx)
+	defer cancel()
+	var timeout *time.Duration
+	if f.timeout >= 0 {
+		d := time.Duration(f.timeout) * time.Second
+		timeout = &d
+	}
+	stopErr := s.engine.Stop(stopCtx, s.project, services, timeout)
+	if killCtx.Err() != nil {
+		zero := time.Duration(0)
+		stopErr = s.engine.Stop(context.Background(), s.project, services, &zero)
+	}
+	stopMonitor()
+	<-monitorDone
+	if stopErr != nil {
+		return &exitError{code: 1, err: stopErr}
+	}
+	return &exitError{code: 130}
+}
