@@ -438,4 +438,3 @@ services:
 		t.Fatalf("want an error naming web and port %d, got %v", port, err)
 	}
 }
-
