@@ -94,7 +94,8 @@ type readiness struct {
 	started   []*Op // ops after which every replica runs (nil: already running)
 	healthy   []*Op
 	completed []*Op
-	changed   bool // a replica was created, recreated or started
+	changed   bool              // a replica was created, recreated or started
+	kept      map[string]string // container name -> ID of replicas kept as they are
 }
 
 // Up plans bringing p to its desired state given what obs holds.
@@ -188,7 +189,7 @@ func Up(p *model.Project, obs model.Observed, o UpOptions) (*Plan, error) {
 				if hasWait(pl, cname) {
 					continue
 				}
-				pl.add(Op{Kind: WaitHealthy, Service: name, Name: cname, Number: n}, ids(ready[name].started)...)
+				pl.add(Op{Kind: WaitHealthy, Service: name, Name: cname, Number: n, ContainerID: ready[name].kept[cname]}, ids(ready[name].started)...)
 			}
 		}
 	}
@@ -234,7 +235,7 @@ func hasWait(pl *Plan, name string) bool {
 // dependency conditions are met.
 func planService(pl *Plan, p *model.Project, svc *model.Service, existing []model.Container, imageID string, o UpOptions,
 	infra, after []*Op, restartDeps bool, needs map[string]bool) *readiness {
-	r := &readiness{}
+	r := &readiness{kept: map[string]string{}}
 	byNumber := map[int]model.Container{}
 	for _, c := range existing {
 		if prev, dup := byNumber[c.Number]; dup && prev.Created.After(c.Created) {
@@ -246,6 +247,7 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 		name := ContainerName(p, svc, n)
 		c, exists := byNumber[n]
 		var started *Op
+		keptID := "" // the ID waits use when the container is kept as it is
 		switch {
 		case !exists && o.StartOnly:
 			continue
@@ -261,6 +263,7 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, Number: n}, append(ids(after), create.ID)...)
 			r.changed = true
 		case c.State == model.StateRunning || c.State == model.StateRestarting:
+			keptID = c.ID
 			if restartDeps {
 				started = pl.add(Op{Kind: Restart, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n, Reason: "dependency changed"}, ids(after)...)
 				r.changed = true
@@ -268,17 +271,24 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 		case c.State == model.StatePaused:
 			// Paused containers are left as they are; compose does the same.
 		default:
+			keptID = c.ID
 			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n}, ids(after)...)
 			r.changed = true
+		}
+		if c.State == model.StatePaused && exists {
+			keptID = c.ID
 		}
 		if started != nil {
 			r.started = append(r.started, started)
 		}
+		if keptID != "" {
+			r.kept[name] = keptID
+		}
 		if needs[model.ConditionHealthy] {
-			r.healthy = append(r.healthy, pl.add(Op{Kind: WaitHealthy, Service: svc.Name, Name: name, Number: n}, ids([]*Op{started})...))
+			r.healthy = append(r.healthy, pl.add(Op{Kind: WaitHealthy, Service: svc.Name, Name: name, Number: n, ContainerID: keptID}, ids([]*Op{started})...))
 		}
 		if needs[model.ConditionCompletedSuccessful] {
-			r.completed = append(r.completed, pl.add(Op{Kind: WaitCompleted, Service: svc.Name, Name: name, Number: n}, ids([]*Op{started})...))
+			r.completed = append(r.completed, pl.add(Op{Kind: WaitCompleted, Service: svc.Name, Name: name, Number: n, ContainerID: keptID}, ids([]*Op{started})...))
 		}
 	}
 
