@@ -86,8 +86,11 @@ func newRootCmd(g *globals) *cobra.Command {
 		Short:         "Your whole development stack from one compose file, local or remote, with a live dashboard",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Global flags come before the command, as with compose, so that
+		// commands may reuse their letters (logs -f is --follow).
+		TraverseChildren: true,
 	}
-	f := root.PersistentFlags()
+	f := root.Flags()
 	f.StringArrayVarP(&g.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml and friends, searched upwards)")
 	f.StringVarP(&g.projectName, "project-name", "p", "", "project name (default: COMPOSE_PROJECT_NAME, the file's name:, or the directory)")
 	f.StringArrayVar(&g.profiles, "profile", nil, "enable a profile (repeatable; default: COMPOSE_PROFILES)")
