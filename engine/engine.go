@@ -344,7 +344,11 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 	case plan.Remove:
 		return rt.RemoveContainer(ctx, a.id(o), a.o.removeVolumes)
 	case plan.WaitHealthy, plan.WaitRunning, plan.WaitCompleted:
-		return a.w.wait(ctx, a.e, o, a.id(o))
+		var hc *model.Healthcheck
+		if svc != nil {
+			hc = svc.Healthcheck
+		}
+		return a.w.wait(ctx, a.e, o, a.id(o), hc)
 	case plan.Orphan:
 		a.e.sink.Publish(event.Warning{Time: a.e.now(), Service: o.Service,
 			Message: fmt.Sprintf("found orphan container %s of a service the project no longer defines; remove it with --remove-orphans", o.Name)})

@@ -82,7 +82,7 @@ func (w *waiter) dispatch(ev ContainerEvent) {
 }
 
 // wait blocks until the container satisfies the operation's condition.
-func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string) error {
+func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string, hc *model.Healthcheck) error {
 	if id == "" {
 		return fmt.Errorf("container %s does not exist", o.Name)
 	}
@@ -90,6 +90,12 @@ func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string) err
 	defer w.unsubscribe(o.Name, ch)
 	tick := time.NewTicker(recheckEvery)
 	defer tick.Stop()
+	var probed <-chan struct{}
+	if o.Kind == plan.WaitHealthy {
+		pctx, stop := context.WithCancel(ctx)
+		defer stop()
+		probed = w.probe(pctx, id, hc)
+	}
 	for {
 		// Inspect after subscribing, so no change between the two is lost.
 		c, err := w.rt.InspectContainer(ctx, id)
@@ -108,8 +114,57 @@ func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string) err
 			return fmt.Errorf("gave up waiting for %s (%s%s): %w", o.Name, c.State, healthSuffix(c), ctx.Err())
 		case <-ch:
 		case <-tick.C:
+		case <-probed:
+			return nil
 		}
 	}
+}
+
+// probe runs the service's own healthcheck test in the container right
+// after it starts, and again with a short backoff, instead of waiting for
+// the engine's first probe a whole interval later. The first success is
+// the same evidence the engine would see; failures count for nothing here
+// (the engine's own probes still decide "unhealthy"). It returns a channel
+// closed on the first success, or nil when there is no test to run.
+func (w *waiter) probe(ctx context.Context, id string, hc *model.Healthcheck) <-chan struct{} {
+	if hc == nil || hc.Disable || len(hc.Test) < 2 {
+		return nil
+	}
+	var cmd []string
+	switch hc.Test[0] {
+	case "CMD":
+		cmd = hc.Test[1:]
+	case "CMD-SHELL":
+		cmd = []string{"/bin/sh", "-c", strings.Join(hc.Test[1:], " ")}
+	default:
+		return nil
+	}
+	timeout := hc.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ok := make(chan struct{})
+	go func() {
+		delay := 25 * time.Millisecond
+		for {
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			code, err := w.rt.Exec(pctx, id, ExecOptions{Cmd: cmd})
+			cancel()
+			if err == nil && code == 0 {
+				close(ok)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if delay < 500*time.Millisecond {
+				delay *= 2
+			}
+		}
+	}()
+	return ok
 }
 
 func healthSuffix(c model.Container) string {
