@@ -1,0 +1,147 @@
+package manifest
+
+import (
+	"path"
+	"sort"
+)
+
+// Owner is the owner synced files get in the container.
+type Owner struct{ UID, GID int }
+
+// Diff is what it takes to bring a container directory in line with the
+// host tree, and what must be left alone.
+type Diff struct {
+	Missing []string // on the host, not in the container: send
+	Differ  []string // in both but different (size, mtime, mode, owner, kind): send
+	Replace []string // of Differ: the container holds another kind of file there; remove it first
+	Delete  []string // gone from the host and synced by devstack before: remove (top-most paths, whole subtrees)
+	// ContainerOnly are paths the container has, the host does not, and
+	// devstack never synced: generated in the container. Never touched.
+	ContainerOnly []string
+	// Conflicts are directories in the container where the host has
+	// something else, holding files devstack did not sync: left alone.
+	Conflicts []string
+}
+
+// Send returns Missing and Differ together, sorted.
+func (d Diff) Send() []string {
+	out := append(append([]string(nil), d.Missing...), d.Differ...)
+	sort.Strings(out)
+	return out
+}
+
+// Empty reports whether the two sides agree (container-only paths aside).
+func (d Diff) Empty() bool {
+	return len(d.Missing) == 0 && len(d.Differ) == 0 && len(d.Delete) == 0
+}
+
+// Compare compares the host tree with the container directory. synced
+// says whether devstack synced a path into this container before (its
+// record); excluded says whether the rule leaves a path out (ignored or
+// not included): the container's copy of such a path is its own business.
+func Compare(host, container Manifest, owner Owner, synced, excluded func(rel string) bool) Diff {
+	var d Diff
+	for rel, h := range host {
+		c, ok := container[rel]
+		switch {
+		case !ok:
+			d.Missing = append(d.Missing, rel)
+		case c.Kind != h.Kind:
+			if c.Kind == KindDir && !wholly(container, host, rel, synced, excluded) {
+				d.Conflicts = append(d.Conflicts, rel)
+				continue
+			}
+			d.Differ = append(d.Differ, rel)
+			d.Replace = append(d.Replace, rel)
+		case differs(h, c, owner):
+			d.Differ = append(d.Differ, rel)
+		}
+	}
+
+	// Container paths the host does not have: removable when devstack put
+	// them there, unless something below them is not (then only the
+	// removable ones below go, and the directory stays).
+	blocked := map[string]bool{}
+	var gone []string
+	for rel := range container {
+		if _, ok := host[rel]; ok {
+			continue
+		}
+		if excluded(rel) || !synced(rel) {
+			for p := path.Dir(rel); p != "."; p = path.Dir(p) {
+				blocked[p] = true
+			}
+			if !excluded(rel) {
+				d.ContainerOnly = append(d.ContainerOnly, rel)
+			}
+			continue
+		}
+		gone = append(gone, rel)
+	}
+	replaced := map[string]bool{}
+	for _, rel := range d.Replace {
+		replaced[rel] = true
+	}
+	deletable := map[string]bool{}
+	for _, rel := range gone {
+		if !blocked[rel] && !under(rel, replaced) {
+			deletable[rel] = true
+		}
+	}
+	for rel := range deletable {
+		if !deletable[parentOf(rel)] {
+			d.Delete = append(d.Delete, rel)
+		}
+	}
+	for _, s := range [][]string{d.Missing, d.Differ, d.Replace, d.Delete, d.ContainerOnly, d.Conflicts} {
+		sort.Strings(s)
+	}
+	return d
+}
+
+// wholly reports whether everything in the container at and below dir may
+// be removed to make way for the host's file.
+func wholly(container, host Manifest, dir string, synced, excluded func(string) bool) bool {
+	prefix := dir + "/"
+	for rel := range container {
+		if rel == dir || len(rel) > len(prefix) && rel[:len(prefix)] == prefix {
+			if excluded(rel) || !synced(rel) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func parentOf(rel string) string {
+	p := path.Dir(rel)
+	if p == "." {
+		return ""
+	}
+	return p
+}
+
+func differs(h, c Info, owner Owner) bool {
+	if c.UID >= 0 && (c.UID != owner.UID || c.GID != owner.GID) {
+		return true
+	}
+	switch h.Kind {
+	case KindFile:
+		return h.Size != c.Size || h.MTime != c.MTime || h.Perm != c.Perm
+	case KindDir:
+		return h.Perm != c.Perm
+	case KindSymlink:
+		return h.Size != c.Size
+	}
+	return false
+}
+
+// under reports whether rel is below one of dirs.
+func under(rel string, dirs map[string]bool) bool {
+	for p := path.Dir(rel); p != "."; p = path.Dir(p) {
+		if dirs[p] {
+			return true
+		}
+	}
+	return false
+}
