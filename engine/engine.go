@@ -254,7 +254,7 @@ func (e *Engine) apply(ctx context.Context, p *model.Project, pl *plan.Plan, o a
 
 func needsEvents(pl *plan.Plan) bool {
 	for _, o := range pl.Ops {
-		if o.Kind == plan.WaitHealthy || o.Kind == plan.WaitCompleted || o.Kind == plan.WaitRunning {
+		if o.Kind == plan.WaitHealthy || o.Kind == plan.WaitCompleted || o.Kind == plan.WaitRunning || o.Kind == plan.Confirm {
 			return true
 		}
 	}
@@ -343,7 +343,7 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		return rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc))
 	case plan.Remove:
 		return rt.RemoveContainer(ctx, a.id(o), a.o.removeVolumes)
-	case plan.WaitHealthy, plan.WaitRunning, plan.WaitCompleted:
+	case plan.WaitHealthy, plan.WaitRunning, plan.WaitCompleted, plan.Confirm:
 		var hc *model.Healthcheck
 		if svc != nil {
 			hc = svc.Healthcheck
@@ -394,6 +394,8 @@ func describe(k plan.Kind) (kind, doing, done string) {
 		return event.KindContainer, event.Removing, event.Removed
 	case plan.WaitHealthy, plan.WaitRunning:
 		return event.KindContainer, event.Waiting, event.Healthy
+	case plan.Confirm:
+		return event.KindContainer, "", event.Healthy
 	case plan.WaitCompleted:
 		return event.KindContainer, event.Waiting, event.Exited
 	}

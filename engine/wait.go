@@ -186,7 +186,7 @@ func satisfied(k plan.Kind, c model.Container) (bool, string) {
 			return false, fmt.Sprintf("did not complete successfully: container %s exited with code %d", c.Name, c.ExitCode)
 		}
 		return false, ""
-	default: // running, or healthy where there is a healthcheck
+	default: // running, or healthy where there is a healthcheck (WaitHealthy, Confirm)
 		switch c.State {
 		case model.StateRunning:
 			switch c.Health {

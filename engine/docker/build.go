@@ -292,8 +292,8 @@ func (r *Runtime) Pull(ctx context.Context, ref string, sink event.Sink) error {
 		res.Close()
 	}
 	if err != nil {
-		return fmt.Errorf("unable to pull image %s: no registry could be reached or it does not have the image (%v); "+
-			"build it locally (give the service a build: section, or `docker build -t %s`) or load it with `docker load`", ref, err, ref)
+		return fmt.Errorf("no registry could be reached, or it does not have the image (%v); "+
+			"build it locally (give the service a build: section, or `docker build -t %s`) or load it with `docker load`", err, ref)
 	}
 	return nil
 }

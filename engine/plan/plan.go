@@ -29,6 +29,11 @@ const (
 	WaitRunning   Kind = "wait running"
 	WaitHealthy   Kind = "wait healthy"
 	WaitCompleted Kind = "wait completed"
+	// Confirm waits until the engine itself reports the container running,
+	// and healthy if it has a healthcheck. WaitHealthy may be satisfied
+	// earlier by running the healthcheck's test directly; Confirm is what
+	// `up --wait` promises, so `ps` right after agrees.
+	Confirm       Kind = "confirm"
 	RemoveNetwork Kind = "remove network"
 	RemoveVolume  Kind = "remove volume"
 	Orphan        Kind = "orphan" // reported, not removed

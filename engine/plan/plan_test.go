@@ -92,7 +92,7 @@ func TestUpWithWaitWaitsForEveryService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// migrate's closure only; db already has a wait; migrate gets one.
+	// migrate's closure only; each container is confirmed at the end.
 	check(t, pl, `
 1 create network demo_default
 2 create volume demo_data
@@ -101,7 +101,8 @@ func TestUpWithWaitWaitsForEveryService(t *testing.T) {
 5 wait healthy demo-db-1 after 4
 6 create demo-migrate-1 after 1,2
 7 start demo-migrate-1 after 5,6
-8 wait healthy demo-migrate-1 after 7
+8 confirm demo-db-1 after 4
+9 confirm demo-migrate-1 after 7
 `)
 }
 

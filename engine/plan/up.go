@@ -186,10 +186,7 @@ func Up(p *model.Project, obs model.Observed, o UpOptions) (*Plan, error) {
 			}
 			for n := 1; n <= svc.Replicas; n++ {
 				cname := ContainerName(p, svc, n)
-				if hasWait(pl, cname) {
-					continue
-				}
-				pl.add(Op{Kind: WaitHealthy, Service: name, Name: cname, Number: n, ContainerID: ready[name].kept[cname]}, ids(ready[name].started)...)
+				pl.add(Op{Kind: Confirm, Service: name, Name: cname, Number: n, ContainerID: ready[name].kept[cname]}, ids(ready[name].started)...)
 			}
 		}
 	}
@@ -220,15 +217,6 @@ func Up(p *model.Project, obs model.Observed, o UpOptions) (*Plan, error) {
 		}
 	}
 	return pl, nil
-}
-
-func hasWait(pl *Plan, name string) bool {
-	for _, o := range pl.Ops {
-		if o.Name == name && (o.Kind == WaitHealthy || o.Kind == WaitCompleted) {
-			return true
-		}
-	}
-	return false
 }
 
 // planService adds the ops of one service's replicas and returns when its
