@@ -1,0 +1,5 @@
+package watch
+
+import "syscall"
+
+func errENOSPC() error { return syscall.ENOSPC }
