@@ -5,6 +5,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -249,12 +250,19 @@ func (e *Engine) apply(ctx context.Context, p *model.Project, pl *plan.Plan, o a
 		defer w.close()
 		r.w = w
 	}
-	return execute(ctx, pl, e.Limit, r.run)
+	err := execute(ctx, pl, e.Limit, r.run)
+	// Stops released their dependents early (see stop); they still finish.
+	r.background.Wait()
+	if err == nil && len(r.lateErrs) > 0 {
+		err = errors.Join(dedupe(r.lateErrs)...)
+	}
+	return err
 }
 
 func needsEvents(pl *plan.Plan) bool {
 	for _, o := range pl.Ops {
-		if o.Kind == plan.WaitHealthy || o.Kind == plan.WaitCompleted || o.Kind == plan.WaitRunning || o.Kind == plan.Confirm {
+		switch o.Kind {
+		case plan.WaitHealthy, plan.WaitCompleted, plan.WaitRunning, plan.Confirm, plan.Stop:
 			return true
 		}
 	}
@@ -269,6 +277,45 @@ type applier struct {
 
 	mu  sync.Mutex
 	ids map[string]string // container name -> ID, for containers created by this run
+
+	background sync.WaitGroup // stops still finishing after their container died
+	lateErrs   []error        // their failures, guarded by mu
+}
+
+// stop stops a container. The operations waiting for it (its
+// dependencies' stops) may go as soon as its process has died: the
+// engine's clean-up after that (network, mounts) takes a third of a
+// second per container and need not hold the next layer back. The stop
+// call itself goes on in the background and apply waits for it.
+func (a *applier) stop(ctx context.Context, o *plan.Op, svc *model.Service) error {
+	id := a.id(o)
+	done := make(chan error, 1)
+	if a.w == nil {
+		return a.e.rt.StopContainer(ctx, id, a.stopTimeout(svc))
+	}
+	died := a.w.subscribe(o.Name)
+	defer a.w.unsubscribe(o.Name, died)
+	a.background.Add(1)
+	go func() {
+		defer a.background.Done()
+		err := a.e.rt.StopContainer(ctx, id, a.stopTimeout(svc))
+		done <- err
+		if err != nil {
+			a.mu.Lock()
+			a.lateErrs = append(a.lateErrs, opError(o, err))
+			a.mu.Unlock()
+		}
+	}()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case ev := <-died:
+			if ev.Action == "die" {
+				return nil
+			}
+		}
+	}
 }
 
 func (a *applier) id(o *plan.Op) string {
@@ -338,7 +385,7 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 	case plan.Start:
 		return explainStart(svc, rt.StartContainer(ctx, a.id(o)))
 	case plan.Stop:
-		return rt.StopContainer(ctx, a.id(o), a.stopTimeout(svc))
+		return a.stop(ctx, o, svc)
 	case plan.Restart:
 		return rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc))
 	case plan.Remove:
