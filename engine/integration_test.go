@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -436,5 +437,62 @@ services:
 	err = s.e.Up(context.Background(), s.p, engine.UpOptions{})
 	if err == nil || !strings.Contains(err.Error(), `service "web"`) || !strings.Contains(err.Error(), strconv.Itoa(port)) || !strings.Contains(err.Error(), "already in use") {
 		t.Fatalf("want an error naming web and port %d, got %v", port, err)
+	}
+}
+
+func TestBuildOnceHonouringDockerignoreAndNamingTheFailingStep(t *testing.T) {
+	s := newStack(t, `
+services:
+  api:
+    build: ./app
+    command: `+idle+`
+  worker:
+    build: ./app
+    command: `+idle+`
+`, map[string]string{
+		"app/Dockerfile":    "FROM $IMAGE\nCOPY . /app\n",
+		"app/keep.txt":      "kept\n",
+		"app/secret.txt":    "never sent\n",
+		"app/.dockerignore": "secret.txt\n",
+	})
+	// The Dockerfile names the test image literally.
+	df := filepath.Join(s.dir, "app", "Dockerfile")
+	if err := os.WriteFile(df, []byte("FROM "+enginetest.BusyboxImage+"\nCOPY . /app\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, svc := range s.p.Services {
+			_ = exec.Command("docker", "rmi", "-f", svc.Image).Run()
+		}
+	})
+	s.up(engine.UpOptions{Wait: true})
+	builds := 0
+	for _, e := range s.rec.Events() {
+		if p, ok := e.(event.Progress); ok && p.Action == event.Built {
+			builds++
+		}
+	}
+	if builds != 1 {
+		t.Fatalf("shared build ran %d times, want once", builds)
+	}
+	if out, _ := s.exec("worker", "ls", "/app"); strings.Contains(out, "secret.txt") || !strings.Contains(out, "keep.txt") {
+		t.Fatalf(".dockerignore not honoured: /app has %q", out)
+	}
+	var steps int
+	for _, e := range s.rec.Events() {
+		if b, ok := e.(event.BuildStep); ok && strings.HasSuffix(b.Step, ": COPY . /app") {
+			steps++
+		}
+	}
+	if steps == 0 {
+		t.Fatal("no BuildStep event carried the step being run")
+	}
+
+	if err := os.WriteFile(df, []byte("FROM "+enginetest.BusyboxImage+"\nRUN echo about to fail && false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := s.e.Build(context.Background(), s.p, []string{"api"}, false)
+	if err == nil || !strings.Contains(err.Error(), `: RUN echo about to fail && false"`) || !strings.Contains(err.Error(), "about to fail") {
+		t.Fatalf("want the failing step and its output, got %v", err)
 	}
 }
