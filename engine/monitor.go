@@ -29,7 +29,7 @@ type MonitorOptions struct {
 // scale-ups) and, when the engine connection breaks, reports it and
 // reconnects by itself, resuming every stream.
 func (e *Engine) Monitor(ctx context.Context, p *model.Project, o MonitorOptions) error {
-	m := &monitor{e: e, p: p, o: o, followed: map[string]context.CancelFunc{}, running: map[string]bool{}}
+	m := &monitor{e: e, p: p, o: o, followed: map[string]context.CancelFunc{}, running: map[string]bool{}, lastLine: map[string]time.Time{}}
 	want := map[string]bool{}
 	for _, s := range o.Services {
 		want[s] = true
@@ -77,6 +77,7 @@ type monitor struct {
 	mu       sync.Mutex
 	followed map[string]context.CancelFunc // container ID -> stops its log/stats streams
 	running  map[string]bool               // container ID -> running, for UntilStopped
+	lastLine map[string]time.Time          // container ID -> time of the last line published
 }
 
 // session runs one connection's worth of monitoring: it subscribes to
@@ -150,11 +151,13 @@ func (m *monitor) handle(ctx context.Context, ev ContainerEvent) {
 	}
 	m.publishState(c)
 	if ev.Action == "start" {
-		// A new or restarted container: follow from now, so lines already
-		// shown are not repeated.
-		m.follow(ctx, c, "0")
+		// A new or restarted container: everything it wrote, or for one
+		// followed before, everything after the last line shown — so no
+		// line is lost and none is repeated. (Its StartedAt is no good as
+		// a bound: the engine records it after the process has started.)
+		m.follow(ctx, c, "resume")
 	}
-	if ev.Action == "die" {
+	if ev.Action == "die" && c.State != model.StateRestarting && c.State != model.StateRunning {
 		m.mu.Lock()
 		m.running[c.ID] = false
 		m.mu.Unlock()
@@ -163,7 +166,12 @@ func (m *monitor) handle(ctx context.Context, ev ContainerEvent) {
 
 func (m *monitor) publishState(c model.Container) {
 	m.mu.Lock()
-	m.running[c.ID] = c.State == model.StateRunning || c.State == model.StateRestarting
+	// Only containers seen running count for UntilStopped: one just
+	// created is about to start, not stopped.
+	up := c.State == model.StateRunning || c.State == model.StateRestarting
+	if _, seen := m.running[c.ID]; seen || up {
+		m.running[c.ID] = up
+	}
 	m.mu.Unlock()
 	if !m.o.States {
 		return
@@ -231,7 +239,19 @@ func (m *monitor) follow(ctx context.Context, c model.Container, tail string) {
 			if tail == "" {
 				tail = "all"
 			}
-			_ = m.e.rt.Logs(fctx, c.ID, LogOptions{Follow: true, Tail: tail}, func(stream, line string, t time.Time) {
+			opts := LogOptions{Follow: true, Tail: tail}
+			if tail == "resume" {
+				opts.Tail = "all"
+				m.mu.Lock()
+				if last, ok := m.lastLine[c.ID]; ok {
+					opts.Since = last.Add(time.Nanosecond)
+				}
+				m.mu.Unlock()
+			}
+			_ = m.e.rt.Logs(fctx, c.ID, opts, func(stream, line string, t time.Time) {
+				m.mu.Lock()
+				m.lastLine[c.ID] = t
+				m.mu.Unlock()
 				m.e.sink.Publish(event.Log{Time: t, Service: c.Service, Container: c.Name, Replica: c.Number, Stream: stream, Line: line})
 			})
 			// The stream ends when the container stops; a later start

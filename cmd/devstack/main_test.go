@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -56,6 +58,20 @@ func TestScripts(t *testing.T) {
 			return false, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// waitstate CONTAINER STATE: poll the engine until the container
+			// is in STATE, for at most a minute.
+			"waitstate": func(ts *testscript.TestScript, neg bool, args []string) {
+				deadline := time.Now().Add(time.Minute)
+				var state string
+				for time.Now().Before(deadline) {
+					out, _ := exec.Command("docker", "inspect", "-f", "{{.State.Status}}", args[0]).Output()
+					if state = strings.TrimSpace(string(out)); state == args[1] {
+						return
+					}
+					time.Sleep(50 * time.Millisecond) // polling with a deadline
+				}
+				ts.Fatalf("%s is %q, not %q, after a minute", args[0], state, args[1])
+			},
 			// jsonfield FILE KEY: FILE holds `ps --format json`; fail unless
 			// some entry has KEY (checks the output stays stable).
 			"jsonhas": func(ts *testscript.TestScript, neg bool, args []string) {
