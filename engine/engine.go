@@ -343,6 +343,9 @@ func (a *applier) progress(o *plan.Op, kind, action string, start time.Time, err
 func (a *applier) run(ctx context.Context, o *plan.Op) error {
 	svc, _ := a.p.Service(o.Service)
 	kind, doing, done := describe(o.Kind)
+	if done == event.Healthy && (svc == nil || svc.Healthcheck == nil || svc.Healthcheck.Disable) {
+		done = event.Running
+	}
 	start := a.e.now()
 	if doing != "" {
 		a.progress(o, kind, doing, time.Time{}, nil)
