@@ -203,7 +203,9 @@ func benchDag20(b *bench) ([]result, error) {
 		if b.compose == nil {
 			continue
 		}
-		args := func(a ...string) []string { return append(append(append([]string{}, b.compose[1:]...), "-p", projC), a...) }
+		args := func(a ...string) []string {
+			return append(append(append([]string{}, b.compose[1:]...), "-p", projC), a...)
+		}
 		w, _, err = timed(dir, nil, b.compose[0], args("up", "-d", "--wait")...)
 		if err != nil {
 			_, _, _ = timed(dir, nil, b.compose[0], args("down")...)
