@@ -1,0 +1,347 @@
+package container
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"devstack/sync/manifest"
+)
+
+// ErrNoAgent means the container lacks what the exec transport needs
+// (a shell, tar, dd, xargs, find, stat): use the archive transport.
+var ErrNoAgent = errors.New("the container has no shell with tar, dd, xargs, find and stat")
+
+// agentScript runs in the container as one long-lived exec. Requests come
+// on stdin as a line naming the operation followed by framed data:
+// "C <n>\n" and n bytes, repeated, then "E\n". dd reads each frame's exact
+// size (tar alone would swallow what follows its archive), and whatever
+// the consumer leaves unread is drained, so one failed request cannot
+// desynchronise the next. Every request ends with a line "<marker> <op>
+// <status>" on stdout; the lines before it are the request's output.
+const agentScript = `M=%s
+frames() { while IFS=' ' read -r k n; do [ "$k" = C ] || return 0; dd bs=65536 count="$n" iflag=fullblock,count_bytes 2>/dev/null; done; }
+for t in tar dd xargs find stat rm; do command -v $t >/dev/null 2>&1 || exit 3; done
+[ "$(printf abc | dd bs=2 count=3 iflag=fullblock,count_bytes 2>/dev/null)" = abc ] || exit 3
+[ "$(printf 'a b\0c' | xargs -0 echo 2>/dev/null)" = "a b c" ] || exit 3
+echo "$M ready"
+while IFS= read -r op; do
+  case "$op" in
+  T) frames | { tar -xf - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M T $?";;
+  D) frames | { xargs -0 rm -rf -- 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M D $?";;
+  L) d=$(frames); s=0; if [ -e "$d" ]; then find "$d" -exec stat -c '%%f %%s %%Y %%u %%g %%n' -- {} + 2>/dev/null; s=$?; fi; echo "$M L $s";;
+  *) exit 0;;
+  esac
+done
+`
+
+// frameSize is the most bytes sent in one frame (dd's buffer is 64 KiB
+// whatever the frame size).
+const frameSize = 1 << 20
+
+// Agent is the exec transport: one exec per container for its lifetime.
+type Agent struct {
+	marker string
+	stdin  *io.PipeWriter
+	lines  chan string   // stdout, line by line; closed when the exec ends
+	done   chan struct{} // closed when the exec ended
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // one request at a time
+	frame  []byte     // the framing buffer, reused; guarded by mu
+	exit   int        // guarded by done
+	err    error      // guarded by done
+	broken error      // set once a request failed half-way; guarded by mu
+}
+
+// StartAgent starts the exec transport in container id. It returns
+// ErrNoAgent (wrapped) when the image lacks the tools.
+func StartAgent(ctx context.Context, api API, id string) (*Agent, error) {
+	nonce := make([]byte, 8)
+	_, _ = rand.Read(nonce)
+	a := &Agent{
+		marker: "@@devstack-sync-" + hex.EncodeToString(nonce),
+		lines:  make(chan string, 256),
+		done:   make(chan struct{}),
+	}
+	// The exec lives until Close, independently of the caller's ctx.
+	execCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	a.stdin = inW
+	var stderr tail
+	go func() {
+		code, err := api.Exec(execCtx, id, ExecSpec{
+			Cmd:    []string{"sh", "-c", fmt.Sprintf(agentScript, a.marker)},
+			User:   rootUser,
+			Stdin:  inR,
+			Stdout: outW,
+			Stderr: &stderr,
+		})
+		a.exit, a.err = code, err
+		// Unblock a writer whose bytes nobody will read any more.
+		inR.CloseWithError(errAgentGone)
+		outW.Close()
+		close(a.done)
+	}()
+	go func() {
+		defer close(a.lines)
+		sc := bufio.NewScanner(outR)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			a.lines <- sc.Text()
+		}
+		outR.CloseWithError(errAgentGone)
+	}()
+
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-a.lines:
+			if !ok {
+				<-a.done
+				a.Close()
+				if a.err != nil {
+					return nil, fmt.Errorf("%w: %v", ErrNoAgent, a.err)
+				}
+				return nil, fmt.Errorf("%w (exit %d: %s)", ErrNoAgent, a.exit, stderr.String())
+			}
+			if line == a.marker+" ready" {
+				return a, nil
+			}
+		case <-timer.C:
+			a.Close()
+			return nil, fmt.Errorf("%w: no answer within 30s", ErrNoAgent)
+		case <-ctx.Done():
+			a.Close()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+var errAgentGone = errors.New("the sync exec in the container ended")
+
+// Kind names the transport.
+func (a *Agent) Kind() string { return "exec" }
+
+// Close ends the exec.
+func (a *Agent) Close() {
+	a.stdin.Close()
+	select {
+	case <-a.done:
+	case <-time.After(2 * time.Second):
+		a.cancel()
+		<-a.done
+	}
+	a.cancel()
+}
+
+// Alive reports whether the exec still runs and is in step.
+func (a *Agent) Alive() bool {
+	select {
+	case <-a.done:
+		return false
+	default:
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.broken == nil
+}
+
+// Apply deletes, then extracts the tar stream, each as one request.
+func (a *Agent) Apply(ctx context.Context, b Batch) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(b.Delete) > 0 {
+		_, err := a.request(ctx, "D", func(w io.Writer) error {
+			for _, p := range b.Delete {
+				if strings.ContainsRune(p, 0) {
+					continue
+				}
+				if _, err := io.WriteString(w, p+"\x00"); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("unable to delete files in the container: %w", err)
+		}
+	}
+	if b.Write != nil {
+		if _, err := a.request(ctx, "T", b.Write); err != nil {
+			return fmt.Errorf("unable to copy files into the container: %w", err)
+		}
+	}
+	return nil
+}
+
+// List lists dir through the exec.
+func (a *Agent) List(ctx context.Context, dir string) (manifest.Manifest, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out, err := a.request(ctx, "L", func(w io.Writer) error {
+		_, err := io.WriteString(w, dir)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unable to list %s in the container: %w", dir, err)
+	}
+	return manifest.ParseListing(strings.NewReader(strings.Join(out, "\n")), dir)
+}
+
+// request sends one operation with its framed payload and returns the
+// output lines before the status line. Any failure other than a non-zero
+// status leaves the protocol in an unknown state: the agent is then
+// broken and must be replaced.
+func (a *Agent) request(ctx context.Context, op string, payload func(io.Writer) error) ([]string, error) {
+	if a.broken != nil {
+		return nil, a.broken
+	}
+	fail := func(err error) ([]string, error) {
+		a.broken = err
+		a.stdin.CloseWithError(err)
+		return nil, err
+	}
+	// The payload is written while the reply is awaited: a big tar may
+	// fill the pipe before the container has read the first frame.
+	werr := make(chan error, 1)
+	go func() {
+		bw := bufio.NewWriterSize(a.stdin, 64*1024)
+		if a.frame == nil {
+			a.frame = make([]byte, 0, frameSize)
+		}
+		fw := &framer{w: bw, buf: a.frame[:0]}
+		err := func() error {
+			if _, err := io.WriteString(bw, op+"\n"); err != nil {
+				return err
+			}
+			if err := payload(fw); err != nil {
+				return err
+			}
+			if err := fw.flush(); err != nil {
+				return err
+			}
+			if _, err := io.WriteString(bw, "E\n"); err != nil {
+				return err
+			}
+			return bw.Flush()
+		}()
+		werr <- err
+	}()
+
+	var out []string
+	prefix := a.marker + " " + op + " "
+	wrote := false
+	for {
+		select {
+		case err := <-werr:
+			if err != nil {
+				return fail(fmt.Errorf("unable to send the request: %w", err))
+			}
+			wrote = true
+			werr = nil
+		case line, ok := <-a.lines:
+			if !ok {
+				<-a.done
+				if a.err != nil {
+					return fail(fmt.Errorf("%w: %v", errAgentGone, a.err))
+				}
+				return fail(fmt.Errorf("%w (exit %d)", errAgentGone, a.exit))
+			}
+			if !strings.HasPrefix(line, prefix) {
+				out = append(out, line)
+				continue
+			}
+			if !wrote {
+				if err := <-werr; err != nil {
+					return fail(fmt.Errorf("unable to send the request: %w", err))
+				}
+			}
+			status, _ := strconv.Atoi(strings.TrimPrefix(line, prefix))
+			if status != 0 {
+				return nil, fmt.Errorf("exit status %d: %s", status, summary(out))
+			}
+			return out, nil
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		}
+	}
+}
+
+// summary keeps an error message short.
+func summary(lines []string) string {
+	if len(lines) > 5 {
+		lines = append(lines[:5:5], fmt.Sprintf("... (%d more lines)", len(lines)-5))
+	}
+	return strings.Join(lines, "; ")
+}
+
+// framer cuts a stream into "C <n>\n" frames.
+type framer struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (f *framer) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		room := cap(f.buf) - len(f.buf)
+		k := min(room, len(p))
+		f.buf = append(f.buf, p[:k]...)
+		p = p[k:]
+		n += k
+		if len(f.buf) == cap(f.buf) {
+			if err := f.flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (f *framer) flush() error {
+	if len(f.buf) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintf(f.w, "C %d\n", len(f.buf)); err != nil {
+		return err
+	}
+	if _, err := f.w.Write(f.buf); err != nil {
+		return err
+	}
+	f.buf = f.buf[:0]
+	return nil
+}
+
+// tail keeps the last bytes written to it (an exec's stderr, for errors).
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2048 {
+		t.buf = t.buf[len(t.buf)-2048:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}

@@ -1,0 +1,65 @@
+// Package container is live sync's side of one container: it applies
+// batches (a tar stream of changed files, a list of deletions), lists a
+// directory for the initial sync and resolves the container's user. Two
+// transports do it: a long-lived exec whose stdin carries every batch into
+// the container's own tar (fast: no engine call per batch), and the
+// engine's archive API with one exec per deletion list (works in any
+// image, even without a shell).
+package container
+
+import (
+	"context"
+	"io"
+
+	"devstack/sync/manifest"
+)
+
+// ExecSpec describes one command run in a container.
+type ExecSpec struct {
+	Cmd     []string
+	User    string // "" for the container's user
+	WorkDir string
+	Env     []string // NAME=value
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// API is what this package needs from the engine: three calls that exist
+// on every Docker engine, local or remote.
+type API interface {
+	// CopyTo extracts an uncompressed tar stream into dir in container id.
+	CopyTo(ctx context.Context, id, dir string, tar io.Reader) error
+	// CopyFrom returns a tar stream of path in container id.
+	CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error)
+	// Exec runs a command in container id and returns its exit code once
+	// its output ends; stdin is streamed while it runs.
+	Exec(ctx context.Context, id string, x ExecSpec) (int, error)
+}
+
+// Batch is one change to apply to a container.
+type Batch struct {
+	// Delete lists absolute container paths to remove (rm -rf), before
+	// anything is written.
+	Delete []string
+	// Write, when set, writes the tar stream to extract at "/" (names
+	// relative to the container's root).
+	Write func(w io.Writer) error
+}
+
+// Transport applies batches to one container.
+type Transport interface {
+	// Apply applies a batch; when it returns nil the changes are visible
+	// in the container.
+	Apply(ctx context.Context, b Batch) error
+	// List lists dir in the container (nothing when it does not exist).
+	List(ctx context.Context, dir string) (manifest.Manifest, error)
+	// Kind names the transport ("exec" or "archive").
+	Kind() string
+	// Close releases the transport.
+	Close()
+}
+
+// rootUser runs sync's own commands: tar must be able to write anywhere
+// below the target and to give files their owner.
+const rootUser = "0:0"

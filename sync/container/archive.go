@@ -1,0 +1,116 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"devstack/sync/manifest"
+)
+
+// Archive applies batches through the engine's archive API (PUT archive)
+// and one exec of rm per deletion list. It needs no tool in the image
+// for writing; deleting needs rm.
+type Archive struct {
+	API API
+	ID  string
+}
+
+// Kind names the transport.
+func (a *Archive) Kind() string { return "archive" }
+
+// Close does nothing: there is nothing held open.
+func (a *Archive) Close() {}
+
+// maxArgs bounds the bytes of paths given to one rm, far below ARG_MAX.
+const maxArgs = 96 * 1024
+
+// Apply deletes, then streams the tar straight from the host files into
+// the engine (never the whole batch in memory).
+func (a *Archive) Apply(ctx context.Context, b Batch) error {
+	if err := a.remove(ctx, b.Delete); err != nil {
+		return err
+	}
+	if b.Write == nil {
+		return nil
+	}
+	pr, pw := io.Pipe()
+	werr := make(chan error, 1)
+	go func() {
+		err := b.Write(pw)
+		pw.CloseWithError(err)
+		werr <- err
+	}()
+	err := a.API.CopyTo(ctx, a.ID, "/", pr)
+	pr.CloseWithError(errors.New("copy ended"))
+	if e := <-werr; e != nil && err == nil {
+		err = e
+	}
+	if err != nil {
+		return fmt.Errorf("unable to copy files into the container: %w", err)
+	}
+	return nil
+}
+
+func (a *Archive) remove(ctx context.Context, paths []string) error {
+	for len(paths) > 0 {
+		n, size := 0, 0
+		for n < len(paths) && (n == 0 || size+len(paths[n]) < maxArgs) {
+			size += len(paths[n]) + 1
+			n++
+		}
+		var out bytes.Buffer
+		cmd := append([]string{"rm", "-rf", "--"}, paths[:n]...)
+		code, err := a.API.Exec(ctx, a.ID, ExecSpec{Cmd: cmd, User: rootUser, Stdout: &out, Stderr: &out})
+		if err != nil {
+			return fmt.Errorf("unable to delete files in the container: %w", err)
+		}
+		if code != 0 {
+			return fmt.Errorf("unable to delete files in the container: rm exited with %d: %s", code, strings.TrimSpace(out.String()))
+		}
+		paths = paths[n:]
+	}
+	return nil
+}
+
+// List runs find and stat in the container; without them (no shell) it
+// reads the tar of dir from the archive API, headers only.
+func (a *Archive) List(ctx context.Context, dir string) (manifest.Manifest, error) {
+	var out, errOut bytes.Buffer
+	code, err := a.API.Exec(ctx, a.ID, ExecSpec{Cmd: manifest.ListCommand(dir), User: rootUser, Stdout: &out, Stderr: &errOut})
+	if err == nil && code == 0 {
+		return manifest.ParseListing(&out, dir)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	rc, cerr := a.API.CopyFrom(ctx, a.ID, dir)
+	if cerr != nil {
+		if notFound(cerr) {
+			return manifest.Manifest{}, nil
+		}
+		return nil, fmt.Errorf("unable to list %s in the container (exec: %v, archive: %w)", dir, firstErr(err, code, errOut.String()), cerr)
+	}
+	defer rc.Close()
+	return manifest.ParseTar(rc, dir)
+}
+
+func firstErr(err error, code int, stderr string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("exit %d: %s", code, strings.TrimSpace(stderr))
+}
+
+// notFound recognises the engine's answer for a missing path.
+func notFound(err error) bool {
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "could not find the file") || strings.Contains(msg, "no such container:path")
+}
