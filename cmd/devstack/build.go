@@ -1,12 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
-	"devstack/engine"
 	"devstack/engine/load"
 )
 
@@ -15,15 +15,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build [SERVICE...]",
 		Short: "Build the images of services that have a build: section",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.open(cmd.Context(), nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := engine.CheckServices(s.project, args); err != nil {
-				return err
-			}
+		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
 			targets := args
 			if len(targets) == 0 {
 				for _, svc := range s.project.Services {
@@ -43,8 +35,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(g.stderr, "no service has a build: section; nothing to build")
 				return nil
 			}
-			return s.engine.Build(cmd.Context(), s.project, targets, noCache)
-		},
+			return s.engine.Build(ctx, s.project, targets, noCache)
+		}),
 	}
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "do not use the build cache")
 	cmd.Flags().BoolVar(&pull, "pull", false, "always try to pull newer base images")
@@ -56,22 +48,14 @@ func newPullCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pull [SERVICE...]",
 		Short: "Pull the images of services",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.open(cmd.Context(), nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := engine.CheckServices(s.project, args); err != nil {
-				return err
-			}
-			err = s.engine.Pull(cmd.Context(), s.project, args)
+		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+			err := s.engine.Pull(ctx, s.project, args)
 			if err != nil && ignoreFailures {
 				fmt.Fprintln(g.stderr, "warning:", err)
 				return nil
 			}
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&ignoreFailures, "ignore-pull-failures", false, "report failures but exit 0")
 	return cmd

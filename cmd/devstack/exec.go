@@ -103,13 +103,7 @@ func newExecCmd(g *globals) *cobra.Command {
 		Use:   "exec [flags] SERVICE COMMAND [ARG...]",
 		Short: "Run a command in a running container of a service",
 		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			s, err := g.open(ctx, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withSession(false, func(ctx context.Context, s *session, args []string) error {
 			service := args[0]
 			cs, err := s.engine.Containers(ctx, s.project, []string{service}, false)
 			if err != nil {
@@ -145,7 +139,7 @@ func newExecCmd(g *globals) *cobra.Command {
 				return &exitError{code: code}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().SetInterspersed(false)
 	f.add(cmd)
@@ -167,13 +161,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		Use:   "run [flags] SERVICE [COMMAND...]",
 		Short: "Run a one-off command in a new container of a service",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			s, err := g.open(ctx, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: g.withSession(false, func(ctx context.Context, s *session, args []string) error {
 			svc, ok := s.project.Service(args[0])
 			if !ok {
 				return engine.CheckServices(s.project, args[:1])
@@ -248,7 +236,7 @@ func newRunCmd(g *globals) *cobra.Command {
 				return &exitError{code: code}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().SetInterspersed(false)
 	f.add(cmd)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,14 +34,9 @@ func newDownCmd(g *globals) *cobra.Command {
 		Use:   "down",
 		Short: "Stop and remove the stack's containers and networks (and volumes with -v)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.open(cmd.Context(), nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return s.engine.Down(cmd.Context(), s.project, engine.DownOptions{Volumes: volumes, RemoveOrphans: orphans, Timeout: timeout.duration()})
-		},
+		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+			return s.engine.Down(ctx, s.project, engine.DownOptions{Volumes: volumes, RemoveOrphans: orphans, Timeout: timeout.duration()})
+		}),
 	}
 	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes declared in the file and anonymous volumes")
 	cmd.Flags().BoolVar(&orphans, "remove-orphans", false, "also remove containers of services the file no longer defines")
@@ -52,14 +48,9 @@ func newStartCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "start [SERVICE...]",
 		Short: "Start existing containers, in dependency order",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.open(cmd.Context(), nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return s.engine.Start(cmd.Context(), s.project, args)
-		},
+		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+			return s.engine.Start(ctx, s.project, args)
+		}),
 	}
 }
 
@@ -68,17 +59,9 @@ func newStopCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stop [SERVICE...]",
 		Short: "Stop running containers without removing them",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.open(cmd.Context(), nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if err := engine.CheckServices(s.project, args); err != nil {
-				return err
-			}
-			return s.engine.Stop(cmd.Context(), s.project, args, timeout.duration())
-		},
+		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+			return s.engine.Stop(ctx, s.project, args, timeout.duration())
+		}),
 	}
 	addTimeout(cmd, &timeout)
 	return cmd
@@ -89,14 +72,9 @@ func newRestartCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restart [SERVICE...]",
 		Short: "Restart containers",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.open(cmd.Context(), nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return s.engine.Restart(cmd.Context(), s.project, args, timeout.duration())
-		},
+		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+			return s.engine.Restart(ctx, s.project, args, timeout.duration())
+		}),
 	}
 	addTimeout(cmd, &timeout)
 	return cmd

@@ -176,6 +176,25 @@ func (g *globals) open(ctx context.Context, services []string) (*session, error)
 	return &session{project: p, rt: rt, engine: engine.New(rt, out), out: out}, nil
 }
 
+// withSession adapts a command body that needs a session: it opens one
+// (project, engine connection, renderer), checks that the services named
+// in args exist when servicesInArgs is set, and closes it afterwards.
+func (g *globals) withSession(servicesInArgs bool, body func(ctx context.Context, s *session, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, err := g.open(cmd.Context(), nil)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if servicesInArgs {
+			if err := engine.CheckServices(s.project, args); err != nil {
+				return err
+			}
+		}
+		return body(cmd.Context(), s, args)
+	}
+}
+
 // renderer picks the event renderer for --progress.
 func (g *globals) renderer() render.Renderer {
 	mode := g.progress
