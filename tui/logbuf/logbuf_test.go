@@ -128,17 +128,23 @@ func TestViewFind(t *testing.T) {
 	s := sample(100)
 	v := s.View()
 	match := func(_ string, l *Line) bool { return strings.HasPrefix(l.Text, "b") }
-	if got, ok := v.Find(7, true, match); !ok || got != 6 {
+	if got, ok := v.Find(7, true, false, match); !ok || got != 6 {
 		t.Fatalf("older from 7 = %d %v, want 6", got, ok)
 	}
-	if got, ok := v.Find(6, true, match); !ok || got != 5 {
+	if got, ok := v.Find(6, true, false, match); !ok || got != 5 {
 		t.Fatalf("older from 6 = %d %v, want 5", got, ok)
 	}
-	if got, ok := v.Find(2, false, match); !ok || got != 5 {
+	if got, ok := v.Find(2, false, false, match); !ok || got != 5 {
 		t.Fatalf("newer from 2 = %d %v, want 5", got, ok)
 	}
-	if _, ok := v.Find(2, true, match); ok {
+	if _, ok := v.Find(2, true, false, match); ok {
 		t.Fatal("found a b line older than b1")
+	}
+	if got, ok := v.Find(6, true, true, match); !ok || got != 6 {
+		t.Fatalf("inclusive older from 6 = %d %v, want 6", got, ok)
+	}
+	if got, ok := v.Find(5, false, true, match); !ok || got != 5 {
+		t.Fatalf("inclusive newer from 5 = %d %v, want 5", got, ok)
 	}
 }
 

@@ -129,12 +129,14 @@ func (v View) first() (uint64, bool) {
 	return l.Seq, true
 }
 
-// Find returns the nearest line strictly older (or newer) than the
-// anchor's line for which match is true.
-func (v View) Find(anchor uint64, older bool, match func(service string, l *Line) bool) (uint64, bool) {
+// Find returns the nearest line older (or newer) than the anchor's line
+// for which match is true; inclusive makes the anchor's line a candidate.
+func (v View) Find(anchor uint64, older, inclusive bool, match func(service string, l *Line) bool) (uint64, bool) {
 	c := v.at(anchor)
 	if older {
-		c.prev() // the anchor's own line is not a candidate
+		if !inclusive {
+			c.prev()
+		}
 		for {
 			i, l := c.prev()
 			if l == nil {
@@ -144,6 +146,9 @@ func (v View) Find(anchor uint64, older bool, match func(service string, l *Line
 				return l.Seq, true
 			}
 		}
+	}
+	if inclusive {
+		c.prev() // step back so that the anchor's line comes first
 	}
 	for {
 		i, l := c.next()

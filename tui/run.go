@@ -1,0 +1,54 @@
+package tui
+
+import (
+	"context"
+	"errors"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"devstack/engine/event"
+)
+
+// Run shows the dashboard on the terminal until the user quits or ctx
+// ends, fed by events. It returns the error stopping the stack failed
+// with, if the user chose to stop it, or the terminal's error.
+//
+// Events are read as fast as they come whatever the screen does; after
+// Run returns they are still read, and discarded, until the channel is
+// closed, so the engine never blocks on a dashboard that has ended.
+func Run(ctx context.Context, opts Options, events <-chan event.Event) error {
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	m := New(opts)
+	m.ctx = ctx
+	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(opts.FPS)}
+	if opts.Input != nil {
+		popts = append(popts, tea.WithInput(opts.Input))
+	}
+	if opts.Output != nil {
+		popts = append(popts, tea.WithOutput(opts.Output))
+	}
+	if opts.Environ != nil {
+		popts = append(popts, tea.WithEnvironment(opts.Environ))
+	}
+	if opts.NoColor {
+		popts = append(popts, tea.WithColorProfile(colorprofile.Ascii))
+	}
+	p := tea.NewProgram(m, popts...)
+
+	b := newBatcher(opts.LogLimit)
+	go b.drain(ctx, events)
+	go b.pump(ctx, opts.Batch, func(msg batchMsg) { p.Send(msg) })
+
+	_, err := p.Run()
+	if err != nil {
+		if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return m.Err()
+}
