@@ -68,9 +68,9 @@ type Options struct {
 	Services   []string   // listed in this order before any event arrives
 	Controller Controller // nil: the action keys only say so
 	Quit       QuitBehaviour
-	LogLimit   int                // lines kept per service (DefaultLogLimit when 0)
-	NoColor    bool               // no colours, only bold and reverse (NO_COLOR)
-	Clock      func() time.Time   // time.Now when nil; tests fix it
+	LogLimit   int              // lines kept per service (DefaultLogLimit when 0)
+	NoColor    bool             // no colours, only bold and reverse (NO_COLOR)
+	Clock      func() time.Time // time.Now when nil; tests fix it
 
 	// What Run uses; nil or zero means the process's terminal and defaults.
 	Input   io.Reader     // keys (default: the terminal)
