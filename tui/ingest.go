@@ -19,12 +19,20 @@ type batchMsg struct {
 }
 
 func (m *Model) applyBatch(b batchMsg) {
+	c := m.LogCounts()
 	for svc, n := range b.dropped {
 		m.logs.store.AddDropped(svc, n)
+		c.Received += n
 	}
 	for _, e := range b.events {
+		if _, ok := e.(event.Log); ok {
+			c.Received++
+		}
 		m.apply(e)
 	}
+	all := m.logs.store.View()
+	c.Held, c.Dropped = uint64(all.Len()), all.Dropped()
+	m.counts.Store(&c)
 }
 
 // apply folds one engine event into the state.

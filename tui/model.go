@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -42,6 +43,26 @@ type Model struct {
 	notice      notice
 	busy        map[string]bool // actions in flight, by verb and service
 	exitErr     error
+
+	// counts is published after every batch, for readers outside the
+	// program's goroutine (benchmarks, tests).
+	counts atomic.Pointer[LogCounts]
+}
+
+// LogCounts account for every log line that reached the dashboard.
+type LogCounts struct {
+	Received uint64 // log lines delivered to the dashboard (markers excluded)
+	Held     uint64 // lines in the rings now (markers included)
+	Dropped  uint64 // lines overwritten by a ring or discarded before arriving
+}
+
+// LogCounts returns the counts as of the latest batch. It is safe to call
+// while the dashboard runs.
+func (m *Model) LogCounts() LogCounts {
+	if c := m.counts.Load(); c != nil {
+		return *c
+	}
+	return LogCounts{}
 }
 
 // notice is the status line's message.

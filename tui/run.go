@@ -18,11 +18,16 @@ import (
 // Run returns they are still read, and discarded, until the channel is
 // closed, so the engine never blocks on a dashboard that has ended.
 func Run(ctx context.Context, opts Options, events <-chan event.Event) error {
-	opts = opts.withDefaults()
+	return New(opts).Run(ctx, events)
+}
+
+// Run is the package's Run on a model made with New, for callers that
+// read the model afterwards (LogCounts). A model runs once.
+func (m *Model) Run(ctx context.Context, events <-chan event.Event) error {
+	opts := m.opts
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	m := New(opts)
 	m.ctx = ctx
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(opts.FPS)}
 	if opts.Input != nil {
@@ -33,6 +38,9 @@ func Run(ctx context.Context, opts Options, events <-chan event.Event) error {
 	}
 	if opts.Environ != nil {
 		popts = append(popts, tea.WithEnvironment(opts.Environ))
+	}
+	if opts.Width > 0 && opts.Height > 0 {
+		popts = append(popts, tea.WithWindowSize(opts.Width, opts.Height))
 	}
 	if opts.NoColor {
 		popts = append(popts, tea.WithColorProfile(colorprofile.Ascii))

@@ -76,6 +76,8 @@ type Options struct {
 	Input   io.Reader     // keys (default: the terminal)
 	Output  io.Writer     // frames (default: stdout)
 	Environ []string      // environment for terminal detection (default: os.Environ)
+	Width   int           // terminal size when Output is not a terminal
+	Height  int
 	FPS     int           // frames per second at most (default 30)
 	Batch   time.Duration // how often queued events are delivered (default 1/FPS)
 }
