@@ -129,5 +129,5 @@ func (m *Model) down() tea.Cmd {
 	m.mode = modeStopping
 	m.setNotice(noticeInfo, "stopping the stack… (ctrl+c leaves it as it is)")
 	c, ctx := m.opts.Controller, m.ctx
-	return func() tea.Msg { return downDoneMsg{err: c.Down(ctx)} }
+	return func() tea.Msg { return downDoneMsg{err: c.StopStack(ctx)} }
 }

@@ -142,7 +142,7 @@ func (c *fakeController) Rebuild(_ context.Context, s string) error { return c.r
 func (c *fakeController) Stop(_ context.Context, s string) error    { return c.record("stop " + s) }
 func (c *fakeController) Start(_ context.Context, s string) error   { return c.record("start " + s) }
 func (c *fakeController) Scratch(context.Context) error             { return c.record("scratch") }
-func (c *fakeController) Down(context.Context) error                { return c.record("down") }
+func (c *fakeController) StopStack(context.Context) error           { return c.record("stop stack") }
 func (c *fakeController) Shell(container string) ExecCommand {
 	_ = c.record("shell " + container)
 	return c.shell

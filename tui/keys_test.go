@@ -162,7 +162,7 @@ func TestQuitAsksThenLeavesOrStops(t *testing.T) {
 	if _, ok := msg.(downDoneMsg); !ok {
 		t.Fatalf("s did not stop the stack: %#v", msg)
 	}
-	if got := c.Calls(); !reflect.DeepEqual(got, []string{"down"}) {
+	if got := c.Calls(); !reflect.DeepEqual(got, []string{"stop stack"}) {
 		t.Fatalf("calls %v, want down", got)
 	}
 }
@@ -183,7 +183,7 @@ func TestQuitBehaviourOptions(t *testing.T) {
 	if quit == nil || quit() != (tea.QuitMsg{}) {
 		t.Fatal("the program does not end once the stack is stopped")
 	}
-	if m.Err() == nil || !reflect.DeepEqual(c.Calls(), []string{"down"}) {
+	if m.Err() == nil || !reflect.DeepEqual(c.Calls(), []string{"stop stack"}) {
 		t.Fatalf("QuitStop: err %v calls %v", m.Err(), c.Calls())
 	}
 }

@@ -16,7 +16,7 @@ const (
 	modeNormal   mode = iota
 	modeSearch        // typing a search
 	modeQuit          // asking whether to stop the stack
-	modeStopping      // Controller.Down is running
+	modeStopping      // Controller.StopStack is running
 	modeHelp          // all keys shown
 )
 

@@ -64,12 +64,12 @@ func TestRunFoldsEventsAndStopsTheStackOnQuit(t *testing.T) {
 	select {
 	case err := <-done:
 		if err == nil || err.Error() != "down failed" {
-			t.Fatalf("Run returned %v, want the error of Down", err)
+			t.Fatalf("Run returned %v, want the error of StopStack", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not end after q s")
 	}
-	if got := c.Calls(); !reflect.DeepEqual(got, []string{"down"}) {
+	if got := c.Calls(); !reflect.DeepEqual(got, []string{"stop stack"}) {
 		t.Fatalf("calls %v", got)
 	}
 	// Events published after the end are still drained: this must not block.

@@ -23,7 +23,7 @@ const (
 	QuitAsk QuitBehaviour = iota
 	// QuitLeave quits and leaves the stack running.
 	QuitLeave
-	// QuitStop stops the stack (Controller.Down), then quits.
+	// QuitStop stops the stack (Controller.StopStack), then quits.
 	QuitStop
 )
 
@@ -55,8 +55,9 @@ type Controller interface {
 	// Shell returns the command that opens an interactive shell in a
 	// container (s), or nil when that is not possible.
 	Shell(container string) ExecCommand
-	// Down stops the stack, when the user quits choosing to stop it.
-	Down(ctx context.Context) error
+	// StopStack stops the stack's containers, when the user quits
+	// choosing to stop it (as Ctrl-C does to an attached compose up).
+	StopStack(ctx context.Context) error
 }
 
 // DefaultLogLimit is the number of lines each service keeps by default.
