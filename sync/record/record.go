@@ -53,6 +53,21 @@ func Open(dir, id string) (*Record, error) {
 	return r, nil
 }
 
+// Read loads the record of container id from dir without writing
+// anything: later changes stay in memory.
+func Read(dir, id string) (*Record, error) {
+	r := &Record{paths: map[string]byte{}}
+	if dir == "" {
+		return r, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, id+".rec"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("unable to read the sync record: %w", err)
+	}
+	r.replay(b)
+	return r, nil
+}
+
 // The log is a sequence of NUL-terminated lines: "+<kind><path>" adds,
 // "-<path>" removes a path and everything below it. Paths cannot hold NUL.
 func (r *Record) replay(b []byte) int {

@@ -1,0 +1,268 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+
+	"devstack/sync/container"
+	"devstack/sync/manifest"
+	"devstack/sync/pack"
+	"devstack/sync/record"
+)
+
+// replica is one running container of a service. Only the service's
+// goroutine (or one goroutine it starts per replica) touches it.
+type replica struct {
+	sv       *service
+	c        Container
+	rec      *record.Record
+	tr       container.Transport
+	noAgent  bool // the image cannot run the exec transport
+	owner    pack.Owner
+	ownerSet bool
+
+	pending    changes // changes not yet applied (a failed batch, a file changed while read)
+	needResync bool    // bring the whole target in line before anything else
+	failures   int     // consecutive failures, for the retry backoff
+}
+
+// result is what one batch did in one container.
+type result struct {
+	rp      *replica
+	files   int
+	deleted int
+	bytes   int64
+	err     error
+}
+
+func newReplica(sv *service, c Container) *replica {
+	rec, err := record.Open(sv.s.o.StateDir, c.ID)
+	if err != nil {
+		sv.s.warn(sv.name, fmt.Sprintf("%v; keeping it in memory only", err))
+		rec, _ = record.Open("", c.ID)
+	}
+	return &replica{sv: sv, c: c, rec: rec, pending: changes{}}
+}
+
+// transport returns the way into the container, starting it if needed.
+func (rp *replica) transport(ctx context.Context) (container.Transport, error) {
+	if ag, ok := rp.tr.(*container.Agent); ok && !ag.Alive() {
+		rp.closeTransport()
+	}
+	if rp.tr != nil {
+		return rp.tr, nil
+	}
+	eng := rp.sv.s.o.Engine
+	mode := rp.sv.s.o.Transport
+	if mode == TransportArchive || mode == TransportAuto && rp.noAgent {
+		rp.tr = &container.Archive{API: eng, ID: rp.c.ID}
+		return rp.tr, nil
+	}
+	ag, err := container.StartAgent(ctx, eng, rp.c.ID)
+	switch {
+	case err == nil:
+		rp.tr = ag
+	case mode == TransportAuto && errors.Is(err, container.ErrNoAgent):
+		rp.noAgent = true
+		rp.sv.s.warn(rp.sv.name, fmt.Sprintf("container %s: %v; using the slower archive API", rp.c.Name, err))
+		rp.tr = &container.Archive{API: eng, ID: rp.c.ID}
+	default:
+		return nil, fmt.Errorf("unable to reach container %s: %w", rp.c.Name, err)
+	}
+	return rp.tr, nil
+}
+
+func (rp *replica) closeTransport() {
+	if rp.tr != nil {
+		rp.tr.Close()
+		rp.tr = nil
+	}
+}
+
+func (rp *replica) close() {
+	rp.closeTransport()
+	_ = rp.rec.Close()
+}
+
+// resolveOwner finds the uid:gid synced files get, once per container.
+func (rp *replica) resolveOwner(ctx context.Context) pack.Owner {
+	if !rp.ownerSet {
+		o, err := container.ResolveUser(ctx, rp.sv.s.o.Engine, rp.c.ID, rp.c.User)
+		if err != nil {
+			rp.sv.s.warn(rp.sv.name, fmt.Sprintf("container %s: %v; synced files will belong to root", rp.c.Name, err))
+		}
+		rp.owner, rp.ownerSet = pack.Owner(o), err == nil || ctx.Err() == nil
+	}
+	return rp.owner
+}
+
+// apply sends ch, plus whatever is pending, to the container.
+func (rp *replica) apply(ctx context.Context, ch changes) result {
+	all := rp.pending
+	rp.pending = changes{}
+	all.merge(ch)
+	if all.count() == 0 {
+		return result{rp: rp}
+	}
+	rs := openRoots(all.rules())
+	defer rs.close()
+	p := makePlan(all, rp.rec, rs)
+	res := rp.send(ctx, rs, p, nil)
+	if res.err != nil {
+		rp.pending.merge(all)
+	}
+	return res
+}
+
+// resync brings every sync rule's target in line with the host, sending
+// only what differs and deleting only what devstack synced before.
+func (rp *replica) resync(ctx context.Context) result {
+	rs := openRoots(rp.sv.syncRules)
+	defer rs.close()
+	tr, err := rp.transport(ctx)
+	if err != nil {
+		return result{rp: rp, err: err}
+	}
+	owner := rp.resolveOwner(ctx)
+	var p plan
+	var deletes []string
+	snapshot := map[string]byte{}
+	for _, r := range rp.sv.syncRules {
+		root := rs[r]
+		if root == nil {
+			// The watched path is missing: never read that as "delete
+			// everything"; keep what the record says for it.
+			rp.sv.s.warn(rp.sv.name, fmt.Sprintf("%s: the watched path does not exist; nothing synced for it", r))
+			for _, q := range rp.rec.Under(r.target) {
+				snapshot[q] = rp.rec.Kind(q)
+			}
+			continue
+		}
+		if r.file() {
+			if exists(root, r, ".") {
+				p.puts = append(p.puts, put{r, "."})
+				snapshot[r.target] = manifest.KindFile
+			} else if rp.rec.Has(r.target) {
+				deletes = append(deletes, r.target)
+			}
+			continue
+		}
+		host, skips, err := manifest.Host(root, func(rel string, dir bool) (bool, bool) {
+			abs := r.abs(rel)
+			d := r.decide(abs)
+			return d.Synced, !dir || !r.m.Load().SkipDir(abs)
+		})
+		if err != nil {
+			return result{rp: rp, err: err}
+		}
+		for _, s := range skips {
+			rp.sv.s.warn(rp.sv.name, fmt.Sprintf("%s: %s", r.abs(s.Rel), s.Reason))
+		}
+		for rel, info := range host {
+			if info.Kind == manifest.KindOther {
+				rp.sv.s.warn(rp.sv.name, fmt.Sprintf("%s: not a regular file, directory or symlink; not synced", r.abs(rel)))
+				delete(host, rel)
+			}
+		}
+		ctr, err := tr.List(ctx, r.target)
+		if err != nil {
+			rp.closeTransport()
+			return result{rp: rp, err: err}
+		}
+		cp := func(rel string) string { s, _ := r.containerPath(rel); return s }
+		d := manifest.Compare(host, ctr, manifest.Owner(owner),
+			func(rel string) bool { return rp.rec.Has(cp(rel)) },
+			func(rel string) bool { return !r.decide(r.abs(rel)).Synced })
+		for _, rel := range d.Send() {
+			p.puts = append(p.puts, put{r, rel})
+		}
+		for _, rel := range append(d.Replace, d.Delete...) {
+			deletes = append(deletes, cp(rel))
+		}
+		for rel, info := range host {
+			snapshot[cp(rel)] = info.Kind
+		}
+	}
+	p.deletes = topmost(deletes)
+	res := rp.send(ctx, rs, p, snapshot)
+	if res.err == nil {
+		rp.needResync = false
+	}
+	return res
+}
+
+// send applies a plan in one transport round: deletions, then one tar
+// stream of every put. With snapshot, the record becomes exactly it
+// (minus what could not be sent); without, it is updated.
+func (rp *replica) send(ctx context.Context, rs roots, p plan, snapshot map[string]byte) result {
+	res := result{rp: rp}
+	if len(p.puts) == 0 && len(p.deletes) == 0 {
+		if snapshot != nil {
+			res.err = rp.rec.Replace(snapshot)
+		}
+		return res
+	}
+	tr, err := rp.transport(ctx)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	owner := rp.resolveOwner(ctx)
+	var w *pack.Writer
+	again := changes{}
+	var unsent []string
+	b := container.Batch{Delete: p.deletes}
+	if len(p.puts) > 0 {
+		b.Write = func(out io.Writer) error {
+			w = pack.NewWriter(out, owner)
+			for _, pu := range p.puts {
+				nc, ns := len(w.Changed), len(w.Skipped)
+				if err := w.Add(pu.r.mapping(rs[pu.r]), pu.rel); err != nil {
+					return err
+				}
+				for _, rel := range w.Changed[nc:] {
+					again.add(pu.r, rel, false)
+				}
+				for _, s := range w.Skipped[ns:] {
+					if cp, err := pu.r.containerPath(s.Rel); err == nil {
+						unsent = append(unsent, cp)
+					}
+					if s.Reason != "vanished before it could be read" {
+						rp.sv.s.warn(rp.sv.name, fmt.Sprintf("%s: %s; not synced", pu.r.abs(s.Rel), s.Reason))
+					}
+				}
+			}
+			return w.Close()
+		}
+	}
+	if err := tr.Apply(ctx, b); err != nil {
+		if ag, ok := tr.(*container.Agent); ok && !ag.Alive() {
+			rp.closeTransport()
+		}
+		res.err = err
+		return res
+	}
+	res.deleted = len(p.deletes)
+	synced := map[string]byte{}
+	if w != nil {
+		res.files, res.bytes = w.Files, w.Bytes
+		for _, e := range w.Entries {
+			synced["/"+e.Name] = e.Kind
+		}
+	}
+	if snapshot != nil {
+		snap := maps.Clone(snapshot)
+		for _, u := range unsent {
+			delete(snap, u)
+		}
+		maps.Copy(snap, synced)
+		res.err = rp.rec.Replace(snap)
+	} else {
+		res.err = errors.Join(rp.rec.Delete(p.deletes), rp.rec.Put(synced))
+	}
+	rp.pending.merge(again)
+	return res
+}
