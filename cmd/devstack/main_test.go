@@ -41,6 +41,11 @@ func TestScripts(t *testing.T) {
 				env.Setenv("DOCKER_HOST", v)
 			}
 			env.Setenv("NO_COLOR", "1")
+			// The docker CLI finds its plugins (compose v2) under the
+			// user's config, which testscript's empty HOME hides.
+			if home, err := os.UserHomeDir(); err == nil && os.Getenv("DOCKER_CONFIG") == "" {
+				env.Setenv("DOCKER_CONFIG", filepath.Join(home, ".docker"))
+			}
 			env.Defer(func() { enginetest.RemoveProject(project) })
 			return nil
 		},
@@ -54,6 +59,8 @@ func TestScripts(t *testing.T) {
 					return false, err
 				}
 				return true, nil
+			case "composev2":
+				return exec.Command("docker", "compose", "version").Run() == nil, nil // outside the script: the real HOME
 			}
 			return false, nil
 		},

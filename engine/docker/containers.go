@@ -81,7 +81,7 @@ func (r *Runtime) containerSpec(ctx context.Context, p *model.Project, svc *mode
 	}
 	labels[model.LabelService] = svc.Name
 	labels[model.LabelNumber] = strconv.Itoa(number)
-	labels[model.LabelOneOff] = strconv.FormatBool(o.OneOff)
+	labels[model.LabelOneOff] = oneOffLabel(o.OneOff)
 	labels[model.LabelConfigHash] = svc.ConfigHash
 	labels[model.LabelImage] = svc.Image
 	if o.Replace != "" {
@@ -286,6 +286,15 @@ func (r *Runtime) containerSpec(ctx context.Context, p *model.Project, svc *mode
 	return cfg, host, netCfg, extra, nil
 }
 
+// oneOffLabel is the oneoff label's value as compose writes and filters
+// it: "True" / "False", capitalised.
+func oneOffLabel(oneOff bool) string {
+	if oneOff {
+		return "True"
+	}
+	return "False"
+}
+
 func envList(env map[string]*string) []string {
 	out := make([]string, 0, len(env))
 	for k, v := range env {
@@ -349,7 +358,7 @@ func mapPorts(ports []model.Port, exposed network.PortSet, bindings network.Port
 
 func (r *Runtime) firstContainer(ctx context.Context, project, service string) (string, error) {
 	res, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.
-		Add("label", model.LabelProject+"="+project, model.LabelService+"="+service, model.LabelOneOff+"=false")})
+		Add("label", model.LabelProject+"="+project, model.LabelService+"="+service, model.LabelOneOff+"="+oneOffLabel(false))})
 	if err != nil {
 		return "", err
 	}

@@ -44,7 +44,7 @@ func (r *Runtime) Events(ctx context.Context, project string) (<-chan engine.Con
 					ID:      m.Actor.ID,
 					Name:    m.Actor.Attributes["name"],
 					Service: m.Actor.Attributes[model.LabelService],
-					OneOff:  m.Actor.Attributes[model.LabelOneOff] == "true",
+					OneOff:  strings.EqualFold(m.Actor.Attributes[model.LabelOneOff], "true"),
 				}
 				ev.Number, _ = strconv.Atoi(m.Actor.Attributes[model.LabelNumber])
 				action := string(m.Action)
