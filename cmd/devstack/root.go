@@ -115,6 +115,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newPullCmd(g),
 		newConfigCmd(g),
 		newVersionCmd(g),
+		newUICmd(g),
 	)
 	return root
 }
