@@ -68,7 +68,7 @@ func (d *dockerEngine) Restart(ctx context.Context, service string) error {
 
 // stack is a compose project on the real engine with a syncer on it.
 type stack struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	p     *model.Project
 	eng   *dockerEngine
@@ -80,7 +80,7 @@ type stack struct {
 
 // newStack writes compose ($IMAGE is the test image) and files into a temp
 // dir, loads it under a unique name and brings it up.
-func newStack(t *testing.T, compose string, files map[string]string) *stack {
+func newStack(t testing.TB, compose string, files map[string]string) *stack {
 	t.Helper()
 	img := enginetest.Busybox(t)
 	dir := t.TempDir()
@@ -199,7 +199,7 @@ func (s *stack) tree(id, dir string) string {
 }
 
 // hostTree lists a host directory in the same format.
-func hostTree(t *testing.T, dir string, skip func(rel string) bool) string {
+func hostTree(t testing.TB, dir string, skip func(rel string) bool) string {
 	t.Helper()
 	var lines []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -233,7 +233,7 @@ func hostTree(t *testing.T, dir string, skip func(rel string) bool) string {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	var last string
@@ -311,7 +311,7 @@ func writeFile(t testing.TB, p, content string) {
 }
 
 // atomicSave saves as editors do: write a temp file, rename it over.
-func atomicSave(t *testing.T, p, content string) {
+func atomicSave(t testing.TB, p, content string) {
 	t.Helper()
 	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp~")
 	writeFile(t, tmp, content)
@@ -319,3 +319,5 @@ func atomicSave(t *testing.T, p, content string) {
 		t.Fatal(err)
 	}
 }
+
+func upForceRecreate() engine.UpOptions { return engine.UpOptions{ForceRecreate: true} }

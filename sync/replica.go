@@ -185,6 +185,9 @@ func (rp *replica) resync(ctx context.Context) result {
 		for rel, info := range host {
 			snapshot[cp(rel)] = info.Kind
 		}
+		for _, rel := range d.Kept {
+			snapshot[cp(rel)] = ctr[rel].Kind
+		}
 	}
 	p.deletes = topmost(deletes)
 	res := rp.send(ctx, rs, p, snapshot)

@@ -18,6 +18,9 @@ type Diff struct {
 	// ContainerOnly are paths the container has, the host does not, and
 	// devstack never synced: generated in the container. Never touched.
 	ContainerOnly []string
+	// Kept were synced by devstack and are gone from the host, but hold
+	// container-made files: they stay (and stay in the record).
+	Kept []string
 	// Conflicts are directories in the container where the host has
 	// something else, holding files devstack did not sync: left alone.
 	Conflicts []string
@@ -84,7 +87,11 @@ func Compare(host, container Manifest, owner Owner, synced, excluded func(rel st
 	}
 	deletable := map[string]bool{}
 	for _, rel := range gone {
-		if !blocked[rel] && !under(rel, replaced) {
+		switch {
+		case under(rel, replaced):
+		case blocked[rel]:
+			d.Kept = append(d.Kept, rel)
+		default:
 			deletable[rel] = true
 		}
 	}
@@ -93,7 +100,7 @@ func Compare(host, container Manifest, owner Owner, synced, excluded func(rel st
 			d.Delete = append(d.Delete, rel)
 		}
 	}
-	for _, s := range [][]string{d.Missing, d.Differ, d.Replace, d.Delete, d.ContainerOnly, d.Conflicts} {
+	for _, s := range [][]string{d.Missing, d.Differ, d.Replace, d.Delete, d.ContainerOnly, d.Conflicts, d.Kept} {
 		sort.Strings(s)
 	}
 	return d

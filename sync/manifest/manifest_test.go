@@ -172,6 +172,7 @@ func TestCompare(t *testing.T) {
 	check("Replace", d.Replace, []string{"was-dir"})
 	check("Conflicts", d.Conflicts, []string{"was-gen-dir"})
 	check("Delete", d.Delete, []string{"deleted", "gone-dir", "mixed-dir/synced"})
+	check("Kept", d.Kept, []string{"mixed-dir"})
 	check("ContainerOnly", d.ContainerOnly, []string{"generated.pyc", "mixed-dir/made", "was-gen-dir/made"})
 	if d.Empty() {
 		t.Fatal("not empty")

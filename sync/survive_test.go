@@ -1,0 +1,139 @@
+package sync_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"devstack/engine/event"
+	devsync "devstack/sync"
+)
+
+func TestContainerRestartedMidStream(t *testing.T) {
+	s := newStack(t, basic, map[string]string{"src/seed.txt": "s"})
+	src := filepath.Join(s.dir, "src")
+	c := s.one("app")
+	s.start(devsync.Options{})
+	s.waitTree(c.ID, "/app", hostTree(t, src, nil))
+
+	// Keep writing while the container restarts underneath.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p := filepath.Join(src, "stream", "f"+strconv.Itoa(i%40)+".txt")
+			_ = os.MkdirAll(filepath.Dir(p), 0o755)
+			_ = os.WriteFile(p, []byte(strconv.Itoa(i)), 0o644)
+			if i%7 == 0 {
+				_ = os.Remove(filepath.Join(src, "stream", "f"+strconv.Itoa((i+13)%40)+".txt"))
+			}
+			<-time.After(2 * time.Millisecond)
+		}
+	}()
+	if out, err := exec.Command("docker", "restart", "-t", "0", c.ID).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	<-time.After(300 * time.Millisecond) // let the stream run on the restarted container
+	close(stop)
+	<-done
+	// Nothing is dropped: without any help from the wiring, the failed
+	// batches are retried until the container holds the host tree.
+	s.waitTree(c.ID, "/app", hostTree(t, src, nil))
+}
+
+func TestRecreatedContainerIsSyncedWhenTheWiringSaysSo(t *testing.T) {
+	s := newStack(t, basic, map[string]string{"src/a.txt": "a"})
+	src := filepath.Join(s.dir, "src")
+	c := s.one("app")
+	sy := s.start(devsync.Options{Refresh: time.Hour}) // only ContainerStarted may tell
+	s.waitTree(c.ID, "/app", hostTree(t, src, nil))
+
+	// Stop the container: changes made meanwhile wait.
+	if out, err := exec.Command("docker", "stop", "-t", "0", c.ID).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	mark := s.mark()
+	writeFile(t, filepath.Join(src, "while-down.txt"), "down")
+	ev := s.waitSync(mark, func(e event.Sync) bool { return e.Error != "" })
+	t.Logf("while down: %s", ev.Error)
+
+	// Recreated (new ID), as up does after a config change.
+	must(t, s.eng.e.Up(context.Background(), s.p, upForceRecreate()))
+	nc := s.one("app")
+	if nc.ID == c.ID {
+		t.Fatal("not recreated")
+	}
+	sy.Publish(event.State{Service: "app", ID: nc.ID, State: "running", StartedAt: time.Now()})
+	s.waitTree(nc.ID, "/app", hostTree(t, src, nil))
+}
+
+func TestBranchSwitchBecomesOneResync(t *testing.T) {
+	s := newStack(t, basic, map[string]string{"src/a.txt": "a"})
+	src := filepath.Join(s.dir, "src")
+	c := s.one("app")
+	s.start(devsync.Options{HugeBatch: 300})
+	s.waitTree(c.ID, "/app", hostTree(t, src, nil))
+	mark := s.mark()
+	for d := 0; d < 20; d++ {
+		for f := 0; f < 50; f++ {
+			writeFile(t, filepath.Join(src, "pkg"+strconv.Itoa(d), "f"+strconv.Itoa(f)+".go"), "package x")
+		}
+	}
+	s.waitTree(c.ID, "/app", hostTree(t, src, nil))
+	files, batches := 0, 0
+	for _, e := range s.rec.Events()[mark:] {
+		if se, ok := e.(event.Sync); ok {
+			files += se.Files
+			batches++
+			if se.Error != "" {
+				t.Fatalf("error: %+v", se)
+			}
+		}
+	}
+	if files != 1000 || batches > 12 {
+		t.Fatalf("%d files in %d batches", files, batches)
+	}
+	// The same burst of deletions.
+	for d := 0; d < 20; d++ {
+		must(t, os.RemoveAll(filepath.Join(src, "pkg"+strconv.Itoa(d))))
+	}
+	s.waitTree(c.ID, "/app", "a.txt F a\n")
+}
+
+func TestArchiveTransport(t *testing.T) {
+	s := newStack(t, `
+services:
+  app:
+    image: $IMAGE
+    command: ["sleep", "3600"]
+    init: true
+    deploy:
+      replicas: 2
+    develop:
+      watch:
+        - path: ./src
+          action: sync
+          target: /app
+`, map[string]string{"src/a.txt": "a", "src/d/b.txt": "b"})
+	src := filepath.Join(s.dir, "src")
+	s.start(devsync.Options{Transport: devsync.TransportArchive})
+	for _, c := range s.containers("app") {
+		s.waitTree(c.ID, "/app", hostTree(t, src, nil))
+	}
+	writeFile(t, filepath.Join(src, "d", "c.txt"), "c")
+	must(t, os.Remove(filepath.Join(src, "a.txt")))
+	atomicSave(t, filepath.Join(src, "d", "b.txt"), "b2")
+	for _, c := range s.containers("app") {
+		s.waitTree(c.ID, "/app", hostTree(t, src, nil))
+	}
+}
