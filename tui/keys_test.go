@@ -411,3 +411,29 @@ func TestProgressShowsInStateAndErrors(t *testing.T) {
 		t.Fatalf("failure not shown:\n%s", s)
 	}
 }
+
+func TestTableScrollsToTheSelection(t *testing.T) {
+	var names []string
+	var evs []event.Event
+	for i := 0; i < 30; i++ {
+		n := fmt.Sprintf("svc%02d", i)
+		names = append(names, n)
+		evs = append(evs, event.State{Service: n, Container: "shop-" + n + "-1", ID: n, Replica: 1, State: "running"})
+	}
+	m := newTestModel(t, Options{Services: names, Engine: "unix:///var/run/docker.sock"}, 80, 24)
+	feed(m, evs...)
+	if s := screen(m); !strings.Contains(s, "svc00-1") || strings.Contains(s, "svc29-1") {
+		t.Fatalf("the table should start at the top:\n%s", s)
+	}
+	for i := 0; i < 29; i++ {
+		press(m, "j")
+	}
+	s := screen(m)
+	if !strings.Contains(s, "▸ svc29-1") || strings.Contains(s, "svc00-1") {
+		t.Fatalf("the table did not scroll to the selection:\n%s", s)
+	}
+	if !strings.Contains(s, "engine unix:///var/run/docker.sock") {
+		t.Fatalf("the engine's address is not shown:\n%s", s)
+	}
+	checkShape(t, s, 80, 24)
+}

@@ -91,7 +91,7 @@ func New(opts Options) *Model {
 		styles:   newStyles(opts.NoColor),
 		services: newServicesPane(opts.Services),
 		logs:     newLogPane(opts.LogLimit),
-		syncs:    &syncPane{},
+		syncs:    &syncPane{conn: connection{host: opts.Engine}},
 		scratch:  &scratchLine{},
 		seen:     map[string]*replicaSeen{},
 		busy:     map[string]bool{},

@@ -49,6 +49,9 @@ func (p *syncPane) title() string {
 	t := "sync"
 	switch {
 	case !p.conn.known:
+		if p.conn.host != "" {
+			t += " · engine " + p.conn.host
+		}
 	case p.conn.connected:
 		t += " · engine " + p.conn.host + " connected"
 	default:

@@ -66,6 +66,7 @@ const DefaultLogLimit = 10000
 // Options configure the dashboard.
 type Options struct {
 	Project    string     // shown in the title
+	Engine     string     // the engine's address, shown with the sync pane
 	Services   []string   // listed in this order before any event arrives
 	Controller Controller // nil: the action keys only say so
 	Quit       QuitBehaviour
@@ -74,10 +75,10 @@ type Options struct {
 	Clock      func() time.Time // time.Now when nil; tests fix it
 
 	// What Run uses; nil or zero means the process's terminal and defaults.
-	Input   io.Reader     // keys (default: the terminal)
-	Output  io.Writer     // frames (default: stdout)
-	Environ []string      // environment for terminal detection (default: os.Environ)
-	Width   int           // terminal size when Output is not a terminal
+	Input   io.Reader // keys (default: the terminal)
+	Output  io.Writer // frames (default: stdout)
+	Environ []string  // environment for terminal detection (default: os.Environ)
+	Width   int       // terminal size when Output is not a terminal
 	Height  int
 	FPS     int           // frames per second at most (default 30)
 	Batch   time.Duration // how often queued events are delivered (default 1/FPS)

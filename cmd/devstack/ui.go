@@ -100,6 +100,7 @@ func runDashboard(ctx context.Context, g *globals, p *model.Project, rt engine.R
 	}
 	err := tui.Run(ctx, tui.Options{
 		Project:    p.Name,
+		Engine:     rt.Host(),
 		Services:   services,
 		Controller: &dashboardController{e: e, p: p, services: o.services},
 		Quit:       o.quit,
