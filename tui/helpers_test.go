@@ -68,7 +68,7 @@ func press(m *Model, keys ...string) tea.Msg {
 	}
 	msg := cmd()
 	switch msg.(type) {
-	case actionDoneMsg, downDoneMsg, shellDoneMsg:
+	case actionDoneMsg, downDoneMsg, shellDoneMsg, noticeMsg:
 		m.Update(msg)
 	}
 	return msg

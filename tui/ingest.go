@@ -2,11 +2,8 @@ package tui
 
 import (
 	"fmt"
-	"strconv"
-	"time"
 
 	"devstack/engine/event"
-	"devstack/tui/logbuf"
 )
 
 // batchMsg carries every event that arrived since the previous one: one
@@ -35,28 +32,17 @@ func (m *Model) applyBatch(b batchMsg) {
 	m.counts.Store(&c)
 }
 
-// apply folds one engine event into the state.
+// apply folds one engine event into the state: each pane takes what
+// concerns it; the status line takes errors and warnings.
 func (m *Model) apply(e event.Event) {
+	m.logs.Update(e)
 	switch e := e.(type) {
-	case event.Log:
-		kind := logbuf.Stdout
-		if e.Stream == "stderr" {
-			kind = logbuf.Stderr
-		}
-		m.logs.store.Append(e.Service, logbuf.Line{Unix: unixNano(e.Time), Text: logbuf.Clean(e.Line), Replica: int32(e.Replica), Kind: kind})
-	case event.BuildStep:
-		text := e.Line
-		if text == "" {
-			text = e.Step
-		}
-		m.logs.store.Append(e.Service, logbuf.Line{Unix: unixNano(e.Time), Text: logbuf.Clean(text), Kind: logbuf.Build})
-	case event.State:
-		m.services.applyState(e)
-		m.markRestart(e)
-	case event.Stats:
-		m.services.applyStats(e)
+	case event.Log, event.BuildStep:
+		return // the log pane's alone, and by far the most frequent
+	case event.State, event.Stats:
+		m.services.Update(e)
 	case event.Progress:
-		m.services.applyProgress(e)
+		m.services.Update(e)
 		if e.Error != "" {
 			who := e.Name
 			if e.Service != "" {
@@ -65,58 +51,17 @@ func (m *Model) apply(e event.Event) {
 			m.setNotice(noticeErr, fmt.Sprintf("%s %s: %s", who, e.Action, e.Error))
 		}
 	case event.Sync:
-		m.syncs.add(e)
-		m.services.applySync(e)
-	case event.Scratch:
-		m.scratch.apply(e)
+		m.services.Update(e)
+		m.syncs.Update(e)
 	case event.Connection:
-		m.syncs.setConnection(e)
+		m.syncs.Update(e)
+	case event.Scratch:
+		m.scratch.Update(e)
 	case event.Warning:
 		text := e.Message
 		if e.Service != "" {
 			text = e.Service + ": " + text
 		}
 		m.setNotice(noticeWarn, "warning: "+text)
-	}
-}
-
-// replicaSeen remembers the container last seen running for a replica,
-// to tell a restart (same container, new start time) or a recreation
-// (new container) from a mere health change.
-type replicaSeen struct {
-	id      string
-	started time.Time
-	running bool
-}
-
-// markRestart writes a marker line into the service's logs when one of
-// its containers exits, restarts or is replaced, so the old container's
-// lines stay above the new one's and the break shows.
-func (m *Model) markRestart(e event.State) {
-	k := e.Service + "\x00" + strconv.Itoa(e.Replica)
-	s, ok := m.seen[k]
-	if !ok {
-		s = &replicaSeen{}
-		m.seen[k] = s
-	}
-	name := replicaName(e.Service, e.Replica)
-	mark := func(text string) {
-		m.logs.store.Append(e.Service, logbuf.Line{Unix: unixNano(e.Time), Text: text, Replica: int32(e.Replica), Kind: logbuf.Marker})
-	}
-	switch e.State {
-	case "running":
-		switch {
-		case s.id == "":
-		case s.id != e.ID:
-			mark(name + " recreated (new container)")
-		case !s.started.Equal(e.StartedAt):
-			mark(name + " restarted")
-		}
-		s.id, s.started, s.running = e.ID, e.StartedAt, true
-	case "exited", "dead":
-		if s.running && s.id == e.ID {
-			mark(fmt.Sprintf("%s exited with code %d", name, e.ExitCode))
-			s.running = false
-		}
 	}
 }

@@ -30,13 +30,11 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	return m.normalKey(k)
 }
 
+// normalKey handles the dashboard's own keys, then lets the panes have
+// theirs: the table its selection, the log pane its scrolling and search.
 func (m *Model) normalKey(k tea.KeyPressMsg) tea.Cmd {
 	km := m.keys
 	switch {
-	case key.Matches(k, km.Up):
-		m.services.move(-1)
-	case key.Matches(k, km.Down):
-		m.services.move(1)
 	case key.Matches(k, km.Logs):
 		if r := m.services.selectedRow(); r != nil {
 			if m.logs.filter == r.Service {
@@ -62,42 +60,14 @@ func (m *Model) normalKey(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, km.Search):
 		m.mode = modeSearch
 		m.searchInput = ""
-	case key.Matches(k, km.Next):
-		m.findNext(true)
-	case key.Matches(k, km.Prev):
-		m.findNext(false)
-	case key.Matches(k, km.Clear):
-		m.logs.clearSearch()
-	case key.Matches(k, km.Follow):
-		m.logs.toggleFollow()
-	case key.Matches(k, km.PageUp):
-		m.logs.scroll(-max(m.logs.body()-1, 1))
-	case key.Matches(k, km.PageDn):
-		m.logs.scroll(max(m.logs.body()-1, 1))
-	case key.Matches(k, km.Top):
-		m.logs.top()
-	case key.Matches(k, km.Bottom):
-		m.logs.end()
 	case key.Matches(k, km.Help):
 		m.mode = modeHelp
 	case key.Matches(k, km.Quit):
 		return m.quit()
+	default:
+		return tea.Batch(m.services.Update(k), m.logs.Update(k))
 	}
 	return nil
-}
-
-func (m *Model) findNext(older bool) {
-	if m.logs.query.Empty() {
-		m.setNotice(noticeInfo, "no search yet: / to search")
-		return
-	}
-	if !m.logs.next(older) {
-		dir := "older"
-		if !older {
-			dir = "newer"
-		}
-		m.setNotice(noticeInfo, "no "+dir+" match for "+m.logs.query.Text())
-	}
 }
 
 // searchKey edits the search being typed.
@@ -105,10 +75,7 @@ func (m *Model) searchKey(k tea.KeyPressMsg) tea.Cmd {
 	switch k.String() {
 	case "enter":
 		m.mode = modeNormal
-		q := logbuf.NewQuery(m.searchInput)
-		if !m.logs.search(q) {
-			m.setNotice(noticeInfo, "no match for "+q.Text())
-		}
+		return m.logs.Update(searchMsg{query: logbuf.NewQuery(m.searchInput)})
 	case "esc", "ctrl+c":
 		m.mode = modeNormal
 	case "backspace":

@@ -4,6 +4,10 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"devstack/engine/event"
 	"devstack/tui/logbuf"
 )
 
@@ -19,11 +23,85 @@ type logPane struct {
 	query   logbuf.Query
 	current uint64 // line of the match n/N moved to (0: none)
 
+	seen map[string]*replicaSeen // service\x00replica -> for restart markers
+
+	keys          keyMap
 	width, height int // height includes the title bar
 }
 
-func newLogPane(limit int) *logPane {
-	return &logPane{store: logbuf.NewStore(limit), follow: true}
+func newLogPane(limit int, keys keyMap) *logPane {
+	return &logPane{store: logbuf.NewStore(limit), follow: true, keys: keys, seen: map[string]*replicaSeen{}}
+}
+
+// searchMsg starts a search (from the search prompt).
+type searchMsg struct{ query logbuf.Query }
+
+// noticeMsg asks the dashboard to show a message on the status line.
+type noticeMsg struct {
+	kind noticeKind
+	text string
+}
+
+func noticeCmd(kind noticeKind, text string) tea.Cmd {
+	return func() tea.Msg { return noticeMsg{kind: kind, text: text} }
+}
+
+// Update stores log lines, marks restarts, and handles the pane's keys:
+// follow, scrolling and search.
+func (p *logPane) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case event.Log:
+		kind := logbuf.Stdout
+		if msg.Stream == "stderr" {
+			kind = logbuf.Stderr
+		}
+		p.store.Append(msg.Service, logbuf.Line{Unix: unixNano(msg.Time), Text: logbuf.Clean(msg.Line), Replica: int32(msg.Replica), Kind: kind})
+	case event.BuildStep:
+		text := msg.Line
+		if text == "" {
+			text = msg.Step
+		}
+		p.store.Append(msg.Service, logbuf.Line{Unix: unixNano(msg.Time), Text: logbuf.Clean(text), Kind: logbuf.Build})
+	case event.State:
+		p.markRestart(msg)
+	case searchMsg:
+		if !p.search(msg.query) {
+			return noticeCmd(noticeInfo, "no match for "+msg.query.Text())
+		}
+	case tea.KeyPressMsg:
+		km := p.keys
+		switch {
+		case key.Matches(msg, km.Follow):
+			p.toggleFollow()
+		case key.Matches(msg, km.PageUp):
+			p.scroll(-max(p.body()-1, 1))
+		case key.Matches(msg, km.PageDn):
+			p.scroll(max(p.body()-1, 1))
+		case key.Matches(msg, km.Top):
+			p.top()
+		case key.Matches(msg, km.Bottom):
+			p.end()
+		case key.Matches(msg, km.Clear):
+			p.clearSearch()
+		case key.Matches(msg, km.Next, km.Prev):
+			return p.findNext(key.Matches(msg, km.Next))
+		}
+	}
+	return nil
+}
+
+func (p *logPane) findNext(older bool) tea.Cmd {
+	if p.query.Empty() {
+		return noticeCmd(noticeInfo, "no search yet: / to search")
+	}
+	if !p.next(older) {
+		dir := "older"
+		if !older {
+			dir = "newer"
+		}
+		return noticeCmd(noticeInfo, "no "+dir+" match for "+p.query.Text())
+	}
+	return nil
 }
 
 // SetSize gives the pane its width and height (title bar included).

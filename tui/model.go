@@ -36,7 +36,6 @@ type Model struct {
 	logs     *logPane
 	syncs    *syncPane
 	scratch  *scratchLine
-	seen     map[string]*replicaSeen // service\x00replica -> what restart markers need
 
 	mode        mode
 	searchInput string
@@ -83,17 +82,17 @@ const (
 // New returns the dashboard's model for opts.
 func New(opts Options) *Model {
 	opts = opts.withDefaults()
+	keys := newKeyMap()
 	m := &Model{
 		opts:     opts,
 		ctx:      context.Background(),
 		now:      opts.Clock(),
-		keys:     newKeyMap(),
+		keys:     keys,
 		styles:   newStyles(opts.NoColor),
-		services: newServicesPane(opts.Services),
-		logs:     newLogPane(opts.LogLimit),
+		services: newServicesPane(opts.Services, keys),
+		logs:     newLogPane(opts.LogLimit, keys),
 		syncs:    &syncPane{conn: connection{host: opts.Engine}},
 		scratch:  &scratchLine{},
-		seen:     map[string]*replicaSeen{},
 		busy:     map[string]bool{},
 	}
 	m.help = help.New()
@@ -139,6 +138,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.actionDone(msg)
 	case shellDoneMsg:
 		m.shellDone(msg)
+	case noticeMsg:
+		m.setNotice(msg.kind, msg.text)
 	case downDoneMsg:
 		m.exitErr = msg.err
 		cmd = tea.Quit

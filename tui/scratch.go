@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	tea "charm.land/bubbletea/v2"
+
 	"devstack/engine/event"
 )
 
@@ -13,7 +15,13 @@ type scratchLine struct {
 	width  int
 }
 
-func (s *scratchLine) apply(e event.Scratch) { s.latest = &e }
+// Update takes the latest scratch event.
+func (s *scratchLine) Update(msg tea.Msg) tea.Cmd {
+	if e, ok := msg.(event.Scratch); ok {
+		s.latest = &e
+	}
+	return nil
+}
 
 // SetSize gives the line its width.
 func (s *scratchLine) SetSize(width int) { s.width = width }

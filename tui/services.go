@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
 	"devstack/engine/event"
 )
 
@@ -50,7 +53,31 @@ type servicesPane struct {
 	activity map[string]string    // service -> in-progress action ("building")
 	lastSync map[string]syncState // service -> its latest sync batch
 
+	keys          keyMap
 	width, height int
+}
+
+// Update folds container states, stats, progress and sync batches into
+// the rows, and moves the selection with the keys.
+func (p *servicesPane) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case event.State:
+		p.applyState(msg)
+	case event.Stats:
+		p.applyStats(msg)
+	case event.Progress:
+		p.applyProgress(msg)
+	case event.Sync:
+		p.applySync(msg)
+	case tea.KeyPressMsg:
+		switch {
+		case key.Matches(msg, p.keys.Up):
+			p.move(-1)
+		case key.Matches(msg, p.keys.Down):
+			p.move(1)
+		}
+	}
+	return nil
 }
 
 type syncState struct {
@@ -58,8 +85,8 @@ type syncState struct {
 	error bool
 }
 
-func newServicesPane(services []string) *servicesPane {
-	p := &servicesPane{order: map[string]int{}, activity: map[string]string{}, lastSync: map[string]syncState{}}
+func newServicesPane(services []string, keys keyMap) *servicesPane {
+	p := &servicesPane{order: map[string]int{}, activity: map[string]string{}, lastSync: map[string]syncState{}, keys: keys}
 	for _, s := range services {
 		p.addService(s)
 	}
@@ -112,20 +139,17 @@ func (p *servicesPane) find(service string, replica int) *row {
 	return nil
 }
 
-// applyState folds a container's new state into its row and returns the
-// row as it was before (nil when new), for restart detection.
-func (p *servicesPane) applyState(e event.State) (before *row) {
+// applyState folds a container's new state into its row.
+func (p *servicesPane) applyState(e event.State) {
 	p.addService(e.Service)
 	r := p.find(e.Service, e.Replica)
 	if e.State == "removed" {
 		// A recreated container's removal can arrive after its successor
 		// appeared: only the row's current container may remove it.
 		if r != nil && r.ID == e.ID {
-			old := *r
 			p.removeRow(r)
-			return &old
 		}
-		return nil
+		return
 	}
 	if r == nil {
 		// The placeholder of a service without containers becomes this one.
@@ -138,9 +162,6 @@ func (p *servicesPane) applyState(e event.State) (before *row) {
 		}
 		p.rows = append(p.rows, r)
 		p.sort()
-	} else {
-		old := *r
-		before = &old
 	}
 	r.Container, r.ID, r.State, r.Health = e.Container, e.ID, e.State, e.Health
 	r.ExitCode, r.Restarts, r.StartedAt, r.Ports = e.ExitCode, e.Restarts, e.StartedAt, e.Ports
@@ -150,7 +171,6 @@ func (p *servicesPane) applyState(e event.State) (before *row) {
 	if !r.running() {
 		r.HasStats = false
 	}
-	return before
 }
 
 // removeRow drops a row; the last row of a service becomes a placeholder

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
+
 	"devstack/engine/event"
 )
 
@@ -26,6 +28,17 @@ type connection struct {
 	connected bool
 	err       string
 	since     time.Time
+}
+
+// Update takes sync batches and the engine connection's state.
+func (p *syncPane) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case event.Sync:
+		p.add(msg)
+	case event.Connection:
+		p.setConnection(msg)
+	}
+	return nil
 }
 
 func (p *syncPane) add(e event.Sync) {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package tuibench
+
+const raceEnabled = false
