@@ -125,9 +125,17 @@ func makePlan(ch changes, rec *record.Record, rs roots) plan {
 		for rel, created := range rels {
 			abs := r.abs(rel)
 			d := r.decide(abs)
-			if exists(root, r, rel) {
+			if kind, ok := lstat(root, r, rel); ok {
 				if d.Synced && (rel != "." || r.file()) {
 					p.puts = append(p.puts, put{r, rel})
+					// Another kind of file was synced there (a link that
+					// became a directory): remove it first, or tar would
+					// write through the old link.
+					if cp, err := r.containerPath(rel); err == nil {
+						if was := rec.Kind(cp); was != 0 && kind != 0 && was != kind {
+							deletes = append(deletes, cp)
+						}
+					}
 				}
 				continue
 			}
@@ -166,15 +174,33 @@ func makePlan(ch changes, rec *record.Record, rs roots) plan {
 // exists reports whether rel is on the host (anything but "no such
 // file": an unreadable path is there, and reading it reports why).
 func exists(root *os.Root, r *rule, rel string) bool {
+	_, ok := lstat(root, r, rel)
+	return ok
+}
+
+// lstat returns the kind of rel on the host (0 when it cannot tell) and
+// whether it is there.
+func lstat(root *os.Root, r *rule, rel string) (byte, bool) {
 	if root == nil {
-		return false
+		return 0, false
 	}
 	name := rel
 	if r.file() {
 		name = filepath.Base(r.root)
 	}
-	_, err := root.Lstat(name)
-	return err == nil || !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrInvalid) && !isNotDir(err)
+	fi, err := root.Lstat(name)
+	if err != nil {
+		return 0, !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrInvalid) && !isNotDir(err)
+	}
+	switch {
+	case fi.IsDir():
+		return 'd', true
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return 'l', true
+	case fi.Mode().IsRegular():
+		return 'f', true
+	}
+	return 0, true
 }
 
 // isNotDir: a path below something that is no longer a directory is gone.

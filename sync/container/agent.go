@@ -112,9 +112,15 @@ func StartAgent(ctx context.Context, api API, id string) (*Agent, error) {
 				<-a.done
 				a.Close()
 				if a.err != nil {
-					return nil, fmt.Errorf("%w: %v", ErrNoAgent, a.err)
+					// The exec could not run at all (the container is not
+					// running, the engine is unreachable): not the image's fault.
+					return nil, fmt.Errorf("unable to start the sync exec: %w", a.err)
 				}
-				return nil, fmt.Errorf("%w (exit %d: %s)", ErrNoAgent, a.exit, stderr.String())
+				if a.exit == 3 || a.exit == 126 || a.exit == 127 {
+					// 3: the script found a tool missing; 126/127: no shell.
+					return nil, fmt.Errorf("%w (exit %d: %s)", ErrNoAgent, a.exit, stderr.String())
+				}
+				return nil, fmt.Errorf("unable to start the sync exec: exit %d: %s", a.exit, stderr.String())
 			}
 			if line == a.marker+" ready" {
 				return a, nil
