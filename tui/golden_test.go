@@ -101,5 +101,9 @@ func TestScreenShapeAtManySizes(t *testing.T) {
 		checkShape(t, screen(m), size[0], size[1])
 		press(m, "?")
 		checkShape(t, screen(m), size[0], size[1])
+		empty := newTestModel(t, Options{}, size[0], size[1]) // a project with no service
+		checkShape(t, screen(empty), size[0], size[1])
+		press(empty, "j", "enter", "r", "s", "x", "/", "a", "enter", "n")
+		checkShape(t, screen(empty), size[0], size[1])
 	}
 }

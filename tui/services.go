@@ -3,7 +3,6 @@ package tui
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -301,7 +300,7 @@ func (p *servicesPane) anyRunning(service string) bool {
 	return false
 }
 
-// names are the row names, for aligning log prefixes.
+// prefixWidth is the widest row name, for aligning log prefixes.
 func (p *servicesPane) prefixWidth() int {
 	w := 0
 	for _, r := range p.rows {
@@ -345,14 +344,4 @@ func healthText(r *row) string {
 		return "-"
 	}
 	return r.Health
-}
-
-func joinNonEmpty(parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, " ")
 }

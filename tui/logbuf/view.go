@@ -90,10 +90,7 @@ func (v View) Step(anchor uint64, delta int) (uint64, bool) {
 		}
 		return last.Seq, true
 	}
-	if _, l := c.prev(); l != nil { // start from the anchor's own line
-		last = l
-		c.idx[c.lastRing]++
-	}
+	last = c.peekPrev() // the anchor's own line, if no line follows it
 	for n := 0; n < delta; n++ {
 		_, l := c.next()
 		if l == nil {
@@ -164,9 +161,8 @@ func (v View) Find(anchor uint64, older, inclusive bool, match func(service stri
 // cursor sits between two lines of a view: idx[i] is how many lines of
 // ring i are before it.
 type cursor struct {
-	rings    []*Ring
-	idx      []int
-	lastRing int
+	rings []*Ring
+	idx   []int
 }
 
 func (v View) at(anchor uint64) *cursor {
@@ -175,6 +171,15 @@ func (v View) at(anchor uint64) *cursor {
 		c.idx[i] = r.countUpTo(anchor)
 	}
 	return c
+}
+
+// peekPrev returns the line just before the cursor without moving.
+func (c *cursor) peekPrev() *Line {
+	i, l := c.prev()
+	if l != nil {
+		c.idx[i]++
+	}
+	return l
 }
 
 // prev returns the line just before the cursor and moves before it.
@@ -194,7 +199,6 @@ func (c *cursor) prev() (int, *Line) {
 		return -1, nil
 	}
 	c.idx[best]--
-	c.lastRing = best
 	return best, line
 }
 
@@ -215,6 +219,5 @@ func (c *cursor) next() (int, *Line) {
 		return -1, nil
 	}
 	c.idx[best]++
-	c.lastRing = best
 	return best, line
 }
