@@ -109,8 +109,8 @@ func TestExplain(t *testing.T) {
 	cases := map[string]string{
 		"src/main.go":                 "web:/app/main.go",
 		"src/app.log":                 `develop.watch[0].ignore[0] (pattern "*.log")`,
-		"src/node_modules/x.js":       "",          // not ignored: .dockerignore patterns are relative to the context, so src/node_modules is not node_modules
-		"node_modules/x.js":           "not under", // only the docs rule covers it, and its include excludes it
+		"src/node_modules/x.js":       "",                   // not ignored: .dockerignore patterns are relative to the context, so src/node_modules is not node_modules
+		"node_modules/x.js":           "no include pattern", // only the docs rule covers it, and its include excludes it
 		"package.json":                "triggers rebuild of web",
 		"README.md":                   "docs:/docs/README.md",
 		"/elsewhere/file":             "is not under any develop.watch path",
