@@ -1,15 +1,11 @@
 package docker
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -17,37 +13,33 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
-	"github.com/moby/patternmatcher"
-	"github.com/moby/patternmatcher/ignorefile"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"devstack/engine"
 	"devstack/engine/event"
 	"devstack/engine/model"
 )
 
-// Build builds svc's image with the engine's classic builder, streaming
-// the context as an uncompressed tar that honours .dockerignore.
+// Build builds svc's image with the engine's classic builder (API 1.41
+// engines offer BuildKit only through a session this client does not
+// run), streaming the context as an uncompressed tar that honours
+// .dockerignore. It returns the image ID.
 func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Service, o engine.BuildOptions, sink event.Sink) (string, error) {
 	b := svc.Build
 	if b == nil {
 		return "", fmt.Errorf("service %q has no build section", svc.Name)
 	}
-	if st, err := os.Stat(b.Context); err != nil || !st.IsDir() {
-		return "", fmt.Errorf("service %q: build context %s does not exist: fix build.context", svc.Name, b.Context)
+	if svc.Image == "" {
+		return "", fmt.Errorf("service %q: no image name to tag the build with", svc.Name)
 	}
-	dockerfile, extra, err := dockerfileEntry(b)
-	if err != nil {
-		return "", fmt.Errorf("service %q: %w", svc.Name, err)
-	}
-	excludes, err := readDockerignore(b.Context)
+	bc, err := newBuildContext(b)
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
 	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(writeContext(pw, b.Context, excludes, extra))
-	}()
-	defer pr.Close()
+	go func() { pw.CloseWithError(bc.write(pw)) }()
+	// Unblocks the writer whatever happens to the request.
+	defer pr.CloseWithError(errors.New("build ended"))
 
 	labels := map[string]string{}
 	for k, v := range b.Labels {
@@ -59,7 +51,7 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 	tags = append(tags, o.Tags...)
 	opts := client.ImageBuildOptions{
 		Tags:        tags,
-		Dockerfile:  dockerfile,
+		Dockerfile:  bc.dockerfile,
 		BuildArgs:   b.Args,
 		Target:      b.Target,
 		NetworkMode: b.Network,
@@ -72,18 +64,35 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 		ForceRemove: true,
 		Version:     build.BuilderV1,
 	}
+	if parts := strings.Split(svc.Platform, "/"); len(parts) >= 2 {
+		pl := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+		if len(parts) > 2 {
+			pl.Variant = parts[2]
+		}
+		opts.Platforms = []ocispec.Platform{pl}
+	}
 	res, err := r.api.ImageBuild(ctx, pr, opts)
 	if err != nil {
-		return "", r.engineError(err)
+		// The context writer's own error (an unreadable file) says more
+		// than the broken request it caused.
+		return "", fmt.Errorf("unable to build service %q: %w", svc.Name, r.engineError(err))
 	}
 	defer res.Body.Close()
-	return readBuildStream(res.Body, svc, sink)
+	id, err := readBuildStream(res.Body, svc, sink)
+	if err != nil && ctx.Err() != nil {
+		return "", fmt.Errorf("build of service %q interrupted: %w", svc.Name, ctx.Err())
+	}
+	return id, err
 }
 
 var stepRe = regexp.MustCompile(`^Step \d+/\d+ : `)
 
-// readBuildStream publishes the build's output and returns the image ID,
-// or an error naming the failing step with the last lines of output.
+// buildTail is how many lines of output a build error carries.
+const buildTail = 10
+
+// readBuildStream publishes the build's output line by line and returns
+// the image ID, or an error naming the failing step with the last lines
+// of output.
 func readBuildStream(body io.Reader, svc *model.Service, sink event.Sink) (string, error) {
 	dec := json.NewDecoder(body)
 	var step, imageID string
@@ -93,10 +102,10 @@ func readBuildStream(body io.Reader, svc *model.Service, sink event.Sink) (strin
 		if err := dec.Decode(&m); err == io.EOF {
 			break
 		} else if err != nil {
-			return "", fmt.Errorf("unable to read the build output of %s: %w", svc.Name, err)
+			return "", fmt.Errorf("unable to read the build output of service %q: %w", svc.Name, err)
 		}
 		if m.Error != nil {
-			return "", &BuildError{Service: svc.Name, Step: step, Message: m.Error.Message, Tail: tail}
+			return "", &BuildError{Service: svc.Name, Step: step, Message: strings.TrimSpace(m.Error.Message), Tail: tail}
 		}
 		if m.Aux != nil {
 			var aux struct{ ID string }
@@ -105,26 +114,35 @@ func readBuildStream(body io.Reader, svc *model.Service, sink event.Sink) (strin
 			}
 		}
 		text := m.Stream
-		if text == "" {
+		if text == "" && m.Status != "" {
+			if m.Progress != nil && m.Progress.Total > 0 {
+				continue // a progress bar's tick: too many to show
+			}
 			text = m.Status
+			if m.ID != "" {
+				text = m.ID + ": " + text
+			}
 		}
 		for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 			line = strings.TrimRight(line, "\r")
-			if line == "" {
+			if strings.TrimSpace(line) == "" {
 				continue
 			}
 			if stepRe.MatchString(line) {
 				step = line
 			}
-			if strings.HasPrefix(line, "Successfully built ") && imageID == "" {
-				imageID = strings.TrimPrefix(line, "Successfully built ")
+			if id, ok := strings.CutPrefix(line, "Successfully built "); ok && imageID == "" {
+				imageID = id
 			}
 			tail = append(tail, line)
-			if len(tail) > 10 {
+			if len(tail) > buildTail {
 				tail = tail[1:]
 			}
 			sink.Publish(event.BuildStep{Time: time.Now(), Service: svc.Name, Image: svc.Image, Step: step, Line: line})
 		}
+	}
+	if imageID == "" {
+		return "", &BuildError{Service: svc.Name, Step: step, Message: "the engine ended the build without an image", Tail: tail}
 	}
 	return imageID, nil
 }
@@ -133,7 +151,7 @@ func readBuildStream(body io.Reader, svc *model.Service, sink event.Sink) (strin
 // last lines of output before it.
 type BuildError struct {
 	Service string
-	Step    string
+	Step    string // "Step 2/5 : RUN make", "" if it failed before the first step
 	Message string
 	Tail    []string
 }
@@ -152,148 +170,4 @@ func (e *BuildError) Error() string {
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
-}
-
-// dockerfileEntry returns the Dockerfile's name inside the context, and
-// an extra file to add when it lives outside the context or is inline.
-func dockerfileEntry(b *model.Build) (string, *extraFile, error) {
-	if b.Inline != "" {
-		return ".devstack.Dockerfile", &extraFile{name: ".devstack.Dockerfile", data: []byte(b.Inline)}, nil
-	}
-	df := b.Dockerfile
-	if df == "" {
-		df = "Dockerfile"
-	}
-	abs := df
-	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(b.Context, df)
-	}
-	data, err := os.ReadFile(abs)
-	if err != nil {
-		return "", nil, fmt.Errorf("Dockerfile %s: %w: fix build.dockerfile", abs, errors.Unwrap(err))
-	}
-	rel, err := filepath.Rel(b.Context, abs)
-	if err == nil && !strings.HasPrefix(rel, "..") {
-		return filepath.ToSlash(rel), nil, nil
-	}
-	// Outside the context: send it alongside, as compose does.
-	return ".devstack.Dockerfile", &extraFile{name: ".devstack.Dockerfile", data: data}, nil
-}
-
-type extraFile struct {
-	name string
-	data []byte
-}
-
-func readDockerignore(dir string) ([]string, error) {
-	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	patterns, err := ignorefile.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("unable to read %s: %w", f.Name(), err)
-	}
-	return patterns, nil
-}
-
-// writeContext streams dir as a tar, leaving out what .dockerignore
-// excludes. The Dockerfile and .dockerignore always go: the engine needs
-// them even when ignored. Files are streamed, never held whole.
-func writeContext(w io.Writer, dir string, excludes []string, extra *extraFile) error {
-	pm, err := patternmatcher.New(excludes)
-	if err != nil {
-		return fmt.Errorf("invalid .dockerignore: %w", err)
-	}
-	tw := tar.NewWriter(w)
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if len(excludes) > 0 && rel != ".dockerignore" && rel != "Dockerfile" {
-			skip, err := pm.MatchesOrParentMatches(rel)
-			if err != nil {
-				return err
-			}
-			if skip {
-				if d.IsDir() && !pm.Exclusions() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&os.ModeSymlink != 0 {
-			if link, err = os.Readlink(path); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = rel
-		if d.IsDir() {
-			hdr.Name += "/"
-		}
-		// Builds must not depend on who ran them.
-		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if extra != nil {
-		if err := tw.WriteHeader(&tar.Header{Name: extra.name, Mode: 0o644, Size: int64(len(extra.data)), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(extra.data); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
-}
-
-// Pull pulls an image, failing clearly when no registry can be reached.
-func (r *Runtime) Pull(ctx context.Context, ref string, sink event.Sink) error {
-	// A registry that never answers must not hang `up` or `pull`.
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	res, err := r.api.ImagePull(ctx, ref, client.ImagePullOptions{})
-	if err == nil {
-		err = res.Wait(ctx)
-		res.Close()
-	}
-	if err != nil {
-		return fmt.Errorf("no registry could be reached, or it does not have the image (%v); "+
-			"build it locally (give the service a build: section, or `docker build -t %s`) or load it with `docker load`", err, ref)
-	}
-	return nil
 }

@@ -5,12 +5,10 @@ package docker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,18 +17,24 @@ import (
 	"devstack/engine"
 )
 
-// Options choose the engine to talk to.
+// Options choose the engine to talk to. Empty fields fall back to the
+// environment the way the docker CLI does (see resolveHost).
 type Options struct {
-	Host    string // unix://, tcp://, ssh://; "" means DOCKER_HOST, then the docker context
-	Context string // a docker context name; "" means DOCKER_CONTEXT, then the CLI's current context
+	Host    string // --host: unix://, tcp://, ssh://user@host[:port][/socket]
+	Context string // --context: a docker CLI context name
 }
 
 // Runtime is engine.Runtime on a Docker engine.
 type Runtime struct {
 	api   *client.Client
 	host  string
-	where string // how the host was chosen, for error messages
-	close func() error
+	where string       // how the host was chosen, for error messages
+	local bool         // the engine shares our filesystem (unix socket)
+	close func() error // releases the SSH connection, if any
+
+	// pullStall bounds how long a pull may go without a word from the
+	// engine; tests shorten it.
+	pullStall time.Duration
 }
 
 var _ engine.Runtime = (*Runtime)(nil)
@@ -39,34 +43,49 @@ var _ engine.Runtime = (*Runtime)(nil)
 const defaultHost = "unix:///var/run/docker.sock"
 
 // New connects to the engine the options (or the environment) name and
-// checks that it answers.
+// checks that it answers. The API version is negotiated on that first
+// call, so an older engine (API 1.41) is spoken to in its own version.
 func New(ctx context.Context, o Options) (*Runtime, error) {
 	host, where, err := resolveHost(o)
 	if err != nil {
 		return nil, err
 	}
-	opts := []client.Opt{client.WithHost(host)}
+	// Our own transport: the default keeps only 2 idle connections per
+	// host, so Observe's parallel inspects would open and close
+	// connections (an SSH channel each, on a remote engine).
+	httpClient := &http.Client{
+		Transport:     &http.Transport{MaxIdleConns: 32, MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second},
+		CheckRedirect: client.CheckRedirect,
+	}
+	opts := []client.Opt{client.WithHTTPClient(httpClient)}
 	closeFn := func() error { return nil }
-	if strings.HasPrefix(host, "ssh://") {
+	switch {
+	case strings.HasPrefix(host, "ssh://"):
 		d, err := newSSHDialer(ctx, host)
 		if err != nil {
-			return nil, fmt.Errorf("unable to reach the engine at %s (%s): %w", host, where, err)
+			return nil, fmt.Errorf("unable to reach the Docker engine at %s (%s): %w", host, where, err)
 		}
-		opts = []client.Opt{client.WithHost("http://docker.invalid"), client.WithDialContext(d.DialContext)}
+		// A unix placeholder host keeps the transport free of HTTP proxy
+		// settings; every connection, hijacked ones included, goes
+		// through the SSH dialer.
+		opts = append(opts, client.WithHost("unix:///var/run/docker.sock"), client.WithDialContext(d.DialContext))
 		closeFn = d.Close
-	} else if strings.HasPrefix(host, "tcp://") && os.Getenv("DOCKER_TLS_VERIFY") != "" {
-		opts = append(opts, client.WithTLSClientConfigFromEnv())
+	case strings.HasPrefix(host, "tcp://") && os.Getenv("DOCKER_TLS_VERIFY") != "":
+		opts = append(opts, client.WithHost(host), client.WithTLSClientConfigFromEnv())
+	default:
+		opts = append(opts, client.WithHost(host))
 	}
 	api, err := client.New(opts...)
 	if err != nil {
-		closeFn()
-		return nil, fmt.Errorf("unable to use the engine at %s (%s): %w", host, where, err)
+		_ = closeFn()
+		return nil, fmt.Errorf("unable to use the Docker engine at %s (%s): %w", host, where, err)
 	}
-	r := &Runtime{api: api, host: host, where: where, close: closeFn}
+	r := &Runtime{api: api, host: host, where: where, close: closeFn,
+		local: strings.HasPrefix(host, "unix://"), pullStall: defaultPullStall}
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := r.Ping(pingCtx); err != nil {
-		r.Close()
+		_ = r.Close()
 		return nil, err
 	}
 	return r, nil
@@ -75,7 +94,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 // Host names the engine endpoint.
 func (r *Runtime) Host() string { return r.host }
 
-// Close releases the connection.
+// Close releases the connections.
 func (r *Runtime) Close() error {
 	err := r.api.Close()
 	if cerr := r.close(); err == nil {
@@ -87,81 +106,29 @@ func (r *Runtime) Close() error {
 // Ping checks that the engine answers, and says where it looked if not.
 func (r *Runtime) Ping(ctx context.Context) error {
 	if _, err := r.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		hint := "is the Docker engine running? (start dockerd, or `systemctl start docker`)"
-		if strings.Contains(err.Error(), "permission denied") {
-			hint = "you may not use its socket: add yourself to the docker group or run as root"
-		}
-		return fmt.Errorf("the Docker engine at %s (%s) does not answer: %v: %s", r.host, r.where, err, hint)
+		return r.unreachable(err)
 	}
 	return nil
 }
 
-// resolveHost picks the endpoint as the docker CLI does: --host, then
-// DOCKER_HOST, then --context / DOCKER_CONTEXT / the current context,
-// then the default socket.
-func resolveHost(o Options) (host, where string, err error) {
-	if o.Host != "" {
-		return o.Host, "from --host", nil
+// unreachable explains a failed connection: where we looked, and what to
+// do about it.
+func (r *Runtime) unreachable(err error) error {
+	hint := "is the Docker engine running? Start it (`sudo systemctl start docker`, or run dockerd), or point devstack at another one with --host, DOCKER_HOST or --context"
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "permission denied"):
+		hint = "you may not use its socket: add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root"
+	case errors.Is(err, context.DeadlineExceeded):
+		hint = "it did not answer in time: is it overloaded, or is the address right?"
 	}
-	if h := os.Getenv("DOCKER_HOST"); h != "" && o.Context == "" {
-		return h, "from DOCKER_HOST", nil
-	}
-	name, source := o.Context, "from --context"
-	if name == "" {
-		name, source = os.Getenv("DOCKER_CONTEXT"), "from DOCKER_CONTEXT"
-	}
-	if name == "" {
-		name, source = currentContext(), "the docker CLI's current context"
-	}
-	if name != "" && name != "default" {
-		h, err := contextHost(name)
-		if err != nil {
-			return "", "", fmt.Errorf("docker context %q (%s): %w", name, source, err)
-		}
-		return h, fmt.Sprintf("docker context %q", name), nil
-	}
-	return defaultHost, "the default socket; set DOCKER_HOST or --host to use another engine", nil
+	return fmt.Errorf("the Docker engine at %s (%s) does not answer: %w; %s", r.host, r.where, err, hint)
 }
 
-func dockerConfigDir() string {
-	if d := os.Getenv("DOCKER_CONFIG"); d != "" {
-		return d
+// engineError explains an error that comes from not reaching the
+// engine; other errors pass unchanged.
+func (r *Runtime) engineError(err error) error {
+	if err != nil && client.IsErrConnectionFailed(err) {
+		return r.unreachable(err)
 	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".docker")
-}
-
-func currentContext() string {
-	b, err := os.ReadFile(filepath.Join(dockerConfigDir(), "config.json"))
-	if err != nil {
-		return ""
-	}
-	var cfg struct {
-		CurrentContext string `json:"currentContext"`
-	}
-	_ = json.Unmarshal(b, &cfg)
-	return cfg.CurrentContext
-}
-
-// contextHost reads a docker context's endpoint from the CLI's store.
-func contextHost(name string) (string, error) {
-	sum := sha256.Sum256([]byte(name))
-	path := filepath.Join(dockerConfigDir(), "contexts", "meta", hex.EncodeToString(sum[:]), "meta.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("no such context (looked for %s): list them with `docker context ls`", path)
-	}
-	var meta struct {
-		Endpoints map[string]struct {
-			Host string `json:"Host"`
-		} `json:"Endpoints"`
-	}
-	if err := json.Unmarshal(b, &meta); err != nil {
-		return "", fmt.Errorf("unreadable context metadata %s: %w", path, err)
-	}
-	h := meta.Endpoints["docker"].Host
-	if h == "" {
-		return "", fmt.Errorf("context metadata %s has no docker endpoint", path)
-	}
-	return h, nil
+	return err
 }

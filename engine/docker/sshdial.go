@@ -2,13 +2,19 @@ package docker
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -16,24 +22,34 @@ import (
 )
 
 // sshDialer reaches a remote engine's socket through one SSH connection:
-// every API connection is a direct-streamlocal channel on it. No ssh
-// binary and no docker CLI are needed on either side.
+// every API connection is a direct-streamlocal channel on it. Neither an
+// ssh binary here nor a docker CLI on the remote is needed, and parallel
+// API calls do not each pay a handshake (or trip sshd's MaxStartups).
 type sshDialer struct {
-	mu     sync.Mutex
 	cfg    *ssh.ClientConfig
-	addr   string
-	socket string
-	conn   *ssh.Client
+	addr   string // host:port
+	socket string // the engine's socket on the remote
+
+	mu     sync.Mutex
+	conn   *ssh.Client // nil until dialled, and after it broke
+	closed bool
+	agent  net.Conn // the ssh-agent connection, if one is used
 }
+
+// keepAlive is how often an idle SSH connection is probed, so a dead
+// link is noticed (and redialled) instead of hanging the next call.
+const keepAlive = 30 * time.Second
 
 func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
 	u, err := url.Parse(host)
-	if err != nil {
-		return nil, fmt.Errorf("invalid ssh host %q: %w", host, err)
+	if err != nil || u.Hostname() == "" {
+		return nil, fmt.Errorf("invalid ssh host %q: use ssh://user@host[:port]", host)
 	}
-	user := u.User.Username()
-	if user == "" {
-		user = os.Getenv("USER")
+	name := u.User.Username()
+	if name == "" {
+		if cur, err := user.Current(); err == nil {
+			name = cur.Username
+		}
 	}
 	port := u.Port()
 	if port == "" {
@@ -43,54 +59,53 @@ func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
 	if socket == "" || socket == "/" {
 		socket = "/var/run/docker.sock"
 	}
-	auths, err := sshAuth()
+	d := &sshDialer{addr: net.JoinHostPort(u.Hostname(), port), socket: socket}
+	auths, agentConn, err := sshAuth()
 	if err != nil {
 		return nil, err
 	}
-	home, _ := os.UserHomeDir()
-	known := filepath.Join(home, ".ssh", "known_hosts")
-	if v := os.Getenv("DEVSTACK_SSH_KNOWN_HOSTS"); v != "" {
-		known = v
-	}
-	check, err := knownhosts.New(known)
+	d.agent = agentConn
+	check, algos, err := hostKeyCheck(d.addr)
 	if err != nil {
-		return nil, fmt.Errorf("unable to read %s to check the host key: %w (connect once with `ssh %s` to record it)", known, err, u.Host)
+		d.Close()
+		return nil, err
 	}
-	d := &sshDialer{
-		cfg: &ssh.ClientConfig{User: user, Auth: auths, HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-			if err := check(hostname, remote, key); err != nil {
-				var ke *knownhosts.KeyError
-				if errors.As(err, &ke) && len(ke.Want) == 0 {
-					return fmt.Errorf("unknown host key for %s: add it to %s (e.g. connect once with `ssh %s`)", hostname, known, hostname)
-				}
-				return fmt.Errorf("host key of %s does not match %s: %w", hostname, known, err)
-			}
-			return nil
-		}},
-		addr:   net.JoinHostPort(u.Hostname(), port),
-		socket: socket,
-	}
+	d.cfg = &ssh.ClientConfig{User: name, Auth: auths, HostKeyCallback: check, HostKeyAlgorithms: algos, Timeout: 15 * time.Second}
 	if _, err := d.client(ctx); err != nil {
+		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-// sshAuth offers the agent's keys, then the usual key files.
-func sshAuth() ([]ssh.AuthMethod, error) {
+func sshDir() string {
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".ssh")
+}
+
+// sshAuth offers the agent's keys (SSH_AUTH_SOCK), then the key files
+// ~/.ssh/id_* that need no passphrase.
+func sshAuth() ([]ssh.AuthMethod, net.Conn, error) {
 	var methods []ssh.AuthMethod
+	var agentConn net.Conn
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
 		if c, err := net.Dial("unix", sock); err == nil {
+			agentConn = c
 			methods = append(methods, ssh.PublicKeysCallback(agent.NewClient(c).Signers))
 		}
 	}
-	home, _ := os.UserHomeDir()
+	files, _ := filepath.Glob(filepath.Join(sshDir(), "id_*"))
+	sort.Strings(files)
 	var signers []ssh.Signer
-	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-		b, err := os.ReadFile(filepath.Join(home, ".ssh", name))
+	for _, f := range files {
+		if strings.HasSuffix(f, ".pub") {
+			continue
+		}
+		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
+		// A key with a passphrase is skipped: load it into ssh-agent.
 		if s, err := ssh.ParsePrivateKey(b); err == nil {
 			signers = append(signers, s)
 		}
@@ -99,48 +114,133 @@ func sshAuth() ([]ssh.AuthMethod, error) {
 		methods = append(methods, ssh.PublicKeys(signers...))
 	}
 	if len(methods) == 0 {
-		return nil, errors.New("no SSH key: start ssh-agent with a key or create ~/.ssh/id_ed25519")
+		return nil, nil, fmt.Errorf("no SSH key to log in with: start ssh-agent and add a key (ssh-add), or create %s without a passphrase",
+			filepath.Join(sshDir(), "id_ed25519"))
 	}
-	return methods, nil
+	return methods, agentConn, nil
 }
 
+// hostKeyCheck checks host keys against ~/.ssh/known_hosts, refusing
+// unknown hosts with an explanation. It also returns the key types
+// known for addr: offering only those keeps the server from picking
+// another type of its keys and failing a check that would pass.
+func hostKeyCheck(addr string) (ssh.HostKeyCallback, []string, error) {
+	known := filepath.Join(sshDir(), "known_hosts")
+	var files []string
+	if _, err := os.Stat(known); err == nil {
+		files = append(files, known)
+	}
+	db, err := knownhosts.New(files...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unable to read %s: %w", known, err)
+	}
+	check := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		err := db(hostname, remote, key)
+		var ke *knownhosts.KeyError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &ke) && len(ke.Want) == 0:
+			host, port, _ := net.SplitHostPort(hostname)
+			return fmt.Errorf("unknown host key for %s (%s %s): devstack does not trust hosts on first use; "+
+				"check the fingerprint and add the key to %s, e.g. `ssh-keyscan -p %s %s >> %s` or connect once with ssh",
+				hostname, key.Type(), ssh.FingerprintSHA256(key), known, port, host, known)
+		case errors.As(err, &ke):
+			return fmt.Errorf("the host key of %s (%s) does not match the one in %s:%d: the host was reinstalled, or someone is in the middle; "+
+				"check with the host's administrator before removing the old line", hostname, ssh.FingerprintSHA256(key), ke.Want[0].Filename, ke.Want[0].Line)
+		default:
+			return fmt.Errorf("host key of %s: %w", hostname, err)
+		}
+	}
+	// Ask the database with a throwaway key: the error lists what it knows.
+	var algos []string
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	if probe, err := ssh.NewSignerFromKey(priv); err == nil {
+		var ke *knownhosts.KeyError
+		if errors.As(db(addr, &net.TCPAddr{IP: net.IPv4zero}, probe.PublicKey()), &ke) {
+			for _, k := range ke.Want {
+				switch t := k.Key.Type(); t {
+				case ssh.KeyAlgoRSA:
+					algos = append(algos, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
+				default:
+					algos = append(algos, t)
+				}
+			}
+		}
+	}
+	return check, algos, nil
+}
+
+// client returns the SSH connection, dialling it when there is none.
 func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil, errors.New("the SSH connection is closed")
+	}
 	if d.conn != nil {
 		return d.conn, nil
 	}
-	var nd net.Dialer
+	nd := net.Dialer{Timeout: d.cfg.Timeout}
 	raw, err := nd.DialContext(ctx, "tcp", d.addr)
 	if err != nil {
 		return nil, fmt.Errorf("unable to connect to %s: %w", d.addr, err)
 	}
+	// The handshake has no context of its own: bound it with one.
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
 	c, chans, reqs, err := ssh.NewClientConn(raw, d.addr, d.cfg)
+	if !stop() {
+		err = errors.Join(err, ctx.Err())
+	}
 	if err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("ssh to %s: %w", d.addr, err)
+		if c != nil {
+			c.Close()
+		}
+		return nil, fmt.Errorf("unable to log in to %s over SSH: %w", d.addr, err)
 	}
-	d.conn = ssh.NewClient(c, chans, reqs)
-	go func(conn *ssh.Client) {
+	_ = raw.SetDeadline(time.Time{})
+	conn := ssh.NewClient(c, chans, reqs)
+	d.conn = conn
+	done := make(chan struct{})
+	go func() {
 		_ = conn.Wait()
+		close(done)
 		d.mu.Lock()
 		if d.conn == conn {
-			d.conn = nil // reconnect on the next dial
+			d.conn = nil // the next dial reconnects
 		}
 		d.mu.Unlock()
-	}(d.conn)
-	return d.conn, nil
+	}()
+	go func() {
+		t := time.NewTicker(keepAlive)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if _, _, err := conn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+					conn.Close()
+					return
+				}
+			}
+		}
+	}()
+	return conn, nil
 }
 
-// DialContext opens a channel to the remote engine's socket.
+// DialContext opens a channel to the remote engine's socket; it is the
+// client's dialer, so network and addr (the placeholder host) are unused.
 func (d *sshDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
 	c, err := d.client(ctx)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := c.Dial("unix", d.socket)
+	conn, err := c.DialContext(ctx, "unix", d.socket)
 	if err != nil {
-		return nil, fmt.Errorf("unable to reach %s on %s: %w", d.socket, d.addr, err)
+		return nil, fmt.Errorf("unable to open %s on %s over SSH (is the engine running there, and may %s use its socket?): %w",
+			d.socket, d.addr, d.cfg.User, err)
 	}
 	return conn, nil
 }
@@ -149,6 +249,11 @@ func (d *sshDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, err
 func (d *sshDialer) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closed = true
+	if d.agent != nil {
+		d.agent.Close()
+		d.agent = nil
+	}
 	if d.conn == nil {
 		return nil
 	}

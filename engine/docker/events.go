@@ -1,0 +1,87 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"devstack/engine"
+	"devstack/engine/model"
+)
+
+// Events streams the project's container events until ctx ends (then
+// both channels close, with no error) or the stream breaks (then the
+// error channel receives one error first).
+func (r *Runtime) Events(ctx context.Context, project string) (<-chan engine.ContainerEvent, <-chan error) {
+	out := make(chan engine.ContainerEvent, 64)
+	errs := make(chan error, 1)
+	res := r.api.Events(ctx, client.EventsListOptions{Filters: client.Filters{}.
+		Add("type", string(events.ContainerEventType)).Add("label", model.LabelProject+"="+project)})
+	go func() {
+		defer close(errs)
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case err, ok := <-res.Err:
+				if ctx.Err() != nil {
+					return
+				}
+				if !ok || err == nil {
+					err = errors.New("the engine ended its event stream")
+				}
+				errs <- r.engineError(err)
+				return
+			case m := <-res.Messages:
+				ev, keep := containerEvent(m)
+				if !keep {
+					continue
+				}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, errs
+}
+
+// containerEvent maps an engine event; exec and other non-state events
+// are dropped.
+func containerEvent(m events.Message) (engine.ContainerEvent, bool) {
+	a := m.Actor.Attributes
+	ev := engine.ContainerEvent{
+		Time:    time.Unix(0, m.TimeNano),
+		ID:      m.Actor.ID,
+		Name:    a["name"],
+		Service: a[model.LabelService],
+		OneOff:  a[model.LabelOneOff] == "true",
+	}
+	if m.TimeNano == 0 {
+		ev.Time = time.Unix(m.Time, 0)
+	}
+	ev.Number, _ = strconv.Atoi(a[model.LabelNumber])
+	action := string(m.Action)
+	if status, ok := strings.CutPrefix(action, "health_status"); ok {
+		// "health_status: healthy"
+		action, ev.Health = "health_status", strings.TrimSpace(strings.TrimPrefix(status, ":"))
+	}
+	switch action {
+	case "create", "start", "die", "health_status", "destroy", "stop", "kill", "oom", "restart", "pause", "unpause":
+	default:
+		return ev, false // exec_*, attach, resize, copy, top, ...
+	}
+	ev.Action = action
+	if action == "die" {
+		ev.ExitCode, _ = strconv.Atoi(a["exitCode"])
+	}
+	return ev, true
+}

@@ -1,0 +1,143 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"devstack/engine/model"
+)
+
+// version is written in the com.docker.compose.version label, so that
+// Docker Compose accepts the resources as its own.
+const version = "2.40.0"
+
+// managedBy is the value of model.LabelManagedBy.
+const managedBy = "devstack"
+
+// resourceLabels are the labels of a project network or volume: the
+// user's, then compose's keys, which win.
+func resourceLabels(p *model.Project, user map[string]string, keyLabel, key string) map[string]string {
+	labels := map[string]string{}
+	for k, v := range user {
+		labels[k] = v
+	}
+	labels[model.LabelProject] = p.Name
+	labels[model.LabelVersion] = version
+	labels[model.LabelManagedBy] = managedBy
+	labels[keyLabel] = key
+	return labels
+}
+
+// CreateNetwork creates the project network key. An external network
+// must exist already; one that exists and belongs to the project is
+// kept as it is.
+func (r *Runtime) CreateNetwork(ctx context.Context, p *model.Project, key string) error {
+	n, ok := p.Networks[key]
+	if !ok {
+		return fmt.Errorf("network %q is not defined in the compose file", key)
+	}
+	if n.External {
+		if _, err := r.api.NetworkInspect(ctx, n.Name, client.NetworkInspectOptions{}); err != nil {
+			if cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("network %q is declared external, but the engine has no network %q: create it with `docker network create %s`", key, n.Name, n.Name)
+			}
+			return r.engineError(err)
+		}
+		return nil
+	}
+	if existing, err := r.api.NetworkInspect(ctx, n.Name, client.NetworkInspectOptions{}); err == nil {
+		return checkOwner("network", n.Name, p.Name, existing.Network.Labels)
+	} else if !cerrdefs.IsNotFound(err) {
+		return r.engineError(err)
+	}
+	opts := client.NetworkCreateOptions{
+		Driver: n.Driver, Internal: n.Internal, Attachable: n.Attachable, Options: n.Options,
+		Labels: resourceLabels(p, n.Labels, model.LabelNetwork, key),
+	}
+	if n.EnableIPv6 {
+		t := true
+		opts.EnableIPv6 = &t
+	}
+	if len(n.Subnets) > 0 {
+		ipam := &network.IPAM{}
+		for _, s := range n.Subnets {
+			prefix, err := netip.ParsePrefix(s)
+			if err != nil {
+				return fmt.Errorf("network %q: subnet %q is not a CIDR prefix such as 172.28.0.0/16", key, s)
+			}
+			ipam.Config = append(ipam.Config, network.IPAMConfig{Subnet: prefix})
+		}
+		opts.IPAM = ipam
+	}
+	res, err := r.api.NetworkCreate(ctx, n.Name, opts)
+	if err != nil {
+		return fmt.Errorf("unable to create network %s: %w", n.Name, r.engineError(err))
+	}
+	// API 1.41 creates a second network of the same name when asked
+	// twice (this client cannot send CheckDuplicate); a warning says so.
+	// The loser of such a race removes its copy.
+	for _, w := range res.Warning {
+		if strings.Contains(w, "already exists") {
+			_, _ = r.api.NetworkRemove(context.WithoutCancel(ctx), res.ID, client.NetworkRemoveOptions{})
+		}
+	}
+	return nil
+}
+
+// checkOwner refuses to adopt a resource another project made.
+func checkOwner(kind, name, project string, labels map[string]string) error {
+	if owner := labels[model.LabelProject]; owner != "" && owner != project {
+		return fmt.Errorf("%s %s already exists and belongs to project %q: remove it (`docker %s rm %s`) or rename this project", kind, name, owner, kind, name)
+	}
+	return nil
+}
+
+// CreateVolume creates the project volume key. An external volume must
+// exist already.
+func (r *Runtime) CreateVolume(ctx context.Context, p *model.Project, key string) error {
+	v, ok := p.Volumes[key]
+	if !ok {
+		return fmt.Errorf("volume %q is not defined in the compose file", key)
+	}
+	existing, err := r.api.VolumeInspect(ctx, v.Name, client.VolumeInspectOptions{})
+	switch {
+	case err == nil && !v.External:
+		return checkOwner("volume", v.Name, p.Name, existing.Volume.Labels)
+	case err == nil:
+		return nil
+	case !cerrdefs.IsNotFound(err):
+		return r.engineError(err)
+	case v.External:
+		return fmt.Errorf("volume %q is declared external, but the engine has no volume %q: create it with `docker volume create %s`", key, v.Name, v.Name)
+	}
+	_, err = r.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: v.Name, Driver: v.Driver, DriverOpts: v.Options,
+		Labels: resourceLabels(p, v.Labels, model.LabelVolume, key)})
+	if err != nil {
+		return fmt.Errorf("unable to create volume %s: %w", v.Name, r.engineError(err))
+	}
+	return nil
+}
+
+// RemoveNetwork removes a network; a missing one is no error.
+func (r *Runtime) RemoveNetwork(ctx context.Context, name string) error {
+	_, err := r.api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return fmt.Errorf("unable to remove network %s: %w", name, r.engineError(err))
+}
+
+// RemoveVolume removes a volume; a missing one is no error.
+func (r *Runtime) RemoveVolume(ctx context.Context, name string) error {
+	_, err := r.api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return fmt.Errorf("unable to remove volume %s: %w", name, r.engineError(err))
+}

@@ -1,0 +1,386 @@
+package docker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"devstack/engine"
+	"devstack/engine/model"
+)
+
+// spec is everything one ContainerCreate needs, plus the networks to
+// connect afterwards (API 1.41 joins one network at create).
+type spec struct {
+	name     string
+	config   *container.Config
+	host     *container.HostConfig
+	network  *network.NetworkingConfig
+	platform *ocispec.Platform
+	extra    []namedEndpoint
+}
+
+type namedEndpoint struct {
+	name     string
+	settings *network.EndpointSettings
+}
+
+// containerName is the engine-side name of a container: the caller's,
+// a one-off's <project>-<service>-run-<random>, container_name, or
+// compose v2's <project>-<service>-<n>.
+func containerName(p *model.Project, svc *model.Service, number int, o engine.CreateOptions) string {
+	switch {
+	case o.Name != "":
+		return o.Name
+	case o.OneOff:
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		return fmt.Sprintf("%s-%s-run-%s", p.Name, svc.Name, hex.EncodeToString(b))
+	case svc.ContainerName != "":
+		return svc.ContainerName
+	}
+	return fmt.Sprintf("%s-%s-%d", p.Name, svc.Name, number)
+}
+
+// containerLabels are the service's labels plus compose's, which win.
+func containerLabels(p *model.Project, svc *model.Service, number int, o engine.CreateOptions) map[string]string {
+	labels := map[string]string{}
+	for k, v := range svc.Labels {
+		labels[k] = v
+	}
+	labels[model.LabelProject] = p.Name
+	labels[model.LabelService] = svc.Name
+	labels[model.LabelNumber] = strconv.Itoa(number)
+	labels[model.LabelOneOff] = strconv.FormatBool(o.OneOff)
+	labels[model.LabelConfigHash] = svc.ConfigHash
+	labels[model.LabelWorkingDir] = p.WorkingDir
+	labels[model.LabelConfigFiles] = strings.Join(p.ConfigFiles, ",")
+	labels[model.LabelImage] = svc.Image
+	labels[model.LabelVersion] = version
+	labels[model.LabelManagedBy] = managedBy
+	if o.Replace != "" {
+		labels[model.LabelReplace] = o.Replace
+	}
+	// compose's format: service:condition:restart, sorted.
+	deps := make([]string, 0, len(svc.DependsOn))
+	for name, d := range svc.DependsOn {
+		deps = append(deps, fmt.Sprintf("%s:%s:%t", name, d.Condition, d.Restart))
+	}
+	sort.Strings(deps)
+	labels[model.LabelDependsOn] = strings.Join(deps, ",")
+	return labels
+}
+
+// containerSpec maps every field of a service onto the engine's
+// container configuration. networkMode resolves network_mode
+// service:x to container:<id>; it is done by the caller, which may ask
+// the engine. The function is otherwise pure.
+func containerSpec(p *model.Project, svc *model.Service, number int, o engine.CreateOptions, networkMode string) (*spec, error) {
+	s := &spec{name: containerName(p, svc, number, o)}
+	cfg := &container.Config{
+		Image:        svc.Image,
+		Cmd:          svc.Command,
+		Entrypoint:   svc.Entrypoint,
+		Env:          envList(svc.Environment),
+		WorkingDir:   svc.WorkingDir,
+		User:         svc.User,
+		Hostname:     svc.Hostname,
+		Domainname:   svc.Domainname,
+		Labels:       containerLabels(p, svc, number, o),
+		Tty:          svc.Tty,
+		OpenStdin:    svc.StdinOpen,
+		StopSignal:   svc.StopSignal,
+		ExposedPorts: network.PortSet{},
+	}
+	if o.Command != nil {
+		cfg.Cmd = o.Command
+	}
+	if o.Tty != nil {
+		cfg.Tty = *o.Tty
+	}
+	if o.Stdin {
+		// As `docker run -i`: the engine closes stdin when the client
+		// detaches it, so the process sees end of input.
+		cfg.OpenStdin, cfg.AttachStdin, cfg.StdinOnce = true, true, true
+		cfg.AttachStdout, cfg.AttachStderr = true, true
+	}
+	if svc.StopGracePeriod != nil {
+		secs := int((*svc.StopGracePeriod).Seconds())
+		cfg.StopTimeout = &secs
+	}
+	if hc := svc.Healthcheck; hc != nil {
+		test := hc.Test
+		if hc.Disable {
+			test = []string{"NONE"}
+		}
+		cfg.Healthcheck = &container.HealthConfig{Test: test, Interval: hc.Interval, Timeout: hc.Timeout,
+			StartPeriod: hc.StartPeriod, StartInterval: hc.StartInterval, Retries: int(hc.Retries)}
+	}
+	if svc.Platform != "" {
+		parts := strings.Split(svc.Platform, "/")
+		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+			return nil, fmt.Errorf("platform %q: use os/arch[/variant], e.g. linux/amd64", svc.Platform)
+		}
+		s.platform = &ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+		if len(parts) == 3 {
+			s.platform.Variant = parts[2]
+		}
+	}
+
+	host := &container.HostConfig{
+		Init:           svc.Init,
+		Privileged:     svc.Privileged,
+		ReadonlyRootfs: svc.ReadOnly,
+		CapAdd:         svc.CapAdd,
+		CapDrop:        svc.CapDrop,
+		SecurityOpt:    svc.SecurityOpt,
+		Sysctls:        svc.Sysctls,
+		ShmSize:        svc.ShmSize,
+		ExtraHosts:     svc.ExtraHosts,
+		AutoRemove:     o.AutoRemove,
+		PortBindings:   network.PortMap{},
+	}
+	host.Memory = svc.MemLimit
+	host.NanoCPUs = svc.NanoCPUs
+	if svc.PidsLimit != 0 {
+		limit := svc.PidsLimit
+		host.PidsLimit = &limit
+	}
+	for _, d := range svc.DNS {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("dns %q is not an IP address", d)
+		}
+		host.DNS = append(host.DNS, a)
+	}
+	for name, u := range svc.Ulimits {
+		host.Ulimits = append(host.Ulimits, &container.Ulimit{Name: name, Soft: u.Soft, Hard: u.Hard})
+	}
+	sort.Slice(host.Ulimits, func(i, j int) bool { return host.Ulimits[i].Name < host.Ulimits[j].Name })
+	if svc.Logging != nil {
+		host.LogConfig = container.LogConfig{Type: svc.Logging.Driver, Config: svc.Logging.Options}
+	}
+	if !o.OneOff && !o.AutoRemove {
+		rp, err := restartPolicy(svc.Restart)
+		if err != nil {
+			return nil, err
+		}
+		host.RestartPolicy = rp
+	}
+
+	for _, e := range svc.Expose {
+		pr, err := network.ParsePortRange(e)
+		if err != nil {
+			return nil, fmt.Errorf("expose %q: use a port or range with an optional protocol, e.g. 8080 or 9000-9005/udp", e)
+		}
+		for pt := range pr.All() {
+			cfg.ExposedPorts[pt] = struct{}{}
+		}
+	}
+	if !o.NoPorts {
+		if err := mapPorts(svc.Ports, cfg.ExposedPorts, host.PortBindings); err != nil {
+			return nil, err
+		}
+	}
+	if err := mapMounts(p, svc, host); err != nil {
+		return nil, err
+	}
+
+	s.config, s.host = cfg, host
+	s.network = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+	switch mode := networkMode; {
+	case mode == "host" || mode == "none" || strings.HasPrefix(mode, "container:"):
+		host.NetworkMode = container.NetworkMode(mode)
+	case mode != "" && mode != "default" && len(svc.Networks) == 0:
+		host.NetworkMode = container.NetworkMode(mode) // e.g. bridge
+	default:
+		if err := s.mapNetworks(p, svc, o); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// mapNetworks joins the service's networks: the one of highest priority
+// (then by name) at create, the others after.
+func (s *spec) mapNetworks(p *model.Project, svc *model.Service, o engine.CreateOptions) error {
+	keys := make([]string, 0, len(svc.Networks))
+	for k := range svc.Networks {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := svc.Networks[keys[i]].Priority, svc.Networks[keys[j]].Priority
+		if a != b {
+			return a > b
+		}
+		return keys[i] < keys[j]
+	})
+	for i, k := range keys {
+		sn := svc.Networks[k]
+		netName := k
+		if n, ok := p.Networks[k]; ok && n.Name != "" {
+			netName = n.Name
+		}
+		// As compose: the container's name always; the service name and
+		// the configured aliases only for service containers, so that a
+		// one-off `run` container does not receive the service's traffic.
+		aliases := []string{s.name}
+		if !o.OneOff {
+			aliases = append(aliases, svc.Name)
+			aliases = append(aliases, sn.Aliases...)
+		}
+		es := &network.EndpointSettings{Aliases: dedupe(aliases)}
+		if sn.IPv4Address != "" {
+			a, err := netip.ParseAddr(sn.IPv4Address)
+			if err != nil || !a.Is4() {
+				return fmt.Errorf("network %s: ipv4_address %q is not an IPv4 address", k, sn.IPv4Address)
+			}
+			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: a}
+		}
+		if i == 0 {
+			s.host.NetworkMode = container.NetworkMode(netName)
+			s.network.EndpointsConfig[netName] = es
+		} else {
+			s.extra = append(s.extra, namedEndpoint{netName, es})
+		}
+	}
+	return nil
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	out := in[:0]
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// mapMounts turns the service's volumes and tmpfs into mounts.
+func mapMounts(p *model.Project, svc *model.Service, host *container.HostConfig) error {
+	for _, m := range svc.Volumes {
+		switch m.Type {
+		case model.MountBind:
+			if m.CreateHostPath {
+				// Binds, not Mounts: on API 1.41 only a bind in Binds makes
+				// the engine create a missing host directory.
+				bind := m.Source + ":" + m.Target
+				if m.ReadOnly {
+					bind += ":ro"
+				}
+				host.Binds = append(host.Binds, bind)
+				continue
+			}
+			// A Mount fails when the source is missing, on the engine's
+			// host, which is the right place to look on a remote engine.
+			host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		case model.MountVolume:
+			source := m.Source
+			if v, ok := p.Volumes[m.Source]; ok && v.Name != "" {
+				source = v.Name
+			}
+			mt := mount.Mount{Type: mount.TypeVolume, Source: source, Target: m.Target, ReadOnly: m.ReadOnly}
+			if m.NoCopy || source == "" {
+				mt.VolumeOptions = &mount.VolumeOptions{NoCopy: m.NoCopy}
+			}
+			if source == "" {
+				// Anonymous: labelled so that the project's cleanup finds it.
+				mt.VolumeOptions.Labels = map[string]string{model.LabelProject: p.Name}
+			}
+			host.Mounts = append(host.Mounts, mt)
+		case model.MountTmpfs:
+			mt := mount.Mount{Type: mount.TypeTmpfs, Target: m.Target, ReadOnly: m.ReadOnly}
+			if m.TmpfsSize > 0 {
+				mt.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: m.TmpfsSize}
+			}
+			host.Mounts = append(host.Mounts, mt)
+		default:
+			return fmt.Errorf("volume %s: type %q is not supported (use volume, bind or tmpfs)", m.Target, m.Type)
+		}
+	}
+	if len(svc.Tmpfs) > 0 {
+		host.Tmpfs = map[string]string{}
+		for _, t := range svc.Tmpfs {
+			target, opts, _ := strings.Cut(t, ":")
+			host.Tmpfs[target] = opts
+		}
+	}
+	return nil
+}
+
+func envList(env map[string]*string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		if v == nil {
+			out = append(out, k) // the engine leaves a bare name unset
+		} else {
+			out = append(out, k+"="+*v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func restartPolicy(s string) (container.RestartPolicy, error) {
+	name, count, hasCount := strings.Cut(s, ":")
+	switch name {
+	case "", "no":
+		return container.RestartPolicy{Name: container.RestartPolicyDisabled}, nil
+	case "always":
+		return container.RestartPolicy{Name: container.RestartPolicyAlways}, nil
+	case "unless-stopped":
+		return container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}, nil
+	case "on-failure":
+		rp := container.RestartPolicy{Name: container.RestartPolicyOnFailure}
+		if hasCount {
+			n, err := strconv.Atoi(count)
+			if err != nil || n < 0 {
+				return rp, fmt.Errorf("restart %q: the retry count must be a number, as in on-failure:3", s)
+			}
+			rp.MaximumRetryCount = n
+		}
+		return rp, nil
+	}
+	return container.RestartPolicy{}, fmt.Errorf("restart %q: use no, always, on-failure[:N] or unless-stopped", s)
+}
+
+// mapPorts fills exposed ports and bindings. A published range
+// ("8080-8081") is handed to the engine, which picks a free port in it.
+func mapPorts(ports []model.Port, exposed network.PortSet, bindings network.PortMap) error {
+	for _, p := range ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		if p.Target == 0 || p.Target > 65535 {
+			return fmt.Errorf("port %d: the container port must be 1-65535", p.Target)
+		}
+		pt, err := network.ParsePort(fmt.Sprintf("%d/%s", p.Target, proto))
+		if err != nil {
+			return fmt.Errorf("port %d/%s: %w", p.Target, proto, err)
+		}
+		exposed[pt] = struct{}{}
+		b := network.PortBinding{HostPort: p.Published}
+		if p.HostIP != "" {
+			a, err := netip.ParseAddr(p.HostIP)
+			if err != nil {
+				return fmt.Errorf("port %d: host IP %q is not an IP address", p.Target, p.HostIP)
+			}
+			b.HostIP = a
+		}
+		bindings[pt] = append(bindings[pt], b)
+	}
+	return nil
+}
