@@ -113,10 +113,7 @@ func containerSpec(p *model.Project, svc *model.Service, number int, o engine.Cr
 		cfg.OpenStdin, cfg.AttachStdin, cfg.StdinOnce = true, true, true
 		cfg.AttachStdout, cfg.AttachStderr = true, true
 	}
-	if svc.StopGracePeriod != nil {
-		secs := int((*svc.StopGracePeriod).Seconds())
-		cfg.StopTimeout = &secs
-	}
+	cfg.StopTimeout = seconds(svc.StopGracePeriod)
 	if hc := svc.Healthcheck; hc != nil {
 		test := hc.Test
 		if hc.Disable {

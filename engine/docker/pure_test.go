@@ -1,0 +1,122 @@
+package docker
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	"devstack/engine/model"
+)
+
+func TestStatsSampleLikeDockerStats(t *testing.T) {
+	s := &container.StatsResponse{}
+	s.CPUStats.CPUUsage.TotalUsage = 3_000_000
+	s.PreCPUStats.CPUUsage.TotalUsage = 1_000_000
+	s.CPUStats.SystemUsage = 20_000_000
+	s.PreCPUStats.SystemUsage = 10_000_000
+	s.CPUStats.OnlineCPUs = 2
+	s.MemoryStats.Usage = 100 << 20
+	s.MemoryStats.Limit = 1 << 30
+	s.MemoryStats.Stats = map[string]uint64{"inactive_file": 30 << 20}
+	cpu, mem, limit := statsSample(s)
+	if math.Abs(cpu-40) > 1e-9 { // 2/10 of the host's time, on 2 CPUs
+		t.Errorf("cpu = %v, want 40", cpu)
+	}
+	if mem != 70<<20 || limit != 1<<30 {
+		t.Errorf("mem = %d limit = %d", mem, limit)
+	}
+	// cgroup v1 names it total_inactive_file.
+	s.MemoryStats.Stats = map[string]uint64{"total_inactive_file": 10 << 20}
+	if _, mem, _ := statsSample(s); mem != 90<<20 {
+		t.Errorf("v1 mem = %d", mem)
+	}
+	// The first sample has nothing to compare with.
+	s.PreCPUStats = container.CPUStats{}
+	if cpu, _, _ := statsSample(s); cpu != 0 {
+		t.Errorf("first sample cpu = %v", cpu)
+	}
+}
+
+func TestContainerEventMapping(t *testing.T) {
+	attrs := map[string]string{"name": "demo-api-2", model.LabelService: "api", model.LabelNumber: "2", model.LabelOneOff: "false", "exitCode": "3"}
+	ev, ok := containerEvent(events.Message{Action: "health_status: healthy", Actor: events.Actor{ID: "abc", Attributes: attrs}, TimeNano: 5})
+	if !ok || ev.Action != "health_status" || ev.Health != "healthy" || ev.Service != "api" || ev.Number != 2 || ev.Name != "demo-api-2" || ev.Time.UnixNano() != 5 {
+		t.Errorf("health event = %+v", ev)
+	}
+	ev, ok = containerEvent(events.Message{Action: "die", Actor: events.Actor{ID: "abc", Attributes: attrs}})
+	if !ok || ev.ExitCode != 3 {
+		t.Errorf("die event = %+v", ev)
+	}
+	if _, ok := containerEvent(events.Message{Action: "exec_start: sh", Actor: events.Actor{Attributes: attrs}}); ok {
+		t.Error("exec events are not state changes")
+	}
+}
+
+func TestPullErrorsSayWhy(t *testing.T) {
+	for msg, want := range map[string]string{
+		`Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host`: "no registry could be reached",
+		`Get "http://localhost:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused`:     "no registry could be reached",
+		`manifest for x:1 not found: manifest unknown`:                                               "does not have it",
+		`pull access denied for x, repository does not exist or may require 'docker login'`:          "does not have it",
+	} {
+		err := pullError("x:1", errors.New(msg))
+		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), msg) || !strings.Contains(err.Error(), "x:1") {
+			t.Errorf("%s:\n  %v", msg, err)
+		}
+	}
+}
+
+func TestResolveHost(t *testing.T) {
+	cfg := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", cfg)
+	t.Setenv("DOCKER_HOST", "")
+	t.Setenv("DOCKER_CONTEXT", "")
+	writeContext := func(name, host string) {
+		sum := sha256.Sum256([]byte(name))
+		dir := filepath.Join(cfg, "contexts", "meta", hex.EncodeToString(sum[:]))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		meta := `{"Name":"` + name + `","Endpoints":{"docker":{"Host":"` + host + `","SkipTLSVerify":false}}}`
+		if err := os.WriteFile(filepath.Join(dir, "meta.json"), []byte(meta), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeContext("remote", "ssh://me@build.example")
+	writeContext("other", "tcp://10.0.0.1:2375")
+
+	expect := func(o Options, wantHost, wantWhere string) {
+		t.Helper()
+		host, where, err := resolveHost(o)
+		if err != nil || host != wantHost || !strings.Contains(where, wantWhere) {
+			t.Errorf("%+v: %q (%s) %v, want %q (%s)", o, host, where, err, wantHost, wantWhere)
+		}
+	}
+	expect(Options{}, defaultHost, "default socket")
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"currentContext":"remote"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect(Options{}, "ssh://me@build.example", `"remote"`)
+	t.Setenv("DOCKER_CONTEXT", "other")
+	expect(Options{}, "tcp://10.0.0.1:2375", `"other"`)
+	t.Setenv("DOCKER_HOST", "unix:///tmp/d.sock")
+	expect(Options{}, "unix:///tmp/d.sock", "DOCKER_HOST")
+	expect(Options{Context: "remote"}, "ssh://me@build.example", "--context")
+	expect(Options{Context: "default"}, "unix:///tmp/d.sock", "DOCKER_HOST")
+	expect(Options{Host: "tcp://1.2.3.4:2375"}, "tcp://1.2.3.4:2375", "--host")
+
+	if _, _, err := resolveHost(Options{Context: "ghost"}); err == nil || !strings.Contains(err.Error(), "ghost") || !strings.Contains(err.Error(), "docker context ls") {
+		t.Errorf("unknown context: %v", err)
+	}
+	if _, _, err := resolveHost(Options{Host: "x", Context: "y"}); err == nil {
+		t.Error("--host with --context must be refused")
+	}
+}
