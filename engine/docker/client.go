@@ -53,8 +53,13 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	// Our own transport: the default keeps only 2 idle connections per
 	// host, so Observe's parallel inspects would open and close
 	// connections (an SSH channel each, on a remote engine).
+	// HTTP/1 only (the engine speaks nothing else): preparing HTTP/2
+	// would give the transport a TLS config, and the client would then
+	// speak https to a plain socket.
+	var http1 http.Protocols
+	http1.SetHTTP1(true)
 	httpClient := &http.Client{
-		Transport:     &http.Transport{MaxIdleConns: 32, MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second},
+		Transport:     &http.Transport{MaxIdleConns: 32, MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second, Protocols: &http1},
 		CheckRedirect: client.CheckRedirect,
 	}
 	opts := []client.Opt{client.WithHTTPClient(httpClient)}
