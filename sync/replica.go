@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path"
+	"sort"
 
 	"devstack/sync/container"
 	"devstack/sync/manifest"
@@ -49,7 +51,7 @@ func newReplica(sv *service, c Container) *replica {
 
 // transport returns the way into the container, starting it if needed.
 func (rp *replica) transport(ctx context.Context) (container.Transport, error) {
-	if ag, ok := rp.tr.(*container.Agent); ok && !ag.Alive() {
+	if !alive(rp.tr) {
 		rp.closeTransport()
 	}
 	if rp.tr != nil {
@@ -61,10 +63,10 @@ func (rp *replica) transport(ctx context.Context) (container.Transport, error) {
 		rp.tr = &container.Archive{API: eng, ID: rp.c.ID}
 		return rp.tr, nil
 	}
-	ag, err := container.StartAgent(ctx, eng, rp.c.ID)
+	pool, err := container.StartPool(ctx, eng, rp.c.ID, parallel)
 	switch {
 	case err == nil:
-		rp.tr = ag
+		rp.tr = pool
 	case mode == TransportAuto && errors.Is(err, container.ErrNoAgent):
 		rp.noAgent = true
 		rp.sv.s.warn(rp.sv.name, fmt.Sprintf("container %s: %v; using the slower archive API", rp.c.Name, err))
@@ -73,6 +75,13 @@ func (rp *replica) transport(ctx context.Context) (container.Transport, error) {
 		return nil, fmt.Errorf("unable to reach container %s: %w", rp.c.Name, err)
 	}
 	return rp.tr, nil
+}
+
+// alive reports whether a transport is still usable (an exec ends with
+// its container).
+func alive(tr container.Transport) bool {
+	a, ok := tr.(interface{ Alive() bool })
+	return tr == nil || !ok || a.Alive()
 }
 
 func (rp *replica) closeTransport() {
@@ -214,35 +223,16 @@ func (rp *replica) send(ctx context.Context, rs roots, p plan, snapshot map[stri
 		return res
 	}
 	owner := rp.resolveOwner(ctx)
-	var w *pack.Writer
-	again := changes{}
-	var unsent []string
+	shares := split(p.puts)
+	parts := make([]part, len(shares))
 	b := container.Batch{Delete: p.deletes}
-	if len(p.puts) > 0 {
-		b.Write = func(out io.Writer) error {
-			w = pack.NewWriter(out, owner)
-			for _, pu := range p.puts {
-				nc, ns := len(w.Changed), len(w.Skipped)
-				if err := w.Add(pu.r.mapping(rs[pu.r]), pu.rel); err != nil {
-					return err
-				}
-				for _, rel := range w.Changed[nc:] {
-					again.add(pu.r, rel, false)
-				}
-				for _, s := range w.Skipped[ns:] {
-					if cp, err := pu.r.containerPath(s.Rel); err == nil {
-						unsent = append(unsent, cp)
-					}
-					if s.Reason != "vanished before it could be read" {
-						rp.sv.s.warn(rp.sv.name, fmt.Sprintf("%s: %s; not synced", pu.r.abs(s.Rel), s.Reason))
-					}
-				}
-			}
-			return w.Close()
-		}
+	for i, share := range shares {
+		b.Parts = append(b.Parts, func(out io.Writer) error {
+			return parts[i].write(rp, rs, share, owner, out)
+		})
 	}
 	if err := tr.Apply(ctx, b); err != nil {
-		if ag, ok := tr.(*container.Agent); ok && !ag.Alive() {
+		if !alive(tr) {
 			rp.closeTransport()
 		}
 		res.err = err
@@ -250,16 +240,24 @@ func (rp *replica) send(ctx context.Context, rs roots, p plan, snapshot map[stri
 	}
 	res.deleted = len(p.deletes)
 	synced := map[string]byte{}
-	if w != nil {
-		res.files, res.bytes = w.Files, w.Bytes
-		for _, e := range w.Entries {
+	again := changes{}
+	for _, pt := range parts {
+		if pt.w == nil {
+			continue
+		}
+		res.files += pt.w.Files
+		res.bytes += pt.w.Bytes
+		for _, e := range pt.w.Entries {
 			synced["/"+e.Name] = e.Kind
 		}
+		again.merge(pt.again)
 	}
 	if snapshot != nil {
 		snap := maps.Clone(snapshot)
-		for _, u := range unsent {
-			delete(snap, u)
+		for _, pt := range parts {
+			for _, u := range pt.unsent {
+				delete(snap, u)
+			}
 		}
 		maps.Copy(snap, synced)
 		res.err = rp.rec.Replace(snap)
@@ -268,4 +266,83 @@ func (rp *replica) send(ctx context.Context, rs roots, p plan, snapshot map[stri
 	}
 	rp.pending.merge(again)
 	return res
+}
+
+// parallel is how many tar streams a big batch is split into: creating
+// files is what costs on FUSE-backed storage, and several tar processes
+// create them at once.
+const parallel = 4
+
+// splitAt is the number of files from which a batch is split.
+const splitAt = 64
+
+// split cuts the puts of a batch into shares extracted at once, keeping
+// each directory's files together (parent directory entries then rarely
+// race) and balancing the shares' sizes.
+func split(puts []put) [][]put {
+	if len(puts) == 0 {
+		return nil
+	}
+	if len(puts) < splitAt {
+		return [][]put{puts}
+	}
+	type group struct {
+		key  string
+		puts []put
+	}
+	byDir := map[string]*group{}
+	var groups []*group
+	for _, pu := range puts {
+		key := fmt.Sprintf("%d/%s", pu.r.index, path.Dir(pu.rel))
+		g := byDir[key]
+		if g == nil {
+			g = &group{key: key}
+			byDir[key] = g
+			groups = append(groups, g)
+		}
+		g.puts = append(g.puts, pu)
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return len(groups[i].puts) > len(groups[j].puts) })
+	shares := make([][]put, min(parallel, len(groups)))
+	for _, g := range groups {
+		least := 0
+		for i := range shares {
+			if len(shares[i]) < len(shares[least]) {
+				least = i
+			}
+		}
+		shares[least] = append(shares[least], g.puts...)
+	}
+	return shares
+}
+
+// part is one tar stream of a batch and what writing it found.
+type part struct {
+	w      *pack.Writer
+	again  changes  // files that changed while read: send again
+	unsent []string // container paths that could not be sent
+}
+
+func (pt *part) write(rp *replica, rs roots, puts []put, owner pack.Owner, out io.Writer) error {
+	pt.w = pack.NewWriter(out, owner)
+	pt.again = changes{}
+	w := pt.w
+	for _, pu := range puts {
+		nc, ns := len(w.Changed), len(w.Skipped)
+		if err := w.Add(pu.r.mapping(rs[pu.r]), pu.rel); err != nil {
+			return err
+		}
+		for _, rel := range w.Changed[nc:] {
+			pt.again.add(pu.r, rel, false)
+		}
+		for _, s := range w.Skipped[ns:] {
+			if cp, err := pu.r.containerPath(s.Rel); err == nil {
+				pt.unsent = append(pt.unsent, cp)
+			}
+			if s.Reason != "vanished before it could be read" {
+				rp.sv.s.warn(rp.sv.name, fmt.Sprintf("%s: %s; not synced", pu.r.abs(s.Rel), s.Reason))
+			}
+		}
+	}
+	return w.Close()
 }

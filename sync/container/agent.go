@@ -184,8 +184,8 @@ func (a *Agent) Apply(ctx context.Context, b Batch) error {
 			return fmt.Errorf("unable to delete files in the container: %w", err)
 		}
 	}
-	if b.Write != nil {
-		if _, err := a.request(ctx, "T", b.Write); err != nil {
+	for _, part := range b.Parts {
+		if _, err := a.request(ctx, "T", part); err != nil {
 			return fmt.Errorf("unable to copy files into the container: %w", err)
 		}
 	}

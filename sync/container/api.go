@@ -42,9 +42,11 @@ type Batch struct {
 	// Delete lists absolute container paths to remove (rm -rf), before
 	// anything is written.
 	Delete []string
-	// Write, when set, writes the tar stream to extract at "/" (names
-	// relative to the container's root).
-	Write func(w io.Writer) error
+	// Parts write the tar streams to extract at "/" (names relative to
+	// the container's root). Parts are independent: a transport may
+	// extract them at once, which is what makes a big batch fast where
+	// creating a file is slow (FUSE-backed storage drivers).
+	Parts []func(w io.Writer) error
 }
 
 // Transport applies batches to one container.

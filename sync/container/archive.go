@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 
 	"devstack/sync/manifest"
 )
@@ -29,19 +30,30 @@ func (a *Archive) Close() {}
 // maxArgs bounds the bytes of paths given to one rm, far below ARG_MAX.
 const maxArgs = 96 * 1024
 
-// Apply deletes, then streams the tar straight from the host files into
-// the engine (never the whole batch in memory).
+// Apply deletes, then streams each part straight from the host files
+// into the engine (never a whole batch in memory), parts at once.
 func (a *Archive) Apply(ctx context.Context, b Batch) error {
 	if err := a.remove(ctx, b.Delete); err != nil {
 		return err
 	}
-	if b.Write == nil {
-		return nil
+	errs := make([]error, len(b.Parts))
+	var wg sync.WaitGroup
+	for i, part := range b.Parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = a.copy(ctx, part)
+		}()
 	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (a *Archive) copy(ctx context.Context, write func(io.Writer) error) error {
 	pr, pw := io.Pipe()
 	werr := make(chan error, 1)
 	go func() {
-		err := b.Write(pw)
+		err := write(pw)
 		pw.CloseWithError(err)
 		werr <- err
 	}()

@@ -102,7 +102,7 @@ func TestAgentAppliesListsAndSurvivesAFailedRequest(t *testing.T) {
 	defer ag.Close()
 
 	big := strings.Repeat("0123456789abcdef", 300_000) // 4.8 MB: several frames
-	if err := ag.Apply(ctx, container.Batch{Write: tarOf("app/", "", "app/a.txt", "hello", "app/sub/", "", "app/sub/big.bin", big)}); err != nil {
+	if err := ag.Apply(ctx, container.Batch{Parts: parts(tarOf("app/", "", "app/a.txt", "hello", "app/sub/", "", "app/sub/big.bin", big))}); err != nil {
 		t.Fatal(err)
 	}
 	if got := sh(t, a, id, "cat /app/a.txt; stat -c '%u:%g %Y' /app/a.txt; wc -c < /app/sub/big.bin"); got != "hello1000:1000 1700000000\n4800000\n" {
@@ -122,11 +122,11 @@ func TestAgentAppliesListsAndSurvivesAFailedRequest(t *testing.T) {
 
 	// A request that fails in the container (a file where a directory
 	// must go) reports the error; the next request still works.
-	err = ag.Apply(ctx, container.Batch{Write: tarOf("app/a.txt/x", "nope", "app/z.txt", "zz")})
+	err = ag.Apply(ctx, container.Batch{Parts: parts(tarOf("app/a.txt/x", "nope", "app/z.txt", "zz"))})
 	if err == nil {
 		t.Fatal("extracting below a file should fail")
 	}
-	if err := ag.Apply(ctx, container.Batch{Delete: []string{"/app/sub", "/app/-odd name"}, Write: tarOf("app/b.txt", "bee")}); err != nil {
+	if err := ag.Apply(ctx, container.Batch{Delete: []string{"/app/sub", "/app/-odd name"}, Parts: parts(tarOf("app/b.txt", "bee"))}); err != nil {
 		t.Fatalf("the request after a failure: %v", err)
 	}
 	if got := sh(t, a, id, "ls /app"); got != "a.txt\nb.txt\n" { // tar stops at its first error
@@ -152,7 +152,7 @@ func TestAgentEndsWithTheContainer(t *testing.T) {
 	}
 	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := ag.Apply(tctx, container.Batch{Write: tarOf("app/x", "x")}); err == nil {
+	if err := ag.Apply(tctx, container.Batch{Parts: parts(tarOf("app/x", "x"))}); err == nil {
 		t.Fatal("applying through the exec of a restarted container should fail")
 	}
 	if ag.Alive() {
@@ -164,7 +164,7 @@ func TestAgentEndsWithTheContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ag2.Close()
-	if err := ag2.Apply(ctx, container.Batch{Write: tarOf("app/x", "x")}); err != nil {
+	if err := ag2.Apply(ctx, container.Batch{Parts: parts(tarOf("app/x", "x"))}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -208,7 +208,7 @@ func TestWithoutAShellTheArchiveTransportStillWritesAndLists(t *testing.T) {
 		t.Fatalf("StartAgent without a shell: %v, want ErrNoAgent", err)
 	}
 	ar := &container.Archive{API: a, ID: id}
-	if err := ar.Apply(ctx, container.Batch{Write: tarOf("app/", "", "app/a.txt", "hello")}); err != nil {
+	if err := ar.Apply(ctx, container.Batch{Parts: parts(tarOf("app/", "", "app/a.txt", "hello"))}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := ar.List(ctx, "/app")
@@ -251,7 +251,7 @@ func TestArchiveTransportOnBusybox(t *testing.T) {
 	id := run(t, img, "sleep", "3600")
 	ctx := context.Background()
 	ar := &container.Archive{API: a, ID: id}
-	if err := ar.Apply(ctx, container.Batch{Write: tarOf("app/", "", "app/a.txt", "hello", "app/b.txt", "b")}); err != nil {
+	if err := ar.Apply(ctx, container.Batch{Parts: parts(tarOf("app/", "", "app/a.txt", "hello", "app/b.txt", "b"))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := ar.Apply(ctx, container.Batch{Delete: []string{"/app/b.txt"}}); err != nil {
@@ -290,7 +290,7 @@ func BenchmarkApplyOneSmallFile(b *testing.B) {
 	for _, tr := range []container.Transport{ag, ar} {
 		b.Run(tr.Kind(), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if err := tr.Apply(ctx, container.Batch{Write: tarOf("app/a.txt", "hello")}); err != nil {
+				if err := tr.Apply(ctx, container.Batch{Parts: parts(tarOf("app/a.txt", "hello"))}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -302,5 +302,38 @@ func BenchmarkApplyOneSmallFile(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func parts(p ...func(io.Writer) error) []func(io.Writer) error { return p }
+
+func TestPoolExtractsPartsAtOnce(t *testing.T) {
+	img := enginetest.Busybox(t)
+	a := newAPI(t)
+	id := run(t, img, "sleep", "3600")
+	ctx := context.Background()
+	p, err := container.StartPool(ctx, a, id, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var ps []func(io.Writer) error
+	for i := 0; i < 5; i++ {
+		d := "app/d" + string(rune('0'+i)) + "/"
+		ps = append(ps, tarOf(d, "", d+"f", "part"+string(rune('0'+i))))
+	}
+	if err := p.Apply(ctx, container.Batch{Delete: []string{"/app/old"}, Parts: ps}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh(t, a, id, "cat /app/d*/f"); got != "part0part1part2part3part4" {
+		t.Fatalf("parts extracted: %q", got)
+	}
+	// Three execs run in the container now, two more than one-part batches need.
+	if got := sh(t, a, id, "ps -o args | grep -c '^sh -c [M]=@@devstack-sync' || true"); strings.TrimSpace(got) != "3" {
+		t.Fatalf("execs running: %s", got)
+	}
+	m, err := p.List(ctx, "/app")
+	if err != nil || len(m) != 10 {
+		t.Fatalf("list %v %v", m, err)
 	}
 }
