@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"devstack/engine"
+	"devstack/tui"
 )
 
 type upFlags struct {
@@ -63,13 +64,6 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		return err
 	}
 	defer s.Close()
-
-	// The first Ctrl-C cancels ctx; the second kills what is being stopped.
-	killCtx, kill := context.WithCancel(context.Background())
-	defer kill()
-	ctx, stopSignals := signalContext(ctx, kill)
-	defer stopSignals()
-
 	opts := engine.UpOptions{
 		Services:      services,
 		Build:         f.build,
@@ -80,6 +74,22 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		Wait:          f.wait,
 		WaitTimeout:   f.waitTimeout,
 	}
+
+	// On a terminal, attached up is the dashboard. It handles Ctrl-C as a
+	// key (quit, asking whether to stop the stack), so no signal handler.
+	if !f.detach && !f.noTUI && (g.progress == "auto" || g.progress == "tty") && isTerminal(g.stdout) {
+		return runDashboard(ctx, g, s.project, s.rt, dashboardOptions{
+			services: services, quit: tui.QuitAsk, tail: "all",
+			work: func(ctx context.Context, e *engine.Engine) error { return e.Up(ctx, s.project, opts) },
+		})
+	}
+
+	// The first Ctrl-C cancels ctx; the second kills what is being stopped.
+	killCtx, kill := context.WithCancel(context.Background())
+	defer kill()
+	ctx, stopSignals := signalContext(ctx, kill)
+	defer stopSignals()
+
 	if f.detach {
 		if err := s.engine.Up(ctx, s.project, opts); err != nil {
 			return &exitError{code: 1, err: err}
