@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"path"
-	"sort"
 
 	"devstack/sync/container"
 	"devstack/sync/manifest"
@@ -276,42 +274,24 @@ const parallel = 4
 // splitAt is the number of files from which a batch is split.
 const splitAt = 64
 
-// split cuts the puts of a batch into shares extracted at once, keeping
-// each directory's files together (parent directory entries then rarely
-// race) and balancing the shares' sizes.
+// split cuts the puts of a batch (sorted by rule and path) into
+// contiguous shares extracted at once: a directory's files mostly stay
+// together, so parent directory entries rarely meet in two streams (and
+// when they do, an existing directory is fine to tar).
 func split(puts []put) [][]put {
 	if len(puts) == 0 {
 		return nil
 	}
-	if len(puts) < splitAt {
-		return [][]put{puts}
+	n := 1
+	if len(puts) >= splitAt {
+		n = parallel
 	}
-	type group struct {
-		key  string
-		puts []put
-	}
-	byDir := map[string]*group{}
-	var groups []*group
-	for _, pu := range puts {
-		key := fmt.Sprintf("%d/%s", pu.r.index, path.Dir(pu.rel))
-		g := byDir[key]
-		if g == nil {
-			g = &group{key: key}
-			byDir[key] = g
-			groups = append(groups, g)
-		}
-		g.puts = append(g.puts, pu)
-	}
-	sort.SliceStable(groups, func(i, j int) bool { return len(groups[i].puts) > len(groups[j].puts) })
-	shares := make([][]put, min(parallel, len(groups)))
-	for _, g := range groups {
-		least := 0
-		for i := range shares {
-			if len(shares[i]) < len(shares[least]) {
-				least = i
-			}
-		}
-		shares[least] = append(shares[least], g.puts...)
+	size := (len(puts) + n - 1) / n
+	var shares [][]put
+	for len(puts) > 0 {
+		k := min(size, len(puts))
+		shares = append(shares, puts[:k])
+		puts = puts[k:]
 	}
 	return shares
 }

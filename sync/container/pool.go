@@ -12,23 +12,57 @@ import (
 // Pool is the exec transport with up to Size execs in the container: a
 // batch in several parts is extracted by several tar processes at once.
 // The first exec does everything else (deletions, listings, one-part
-// batches); the others start when a batch first needs them.
+// batches); the others start in the background, ready for the first big
+// batch.
 type Pool struct {
 	api  API
 	id   string
 	size int
 
+	warm  chan struct{} // closed once the background execs started
+	extra []*Agent      // the background execs; written before warm is closed
+
 	mu     sync.Mutex // one Apply or List at a time
 	agents []*Agent   // agents[0] always set; guarded by mu
+	merged bool       // extra joined agents; guarded by mu
 }
 
-// StartPool starts the first exec (see StartAgent for its errors).
+// StartPool starts the first exec (see StartAgent for its errors) and the
+// others in the background.
 func StartPool(ctx context.Context, api API, id string, size int) (*Pool, error) {
 	a, err := StartAgent(ctx, api, id)
 	if err != nil {
 		return nil, err
 	}
-	return &Pool{api: api, id: id, size: max(size, 1), agents: []*Agent{a}}, nil
+	p := &Pool{api: api, id: id, size: max(size, 1), agents: []*Agent{a}, warm: make(chan struct{})}
+	go func() {
+		defer close(p.warm)
+		p.extra = p.start(context.WithoutCancel(ctx), p.size-1)
+	}()
+	return p, nil
+}
+
+// start starts n execs at once; those that fail are left out.
+func (p *Pool) start(ctx context.Context, n int) []*Agent {
+	started := make([]*Agent, n)
+	var wg sync.WaitGroup
+	for i := range started {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a, err := StartAgent(ctx, p.api, p.id); err == nil {
+				started[i] = a
+			}
+		}()
+	}
+	wg.Wait()
+	var out []*Agent
+	for _, a := range started {
+		if a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Kind names the transport.
@@ -43,8 +77,10 @@ func (p *Pool) Alive() bool {
 
 // Close ends every exec.
 func (p *Pool) Close() {
+	<-p.warm
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.mergeLocked()
 	var wg sync.WaitGroup
 	for _, a := range p.agents {
 		wg.Add(1)
@@ -91,9 +127,19 @@ func (p *Pool) Apply(ctx context.Context, b Batch) error {
 	return errors.Join(errs...)
 }
 
+// mergeLocked adds the background execs once they are there.
+func (p *Pool) mergeLocked() {
+	if !p.merged {
+		p.agents = append(p.agents, p.extra...)
+		p.merged = true
+	}
+}
+
 // grow returns n live execs, starting missing ones; fewer when they
 // cannot start (the first one is enough to make progress).
 func (p *Pool) grow(ctx context.Context, n int) []*Agent {
+	<-p.warm
+	p.mergeLocked()
 	live := p.agents[:1]
 	for _, a := range p.agents[1:] {
 		if a.Alive() {
@@ -104,23 +150,7 @@ func (p *Pool) grow(ctx context.Context, n int) []*Agent {
 	}
 	p.agents = live
 	if missing := n - len(p.agents); missing > 0 {
-		started := make([]*Agent, missing)
-		var wg sync.WaitGroup
-		for i := range started {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if a, err := StartAgent(ctx, p.api, p.id); err == nil {
-					started[i] = a
-				}
-			}()
-		}
-		wg.Wait()
-		for _, a := range started {
-			if a != nil {
-				p.agents = append(p.agents, a)
-			}
-		}
+		p.agents = append(p.agents, p.start(ctx, missing)...)
 	}
 	return p.agents[:min(n, len(p.agents))]
 }

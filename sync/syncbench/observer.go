@@ -14,19 +14,21 @@ import (
 
 // observerScript runs in the container and answers one request at a time:
 //
-//	W <file> <token>  wait until the file's first line is token
-//	N <dir> <n>       wait until dir holds n entries
-//	Z <dir>           wait until dir holds no entry
+//	W <file> <token>      wait until the file's first line is token
+//	N <dir> <n> <file>    wait until dir/file exists and dir holds n entries
+//	Z <dir> <file>        wait until dir/file is gone and dir holds no entry
 //
-// then prints "ok". The checks are shell builtins (read, set, globbing),
-// so polling forks only usleep, once a millisecond.
+// then prints "ok". The checks are shell builtins (read, test, set,
+// globbing), so polling forks only usleep, once a millisecond. The
+// directory is listed only once the named file says the end is near, so
+// the observer does not slow down what it measures.
 const observerScript = `cd "$1" || exit 2
 echo ready
-while read -r op a b; do
+while read -r op a b c; do
   case "$op" in
   W) while :; do l=; IFS= read -r l < "$a" 2>/dev/null; [ "$l" = "$b" ] && break; usleep 1000; done;;
-  N) while :; do set -- "$a"/*; [ -e "$1" ] && [ "$#" -eq "$b" ] && break; usleep 1000; done;;
-  Z) while :; do set -- "$a"/*; [ -e "$1" ] || break; usleep 1000; done;;
+  N) while :; do if [ -e "$a/$c" ]; then set -- "$a"/*; [ -e "$1" ] && [ "$#" -eq "$b" ] && break; fi; usleep 1000; done;;
+  Z) while :; do if [ ! -e "$a/$b" ]; then set -- "$a"/*; [ -e "$1" ] || break; fi; usleep 1000; done;;
   *) exit 0;;
   esac
   echo ok

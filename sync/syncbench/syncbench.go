@@ -147,18 +147,21 @@ func Burst(ctx context.Context, env Env) (Result, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return res, err
 	}
-	if err := o.ask("N burst 1000"); err != nil {
+	if err := o.ask("N burst 1000 f0999.txt"); err != nil {
 		return res, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
 	}
+	first := time.Now()
 	for i := 0; i < 1000; i++ {
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.txt", i)), []byte("burst "+strconv.Itoa(i)+"\n"), 0o644); err != nil {
 			return res, err
 		}
 	}
-	d, err := o.wait(ctx, "", time.Now())
+	last := time.Now()
+	res.Note += fmt.Sprintf("; the writes took %s", ms(last.Sub(first)))
+	d, err := o.wait(ctx, "", last)
 	if err != nil {
 		return res, err
 	}
@@ -181,7 +184,7 @@ func Delete(ctx context.Context, env Env) (Result, error) {
 	}
 	defer o.close()
 	res := Result{Scenario: "delete-1000", Budget: 300 * time.Millisecond, Note: "from the last removal"}
-	if err := o.ask("Z burst"); err != nil {
+	if err := o.ask("Z burst f0999.txt"); err != nil {
 		return res, err
 	}
 	for i := 0; i < 1000; i++ {
