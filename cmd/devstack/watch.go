@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"devstack/engine"
+	devsync "devstack/sync"
+)
+
+func newWatchCmd(g *globals) *cobra.Command {
+	var (
+		noUp      bool
+		transport string
+	)
+	cmd := &cobra.Command{
+		Use:   "watch [SERVICE...]",
+		Short: "Start the services in the background and keep them in line with the host as develop.watch says",
+		Long: "Start the services in the background (as up -d does), then follow develop.watch: copy\n" +
+			"changed files into every container of the service (one way: the host tree is only ever\n" +
+			"read), rebuild or restart as the rules say. Each container gets an initial sync of what\n" +
+			"differs (x-devstack.sync.initial: false turns it off). Ctrl-C stops watching and leaves\n" +
+			"the stack running.",
+		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+			ctx, stop := signalContext(ctx, nil)
+			defer stop()
+			if !noUp {
+				if err := s.engine.Up(ctx, s.project, engine.UpOptions{Services: args}); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return &exitError{code: 1, err: err}
+				}
+			}
+			err := runSync(ctx, s, args, transport)
+			if ctx.Err() != nil {
+				return nil // Ctrl-C ends watch
+			}
+			return err
+		}),
+	}
+	cmd.Flags().BoolVar(&noUp, "no-up", false, "do not start the services first: sync the running ones")
+	cmd.Flags().StringVar(&transport, "transport", "", "force the way files go into containers: exec (a long-lived tar in the container) or archive (the engine's archive API); default: exec when the image has a shell and tar")
+	return cmd
+}
+
+// runSync runs live sync for services (all with develop.watch rules when
+// none is named) until ctx ends. Its events go to the session's renderer;
+// a monitor tells it when containers start, so restarted and recreated
+// containers get their initial sync.
+func runSync(ctx context.Context, s *session, services []string, transport string) error {
+	if len(services) > 0 {
+		var watched []string
+		for _, name := range services {
+			if svc, ok := s.project.Service(name); ok && len(svc.Watch) > 0 {
+				watched = append(watched, name)
+			}
+		}
+		if len(watched) == 0 {
+			return fmt.Errorf("none of %v has develop.watch rules: nothing to watch", services)
+		}
+		services = watched
+	}
+	sy, err := devsync.New(devsync.Options{
+		Project:   s.project,
+		Services:  services,
+		Engine:    newSyncEngine(s),
+		Sink:      s.out,
+		Transport: transport,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	monitorDone := make(chan error, 1)
+	go func() {
+		// Container states go to the syncer only (it is an event.Sink).
+		monitorDone <- engine.New(s.rt, sy).Monitor(ctx, s.project, engine.MonitorOptions{Services: sy.Services(), States: true})
+	}()
+	err = sy.Run(ctx)
+	cancel()
+	if merr := <-monitorDone; merr != nil && !errors.Is(merr, context.Canceled) && err == nil {
+		err = merr
+	}
+	return err
+}
