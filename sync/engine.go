@@ -82,6 +82,7 @@ type Options struct {
 	// branch switch) becomes a resync of the service; default 1000.
 	HugeBatch int
 	// Refresh is how often the list of running containers is checked
-	// when nothing else says it changed; default 2s.
+	// when nothing else says it changed (ContainerStarted, Publish, a
+	// failed batch); default 5s.
 	Refresh time.Duration
 }

@@ -130,3 +130,26 @@ func TestExplain(t *testing.T) {
 		t.Errorf("src/node_modules/x.js: %s", e)
 	}
 }
+
+func TestInitialSyncSetting(t *testing.T) {
+	f, tr := false, true
+	cases := []struct {
+		project, service *bool
+		rule             bool
+		want             bool
+	}{
+		{nil, nil, false, true},
+		{&f, nil, false, false},
+		{&f, &tr, false, true},
+		{nil, &f, false, false},
+		{nil, &f, true, true}, // initial_sync: true on a rule wins
+	}
+	for i, c := range cases {
+		p := &model.Project{Ext: model.Extension{Sync: model.SyncConfig{Initial: c.project}}}
+		svc := &model.Service{Ext: model.ServiceExtension{Sync: model.SyncConfig{Initial: c.service}},
+			Watch: []model.WatchRule{{InitialSync: c.rule}}}
+		if got := initialSync(p, svc); got != c.want {
+			t.Errorf("case %d: %v", i, got)
+		}
+	}
+}

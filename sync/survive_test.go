@@ -137,3 +137,39 @@ services:
 		s.waitTree(c.ID, "/app", hostTree(t, src, nil))
 	}
 }
+
+func TestInitialSyncOffSendsOnlyTheSessionsChanges(t *testing.T) {
+	s := newStack(t, `
+services:
+  app:
+    image: $IMAGE
+    command: ["sh", "-c", "mkdir -p /app && echo image > /app/old.txt && exec sleep 3600"]
+    init: true
+    x-devstack:
+      sync:
+        initial: false
+        quiet: 5ms
+    develop:
+      watch:
+        - path: ./src
+          action: sync
+          target: /app
+`, map[string]string{"src/old.txt": "host", "src/untouched.txt": "u"})
+	src := filepath.Join(s.dir, "src")
+	c := s.one("app")
+	s.start(devsync.Options{})
+	writeFile(t, filepath.Join(src, "new.txt"), "n")
+	s.waitTree(c.ID, "/app", "new.txt F n\nold.txt F image\n")
+
+	// A recreated container (new ID, fresh filesystem) gets the session's
+	// changes, not a full resync: old.txt stays the image's.
+	must(t, s.eng.e.Up(context.Background(), s.p, upForceRecreate()))
+	nc := s.one("app")
+	if nc.ID == c.ID {
+		t.Fatal("not recreated")
+	}
+	s.syncr.ContainerStarted("app", nc.ID)
+	s.waitTree(nc.ID, "/app", "new.txt F n\nold.txt F image\n")
+	writeFile(t, filepath.Join(src, "new2.txt"), "n2")
+	s.waitTree(nc.ID, "/app", "new.txt F n\nnew2.txt F n2\nold.txt F image\n")
+}

@@ -55,7 +55,7 @@ func New(o Options) (*Syncer, error) {
 		o.HugeBatch = 1000
 	}
 	if o.Refresh <= 0 {
-		o.Refresh = 2 * time.Second
+		o.Refresh = 5 * time.Second
 	}
 	switch o.Transport {
 	case TransportAuto, TransportExec, TransportArchive:
@@ -264,8 +264,14 @@ func batchOptions(p *model.Project, svc *model.Service, c Clock) batch.Options {
 }
 
 // initialSync reports whether containers get an initial sync: yes unless
-// x-devstack.sync.initial is false (service, then project).
+// x-devstack.sync.initial is false (service, then project) and no rule
+// asks for it with initial_sync: true.
 func initialSync(p *model.Project, svc *model.Service) bool {
+	for _, w := range svc.Watch {
+		if w.InitialSync {
+			return true
+		}
+	}
 	if svc.Ext.Sync.Initial != nil {
 		return *svc.Ext.Sync.Initial
 	}
