@@ -92,6 +92,9 @@ func (sv *service) reloadIgnore() {
 			return
 		}
 	}
+	if w := sv.s.watcher.Load(); w != nil {
+		w.Rescan()
+	}
 	sv.batcher.Resync()
 }
 

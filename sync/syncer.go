@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"devstack/engine/event"
@@ -28,6 +29,8 @@ type Syncer struct {
 	mu      gosync.Mutex
 	started map[string]time.Time // container ID -> StartedAt last seen in a State event; guarded by mu
 	warned  map[string]bool      // warnings already published; guarded by mu
+
+	watcher atomic.Pointer[watch.Watcher] // set once watching started
 }
 
 // DefaultStateDir is where records of synced paths are kept for a project.
@@ -145,6 +148,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		return err
 	}
 	defer w.Close()
+	s.watcher.Store(w)
 
 	var wg gosync.WaitGroup
 	var readyWG gosync.WaitGroup

@@ -221,3 +221,28 @@ func TestRel(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecide: any pattern and path, no panic; a path outside the root is
+// never covered, and an excluded path always names its pattern.
+func FuzzDecide(f *testing.F) {
+	for _, s := range [][2]string{{"*.log", "a/b.log"}, {"!x", "x"}, {"**/.git", ".git/HEAD"}, {"[", "a"}, {"a/../..", "../x"}, {"/abs", "abs/x"}} {
+		f.Add(s[0], s[1])
+	}
+	root := "/w"
+	f.Fuzz(func(t *testing.T, pattern, rel string) {
+		svc := model.Service{Name: "s", Watch: []model.WatchRule{{Path: root, Action: model.WatchSync, Target: "/app", Ignore: []string{pattern}}}}
+		r, err := ForRule(&svc, 0)
+		if err != nil {
+			return
+		}
+		abs := filepath.Join(root, rel)
+		d := r.Decide(abs)
+		if _, inside := Rel(root, abs); d.Covered != inside {
+			t.Fatalf("%q covered=%v, inside=%v", abs, d.Covered, inside)
+		}
+		if d.Covered && !d.Synced && !d.NotIncluded && d.By == nil {
+			t.Fatalf("%q excluded by no pattern", abs)
+		}
+		_ = r.SkipDir(abs)
+	})
+}

@@ -157,6 +157,12 @@ func (w *Watcher) addTree(dir string, report bool) error {
 		if w.o.SkipDir(path) {
 			return filepath.SkipDir
 		}
+		w.mu.Lock()
+		known := w.watched[path]
+		w.mu.Unlock()
+		if known && !report {
+			return nil // Rescan: already watched
+		}
 		if err := w.fsw.Add(path); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return filepath.SkipDir
@@ -172,6 +178,19 @@ func (w *Watcher) addTree(dir string, report bool) error {
 		w.mu.Unlock()
 		return nil
 	})
+}
+
+// Rescan walks every root again and watches directories that are not
+// watched yet (after the ignore rules changed, a skipped directory may
+// now matter). It reports nothing: the caller resyncs.
+func (w *Watcher) Rescan() {
+	for r := range w.roots {
+		if fi, err := os.Lstat(r); err == nil && fi.IsDir() {
+			if err := w.addTree(r, false); err != nil {
+				w.o.OnError(err)
+			}
+		}
+	}
 }
 
 // forget drops the watches of dir and everything below it, after it was
