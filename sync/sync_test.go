@@ -124,7 +124,9 @@ services:
 	// A changed .dockerignore applies at once: what it no longer ignores
 	// is sent, and watched from then on.
 	writeFile(t, filepath.Join(s.dir, ".dockerignore"), "# build junk\n*.tmp\n")
-	skipSrv2 := func(rel string) bool { return rel != "node_modules" && !strings.HasPrefix(rel, "node_modules/") && skipSrv(rel) || rel == "4913" }
+	skipSrv2 := func(rel string) bool {
+		return rel != "node_modules" && !strings.HasPrefix(rel, "node_modules/") && skipSrv(rel) || rel == "4913"
+	}
 	s.waitTree(id, "/srv", hostTree(t, s.dir, skipSrv2))
 	writeFile(t, filepath.Join(s.dir, "node_modules", "z"), "z")
 	s.waitTree(id, "/srv", hostTree(t, s.dir, skipSrv2))
