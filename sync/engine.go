@@ -30,6 +30,9 @@ type Container struct {
 	// User is the user the container runs as ("", "1000", "1000:1000",
 	// "node", "node:staff"): synced files are given its uid and gid.
 	User string
+	// Started is when the container last started (zero if unknown): a
+	// State event with the same StartedAt is not a new start.
+	Started time.Time
 }
 
 // ExecSpec describes one command run in a container.

@@ -40,7 +40,7 @@ func (d *dockerEngine) Containers(ctx context.Context, service string) ([]devsyn
 	var out []devsync.Container
 	for _, c := range cs {
 		if c.Service == service && !c.OneOff && c.State == model.StateRunning {
-			out = append(out, devsync.Container{ID: c.ID, Name: c.Name, User: svc.User})
+			out = append(out, devsync.Container{ID: c.ID, Name: c.Name, User: svc.User, Started: c.StartedAt})
 		}
 	}
 	return out, nil

@@ -167,6 +167,7 @@ func (sv *service) refresh(ctx context.Context) {
 			rp = newReplica(sv, c)
 			sv.replicas[c.ID] = rp
 			sv.catchUp(rp)
+			sv.s.noteStarted(c)
 		case started[c.ID]:
 			// Restarted: its exec died with it, and changes made while it
 			// was down may have failed.

@@ -58,11 +58,27 @@ func TestRecreatedContainerIsSyncedWhenTheWiringSaysSo(t *testing.T) {
 	sy := s.start(devsync.Options{Refresh: time.Hour}) // only ContainerStarted may tell
 	s.waitTree(c.ID, "/app", hostTree(t, src, nil))
 
+	// The monitor's report of the start sync already saw is no new start;
+	// a health change repeats it too. A later StartedAt is one.
+	mark := s.mark()
+	sy.Publish(event.State{Service: "app", ID: c.ID, State: "running", StartedAt: c.Started, Health: "healthy"})
+	sy.Publish(event.State{Service: "app", ID: c.ID, State: "running", StartedAt: c.Started.Add(time.Second)})
+	s.waitSync(mark, func(e event.Sync) bool { return e.Action == "initial" })
+	initials := 0
+	for _, e := range s.rec.Events()[mark:] {
+		if se, ok := e.(event.Sync); ok && se.Action == "initial" {
+			initials++
+		}
+	}
+	if initials != 1 || c.Started.IsZero() {
+		t.Fatalf("%d initial syncs for one new start (started %v)", initials, c.Started)
+	}
+
 	// Stop the container: changes made meanwhile wait.
 	if out, err := exec.Command("docker", "stop", "-t", "0", c.ID).CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
-	mark := s.mark()
+	mark = s.mark()
 	writeFile(t, filepath.Join(src, "while-down.txt"), "down")
 	ev := s.waitSync(mark, func(e event.Sync) bool { return e.Error != "" })
 	t.Logf("while down: %s", ev.Error)

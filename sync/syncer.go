@@ -200,6 +200,19 @@ func (s *Syncer) Publish(e event.Event) {
 	s.ContainerStarted(st.Service, st.ID)
 }
 
+// noteStarted remembers a container's start time, so that the State
+// event reporting that same start does not sync it a second time.
+func (s *Syncer) noteStarted(c Container) {
+	if c.Started.IsZero() {
+		return
+	}
+	s.mu.Lock()
+	if _, ok := s.started[c.ID]; !ok {
+		s.started[c.ID] = c.Started
+	}
+	s.mu.Unlock()
+}
+
 // dispatch hands a changed path to every service with a rule covering it.
 func (s *Syncer) dispatch(path string, created bool) {
 	for _, sv := range s.services {

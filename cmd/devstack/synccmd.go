@@ -39,7 +39,7 @@ func (a *syncEngine) Containers(ctx context.Context, service string) ([]devsync.
 	var out []devsync.Container
 	for _, c := range cs {
 		if c.Service == service && !c.OneOff && c.State == model.StateRunning {
-			out = append(out, devsync.Container{ID: c.ID, Name: c.Name, User: user})
+			out = append(out, devsync.Container{ID: c.ID, Name: c.Name, User: user, Started: c.StartedAt})
 		}
 	}
 	return out, nil
