@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"devstack/engine"
+	"devstack/engine/event"
+	"devstack/engine/model"
 	"devstack/tui"
 )
 
@@ -75,12 +78,22 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		WaitTimeout:   f.waitTimeout,
 	}
 
+	sync := !f.noSync && hasWatchRules(s.project, services)
+
 	// On a terminal, attached up is the dashboard. It handles Ctrl-C as a
 	// key (quit, asking whether to stop the stack), so no signal handler.
 	if !f.detach && !f.noTUI && (g.progress == "auto" || g.progress == "tty") && isTerminal(g.stdout) {
 		return runDashboard(ctx, g, s.project, s.rt, dashboardOptions{
 			services: services, quit: tui.QuitAsk, tail: "all",
-			work: func(ctx context.Context, e *engine.Engine) error { return e.Up(ctx, s.project, opts) },
+			work: func(ctx context.Context, e *engine.Engine) error {
+				if err := e.Up(ctx, s.project, opts); err != nil {
+					return err
+				}
+				if sync {
+					return runSync(ctx, e, s.project, services, "")
+				}
+				return nil
+			},
 		})
 	}
 
@@ -114,6 +127,13 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		<-monitorDone
 		return &exitError{code: 1, err: upErr}
 	}
+	if upErr == nil && sync {
+		go func() {
+			if err := runSync(attached, s.engine, s.project, services, ""); err != nil && attached.Err() == nil {
+				s.out.Publish(event.Warning{Time: time.Now(), Message: "live sync stopped: " + err.Error()})
+			}
+		}()
+	}
 	if upErr == nil {
 		select {
 		case <-ctx.Done(): // Ctrl-C
@@ -141,4 +161,18 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		return &exitError{code: 1, err: stopErr}
 	}
 	return &exitError{code: 130}
+}
+
+// hasWatchRules reports whether any of the services (all when none are
+// named) has develop.watch rules, so that up runs live sync.
+func hasWatchRules(p *model.Project, services []string) bool {
+	for _, svc := range p.Services {
+		if len(services) > 0 && !slices.Contains(services, svc.Name) {
+			continue
+		}
+		if len(svc.Watch) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"devstack/engine"
+	"devstack/engine/model"
 	devsync "devstack/sync"
 )
 
@@ -35,7 +36,7 @@ func newWatchCmd(g *globals) *cobra.Command {
 					return &exitError{code: 1, err: err}
 				}
 			}
-			err := runSync(ctx, s, args, transport)
+			err := runSync(ctx, s.engine, s.project, args, transport)
 			if ctx.Err() != nil {
 				return nil // Ctrl-C ends watch
 			}
@@ -51,11 +52,13 @@ func newWatchCmd(g *globals) *cobra.Command {
 // none is named) until ctx ends. Its events go to the session's renderer;
 // a monitor tells it when containers start, so restarted and recreated
 // containers get their initial sync.
-func runSync(ctx context.Context, s *session, services []string, transport string) error {
+// runSync keeps the services' containers in line with the host until ctx
+// ends; its events go where e's go, and rebuilds run through e.
+func runSync(ctx context.Context, e *engine.Engine, p *model.Project, services []string, transport string) error {
 	if len(services) > 0 {
 		var watched []string
 		for _, name := range services {
-			if svc, ok := s.project.Service(name); ok && len(svc.Watch) > 0 {
+			if svc, ok := p.Service(name); ok && len(svc.Watch) > 0 {
 				watched = append(watched, name)
 			}
 		}
@@ -65,10 +68,10 @@ func runSync(ctx context.Context, s *session, services []string, transport strin
 		services = watched
 	}
 	sy, err := devsync.New(devsync.Options{
-		Project:   s.project,
+		Project:   p,
 		Services:  services,
-		Engine:    newSyncEngine(s),
-		Sink:      s.out,
+		Engine:    &syncEngine{rt: e.Runtime(), e: e, p: p},
+		Sink:      e.Sink(),
 		Transport: transport,
 	})
 	if err != nil {
@@ -79,7 +82,7 @@ func runSync(ctx context.Context, s *session, services []string, transport strin
 	monitorDone := make(chan error, 1)
 	go func() {
 		// Container states go to the syncer only (it is an event.Sink).
-		monitorDone <- engine.New(s.rt, sy).Monitor(ctx, s.project, engine.MonitorOptions{Services: sy.Services(), States: true})
+		monitorDone <- engine.New(e.Runtime(), sy).Monitor(ctx, p, engine.MonitorOptions{Services: sy.Services(), States: true})
 	}()
 	err = sy.Run(ctx)
 	cancel()
