@@ -63,9 +63,9 @@ func TestContainerEventMapping(t *testing.T) {
 func TestPullErrorsSayWhy(t *testing.T) {
 	for msg, want := range map[string]string{
 		`Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host`: "no registry could be reached",
-		`Get "http://localhost:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused`:     "no registry could be reached",
-		`manifest for x:1 not found: manifest unknown`:                                               "does not have it",
-		`pull access denied for x, repository does not exist or may require 'docker login'`:          "does not have it",
+		`Get "http://localhost:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused`:       "no registry could be reached",
+		`manifest for x:1 not found: manifest unknown`:                                                "does not have it",
+		`pull access denied for x, repository does not exist or may require 'docker login'`:           "does not have it",
 	} {
 		err := pullError("x:1", errors.New(msg))
 		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), msg) || !strings.Contains(err.Error(), "x:1") {

@@ -225,7 +225,9 @@ func TestContainerSpecBadInput(t *testing.T) {
 		"target":   func(s *model.Service) { s.Ports = []model.Port{{Target: 70000}} },
 		"platform": func(s *model.Service) { s.Platform = "arm64" },
 		"mount":    func(s *model.Service) { s.Volumes = []model.Mount{{Type: "npipe", Target: "/x"}} },
-		"ipv4":     func(s *model.Service) { s.Networks = map[string]model.ServiceNetwork{"front": {IPv4Address: "fe80::1"}} },
+		"ipv4": func(s *model.Service) {
+			s.Networks = map[string]model.ServiceNetwork{"front": {IPv4Address: "fe80::1"}}
+		},
 	} {
 		p, svc := fullService()
 		mutate(svc)

@@ -188,7 +188,7 @@ func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
 	}
 	// The handshake has no context of its own: bound it with one.
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
-	c, chans, reqs, err := ssh.NewClientConn(raw, d.addr, d.cfg)
+	c, chans, reqs, err := ssh.NewClientConn(withQuickAck(raw), d.addr, d.cfg)
 	if !stop() {
 		err = errors.Join(err, ctx.Err())
 	}

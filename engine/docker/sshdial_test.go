@@ -1,0 +1,212 @@
+package docker
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"devstack/engine"
+	"devstack/engine/model"
+)
+
+const sshdPath = "/usr/sbin/sshd"
+
+// testSSHD runs a real sshd on 127.0.0.1 that lets the current user in
+// with a fresh key; it returns the server's host key. HOME is pointed at
+// a temporary directory holding the user's key, as ~/.ssh/id_ed25519.
+func testSSHD(t *testing.T) (port int, hostKey ssh.PublicKey, home string) {
+	t.Helper()
+	if _, err := os.Stat(sshdPath); err != nil {
+		t.Skipf("%s is missing (apt-get install openssh-server): the SSH dialer is not tested", sshdPath)
+	}
+	// sshd refuses to start without its privilege separation directory.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Skipf("sshd needs /run/sshd, which cannot be made here: %v", err)
+	}
+	dir := t.TempDir()
+	home = filepath.Join(dir, "home")
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeKey := func(path string) ssh.PublicKey {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		block, err := ssh.MarshalPrivateKey(priv, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		signer, _ := ssh.NewSignerFromKey(priv)
+		return signer.PublicKey()
+	}
+	hostKey = writeKey(filepath.Join(dir, "host_ed25519"))
+	userKey := writeKey(filepath.Join(home, ".ssh", "id_ed25519"))
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %s
+AuthorizedKeysFile %s
+PidFile none
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+AllowStreamLocalForwarding yes
+LogLevel ERROR
+`, port, filepath.Join(dir, "host_ed25519"), filepath.Join(dir, "authorized_keys"))
+	cfgPath := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfgPath)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	// sshd forks a child per connection: the group is killed at the end,
+	// and Wait does not wait for a child that still holds the output.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		if t.Failed() {
+			t.Logf("sshd said:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("sshd exited: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd does not listen on %d: %s", port, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the listener, bounded by the deadline
+	}
+	t.Setenv("HOME", home)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	return port, hostKey, home
+}
+
+func TestSSHDialerReachesTheEngine(t *testing.T) {
+	r, img := newTestRuntime(t) // the local runtime, to compare with
+	port, hostKey, home := testSSHD(t)
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := fmt.Sprintf("ssh://%s@127.0.0.1:%d", me.Username, port)
+	ctx := testCtx(t, 60*time.Second)
+
+	// No known_hosts: refused, with the fingerprint and what to do.
+	_, err = New(ctx, Options{Host: host})
+	if err == nil || !strings.Contains(err.Error(), "unknown host key") || !strings.Contains(err.Error(), ssh.FingerprintSHA256(hostKey)) ||
+		!strings.Contains(err.Error(), "ssh-keyscan") {
+		t.Fatalf("unknown host: %v", err)
+	}
+	known := filepath.Join(home, ".ssh", "known_hosts")
+	addr := knownhosts.Normalize(fmt.Sprintf("127.0.0.1:%d", port))
+
+	// Another key on record: refused as a mismatch.
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	otherSigner, _ := ssh.NewSignerFromKey(other)
+	if err := os.WriteFile(known, []byte(knownhosts.Line([]string{addr}, otherSigner.PublicKey())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = New(ctx, Options{Host: host}); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("changed host key: %v", err)
+	}
+
+	if err := os.WriteFile(known, []byte(knownhosts.Line([]string{addr}, hostKey)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	remote, err := New(ctx, Options{Host: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remote.Close()
+	t.Logf("connected and pinged over SSH in %v", time.Since(start).Round(time.Millisecond))
+	if remote.Host() != host {
+		t.Errorf("host = %s", remote.Host())
+	}
+
+	// The same engine answers through both.
+	p := newProject(t)
+	svc := model.Service{Name: "remote", Image: img, Command: idle}
+	id, err := remote.CreateContainer(ctx, p, &svc, 1, engine.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaSSH, err := remote.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: projectFilter(p.Name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: projectFilter(p.Name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(viaSSH.Items) != 1 || len(local.Items) != 1 || viaSSH.Items[0].ID != id || local.Items[0].ID != id {
+		t.Fatalf("listed over SSH %d, locally %d", len(viaSSH.Items), len(local.Items))
+	}
+
+	// Hijacked connections (exec with stdin) go through SSH too.
+	if err := remote.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	code, err := remote.Exec(ctx, id, engine.ExecOptions{Cmd: []string{"sh", "-c", "cat; exit 4"}, Stdin: strings.NewReader("over ssh"), Stdout: &out})
+	if err != nil || code != 4 || out.String() != "over ssh" {
+		t.Errorf("exec over SSH = %q %d %v", out.String(), code, err)
+	}
+
+	// Many calls in parallel share the one SSH connection.
+	start = time.Now()
+	obsCtx := testCtx(t, 30*time.Second)
+	for range 5 {
+		if _, err := remote.Observe(obsCtx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("observe over SSH: %v each", (time.Since(start) / 5).Round(100*time.Microsecond))
+	if err := remote.RemoveContainer(ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+}
