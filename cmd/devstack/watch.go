@@ -48,12 +48,11 @@ func newWatchCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// runSync runs live sync for services (all with develop.watch rules when
-// none is named) until ctx ends. Its events go to the session's renderer;
-// a monitor tells it when containers start, so restarted and recreated
-// containers get their initial sync.
-// runSync keeps the services' containers in line with the host until ctx
-// ends; its events go where e's go, and rebuilds run through e.
+// runSync keeps the containers of services (all with develop.watch rules
+// when none is named) in line with the host until ctx ends. Its events go
+// where e's go, and rebuilds run through e; a monitor of container states
+// tells it when containers start, so restarted and recreated containers
+// get their initial sync.
 func runSync(ctx context.Context, e *engine.Engine, p *model.Project, services []string, transport string) error {
 	if len(services) > 0 {
 		var watched []string
