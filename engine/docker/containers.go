@@ -55,7 +55,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 // replica 1 of x, else any of its replicas.
 func (r *Runtime) firstContainer(ctx context.Context, project, service string) (string, error) {
 	res, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.
-		Add("label", model.LabelProject+"="+project, model.LabelService+"="+service, model.LabelOneOff+"=false")})
+		Add("label", model.LabelProject+"="+project, model.LabelService+"="+service, model.LabelOneOff+"="+oneOffLabel(false))})
 	if err != nil {
 		return "", r.engineError(err)
 	}

@@ -178,7 +178,7 @@ func TestServiceRoundTrip(t *testing.T) {
 	if c.Name != "/"+p.Name+"-api-1" {
 		t.Errorf("name = %s", c.Name)
 	}
-	for k, want := range map[string]string{"team": "core", model.LabelService: "api", model.LabelNumber: "1", model.LabelConfigHash: svc.ConfigHash, model.LabelOneOff: "false"} {
+	for k, want := range map[string]string{"team": "core", model.LabelService: "api", model.LabelNumber: "1", model.LabelConfigHash: svc.ConfigHash, model.LabelOneOff: "False"} {
 		if got := c.Config.Labels[k]; got != want {
 			t.Errorf("label %s = %q, want %q", k, got, want)
 		}

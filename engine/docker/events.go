@@ -63,7 +63,7 @@ func containerEvent(m events.Message) (engine.ContainerEvent, bool) {
 		ID:      m.Actor.ID,
 		Name:    a["name"],
 		Service: a[model.LabelService],
-		OneOff:  a[model.LabelOneOff] == "true",
+		OneOff:  strings.EqualFold(a[model.LabelOneOff], "true"),
 	}
 	if m.TimeNano == 0 {
 		ev.Time = time.Unix(m.Time, 0)

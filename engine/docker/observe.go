@@ -147,7 +147,7 @@ func fromInspect(c container.InspectResponse) model.Container {
 		out.Labels = l
 		out.Service = l[model.LabelService]
 		out.Number, _ = strconv.Atoi(l[model.LabelNumber])
-		out.OneOff = l[model.LabelOneOff] == "true"
+		out.OneOff = strings.EqualFold(l[model.LabelOneOff], "true")
 		out.ConfigHash = l[model.LabelConfigHash]
 		out.Image = c.Config.Image
 	}

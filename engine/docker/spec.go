@@ -60,7 +60,7 @@ func containerLabels(p *model.Project, svc *model.Service, number int, o engine.
 	labels[model.LabelProject] = p.Name
 	labels[model.LabelService] = svc.Name
 	labels[model.LabelNumber] = strconv.Itoa(number)
-	labels[model.LabelOneOff] = strconv.FormatBool(o.OneOff)
+	labels[model.LabelOneOff] = oneOffLabel(o.OneOff)
 	labels[model.LabelConfigHash] = svc.ConfigHash
 	labels[model.LabelWorkingDir] = p.WorkingDir
 	labels[model.LabelConfigFiles] = strings.Join(p.ConfigFiles, ",")
@@ -380,4 +380,13 @@ func mapPorts(ports []model.Port, exposed network.PortSet, bindings network.Port
 		bindings[pt] = append(bindings[pt], b)
 	}
 	return nil
+}
+
+// oneOffLabel is the oneoff label's value as compose writes and filters it:
+// "True" / "False", capitalised (docker compose ps lists only "False").
+func oneOffLabel(oneOff bool) string {
+	if oneOff {
+		return "True"
+	}
+	return "False"
 }

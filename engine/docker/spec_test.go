@@ -102,7 +102,7 @@ func TestContainerSpecMapsEveryField(t *testing.T) {
 		model.LabelProject:     "demo",
 		model.LabelService:     "api",
 		model.LabelNumber:      "2",
-		model.LabelOneOff:      "false",
+		model.LabelOneOff:      "False",
 		model.LabelConfigHash:  "abc123",
 		model.LabelWorkingDir:  "/src/demo",
 		model.LabelConfigFiles: "/src/demo/compose.yaml,/src/demo/compose.override.yaml",
@@ -172,7 +172,7 @@ func TestContainerSpecOneOffAndOverrides(t *testing.T) {
 	if !strings.HasPrefix(s.name, "demo-api-run-") || len(s.name) != len("demo-api-run-")+12 {
 		t.Errorf("one-off name = %q", s.name)
 	}
-	if got := s.config.Labels[model.LabelOneOff]; got != "true" {
+	if got := s.config.Labels[model.LabelOneOff]; got != "True" {
 		t.Errorf("oneoff label = %q", got)
 	}
 	if !slices.Equal(s.config.Cmd, []string{"sh"}) || s.config.Tty || !s.config.AttachStdin || !s.config.StdinOnce {
