@@ -116,6 +116,8 @@ func newRootCmd(g *globals) *cobra.Command {
 		newConfigCmd(g),
 		newVersionCmd(g),
 		newUICmd(g),
+		newWatchCmd(g),
+		newSyncCmd(g),
 	)
 	return root
 }
