@@ -524,3 +524,65 @@ func TestBuild(t *testing.T) {
 		t.Errorf("missing context: %v", err)
 	}
 }
+
+// TestAttachStartAndLogs runs one-off containers the way `run` does,
+// with and without a TTY, and reads back long and unfinished lines.
+func TestAttachStartAndLogs(t *testing.T) {
+	t.Parallel()
+	r, img := newTestRuntime(t)
+	ctx := testCtx(t, 60*time.Second)
+	p := newProject(t)
+	script := `head -c 40000 /dev/zero | tr '\0' a; echo; echo to-stderr >&2; printf unfinished; exit 5`
+	long := strings.Repeat("a", 40000)
+	for _, tty := range []bool{false, true} {
+		svc := model.Service{Name: "job", Image: img}
+		cmd := script
+		if !tty {
+			cmd = "cat; " + script // a terminal's input never ends: only without one
+		}
+		id, err := r.CreateContainer(ctx, p, &svc, 1, engine.CreateOptions{OneOff: true, Command: []string{"sh", "-c", cmd}, Tty: &tty, Stdin: !tty})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		o := engine.ExecOptions{Stdout: &out, Stderr: &errOut}
+		if !tty {
+			o.Stdin = strings.NewReader("from stdin\n")
+		}
+		code, err := r.AttachStart(ctx, id, o)
+		if err != nil || code != 5 {
+			t.Fatalf("tty %v: exit %d, %v", tty, code, err)
+		}
+		if !strings.Contains(out.String(), long) || !strings.HasSuffix(out.String(), "unfinished") {
+			t.Errorf("tty %v: attached output is %d bytes", tty, out.Len())
+		}
+		var lines []logLine
+		if err := r.Logs(ctx, id, engine.LogOptions{Follow: true}, collect(&lines)); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range lines {
+			if l.t.IsZero() {
+				t.Errorf("tty %v: no timestamp on %q", tty, l.line)
+			}
+			if tty || l.stream == "stdout" {
+				got = append(got, l.line)
+			}
+		}
+		want := []string{"from stdin", long, "unfinished"}
+		if tty {
+			want = []string{long, "to-stderr", "unfinished"}
+		}
+		if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+			t.Errorf("tty %v: %d lines, lengths %v", tty, len(got), lens(got))
+		}
+	}
+}
+
+func lens(ss []string) []int {
+	var out []int
+	for _, s := range ss {
+		out = append(out, len(s))
+	}
+	return out
+}

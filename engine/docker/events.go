@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -33,8 +34,8 @@ func (r *Runtime) Events(ctx context.Context, project string) (<-chan engine.Con
 				if ctx.Err() != nil {
 					return
 				}
-				if !ok || err == nil {
-					err = errors.New("the engine ended its event stream")
+				if !ok || err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					err = errors.New("the engine ended its event stream (was it restarted?)")
 				}
 				errs <- r.engineError(err)
 				return
