@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -31,6 +32,7 @@ type Runtime struct {
 	where string       // how the host was chosen, for error messages
 	local bool         // the engine shares our filesystem (unix socket)
 	close func() error // releases the SSH connection, if any
+	names sync.Map     // object name -> *sync.Mutex, see lockName
 
 	// pullStall bounds how long a pull may go without a word from the
 	// engine; tests shorten it.

@@ -586,3 +586,35 @@ func lens(ss []string) []int {
 	}
 	return out
 }
+
+// API 1.41 makes a second network of the same name when asked twice at
+// once; parallel `up`s must still end with one. Each goroutine has its
+// own Runtime, as separate processes would.
+func TestConcurrentNetworkCreatesMakeOne(t *testing.T) {
+	t.Parallel()
+	r, _ := newTestRuntime(t)
+	ctx := testCtx(t, 30*time.Second)
+	p := newProject(t)
+	p.Networks["default"] = model.Network{Name: p.Name + "_default"}
+	errs := make(chan error, 4)
+	for range 4 {
+		other, err := New(ctx, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		go func() { errs <- other.CreateNetwork(ctx, p, "default") }()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	nets, err := r.api.NetworkList(ctx, client.NetworkListOptions{Filters: projectFilter(p.Name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nets.Items) != 1 {
+		t.Errorf("%d networks named %s", len(nets.Items), p.Name+"_default")
+	}
+}

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
+	"sort"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
@@ -75,19 +76,53 @@ func (r *Runtime) CreateNetwork(ctx context.Context, p *model.Project, key strin
 		}
 		opts.IPAM = ipam
 	}
-	res, err := r.api.NetworkCreate(ctx, n.Name, opts)
-	if err != nil {
+	// Creates of one name are serialised here; other processes are
+	// dealt with after the fact, below.
+	unlock := r.lockName("network:" + n.Name)
+	defer unlock()
+	if _, err := r.api.NetworkInspect(ctx, n.Name, client.NetworkInspectOptions{}); err == nil {
+		return nil // made while we waited
+	}
+	if _, err := r.api.NetworkCreate(ctx, n.Name, opts); err != nil {
 		return fmt.Errorf("unable to create network %s: %w", n.Name, r.engineError(err))
 	}
-	// API 1.41 creates a second network of the same name when asked
-	// twice (this client cannot send CheckDuplicate); a warning says so.
-	// The loser of such a race removes its copy.
-	for _, w := range res.Warning {
-		if strings.Contains(w, "already exists") {
-			_, _ = r.api.NetworkRemove(context.WithoutCancel(ctx), res.ID, client.NetworkRemoveOptions{})
+	return r.dedupeNetwork(ctx, n.Name)
+}
+
+// dedupeNetwork keeps the oldest of the networks named name. API 1.41
+// creates a second network of a name when two creates race (this client
+// cannot send CheckDuplicate), and a name that names two networks breaks
+// every later call. Every racer keeps the same one, so they agree.
+func (r *Runtime) dedupeNetwork(ctx context.Context, name string) error {
+	res, err := r.api.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("name", name)})
+	if err != nil {
+		return r.engineError(err)
+	}
+	var same []network.Summary
+	for _, n := range res.Items {
+		if n.Name == name { // the filter matches substrings
+			same = append(same, n)
+		}
+	}
+	sort.Slice(same, func(i, j int) bool {
+		if !same[i].Created.Equal(same[j].Created) {
+			return same[i].Created.Before(same[j].Created)
+		}
+		return same[i].ID < same[j].ID
+	})
+	for _, dup := range same[min(1, len(same)):] {
+		if _, err := r.api.NetworkRemove(ctx, dup.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("network %s was created twice and the copy %s cannot be removed: %w", name, shortID(dup.ID), err)
 		}
 	}
 	return nil
+}
+
+// lockName serialises work on one engine object within this process.
+func (r *Runtime) lockName(name string) (unlock func()) {
+	mu, _ := r.names.LoadOrStore(name, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	return mu.(*sync.Mutex).Unlock
 }
 
 // checkOwner refuses to adopt a resource another project made.
