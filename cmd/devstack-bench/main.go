@@ -37,6 +37,8 @@ type scenario struct {
 
 var scenarios = []scenario{
 	{"dag20", benchDag20},
+	{"sync", benchSync},
+	{"dashboard", benchDashboard},
 }
 
 type bench struct {
@@ -90,12 +92,33 @@ func fatal(err error) {
 // findCompose prefers Compose v2 (the docker CLI plugin), then Debian's v1.
 func findCompose() ([]string, string) {
 	if out, err := exec.Command("docker", "compose", "version", "--short").Output(); err == nil {
-		return []string{"docker", "compose"}, "docker compose " + strings.TrimSpace(string(out))
+		v := strings.TrimSpace(string(out))
+		if v == "dev" { // built from the module proxy: its module version says which
+			v = pluginModuleVersion()
+		}
+		return []string{"docker", "compose"}, "docker compose " + v
 	}
 	if out, err := exec.Command("docker-compose", "version", "--short").Output(); err == nil {
 		return []string{"docker-compose"}, "docker-compose " + strings.TrimSpace(string(out)) + " (v1: Compose v2 could not be built; try make compose-v2)"
 	}
 	return nil, "none"
+}
+
+// pluginModuleVersion reads the compose module version from the plugin
+// binary's build information (go version -m).
+func pluginModuleVersion() string {
+	home, _ := os.UserHomeDir()
+	out, err := exec.Command("go", "version", "-m", filepath.Join(home, ".docker", "cli-plugins", "docker-compose")).Output()
+	if err != nil {
+		return "v2 (dev build)"
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "dep" && f[1] == "github.com/docker/compose/v2" {
+			return f[2]
+		}
+	}
+	return "v2 (dev build)"
 }
 
 func printTable(rows []result, b *bench) {
