@@ -114,7 +114,7 @@ func pluginModuleVersion() string {
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == "dep" && f[1] == "github.com/docker/compose/v2" {
+		if len(f) >= 3 && (f[0] == "mod" || f[0] == "dep") && f[1] == "github.com/docker/compose/v2" {
 			return f[2]
 		}
 	}
