@@ -1,0 +1,86 @@
+package scratch
+
+import (
+	"sync"
+
+	"devstack/engine/event"
+)
+
+// recorder listens to a stack run's engine events: it remembers the first
+// failures and each build's step and last lines (the evidence a failed
+// build leaves), and passes everything on to the caller's sink.
+type recorder struct {
+	next event.Sink
+
+	mu       sync.Mutex
+	failures []event.Progress         // failed steps, in the order they failed
+	builds   map[string]*buildHistory // service -> its build's output
+	pulls    map[string]bool          // images being pulled (their failures are no build's)
+}
+
+type buildHistory struct {
+	step string
+	tail []string
+}
+
+// tailLines is how many lines of output evidence carries.
+const tailLines = 8
+
+func newRecorder(next event.Sink) *recorder {
+	if next == nil {
+		next = event.Discard
+	}
+	return &recorder{next: next, builds: map[string]*buildHistory{}, pulls: map[string]bool{}}
+}
+
+func (r *recorder) Publish(e event.Event) {
+	switch e := e.(type) {
+	case event.Progress:
+		r.mu.Lock()
+		switch e.Action {
+		case event.Failed:
+			r.failures = append(r.failures, e)
+		case event.Pulling:
+			r.pulls[e.Name] = true
+		}
+		r.mu.Unlock()
+	case event.BuildStep:
+		r.mu.Lock()
+		b := r.builds[e.Service]
+		if b == nil {
+			b = &buildHistory{}
+			r.builds[e.Service] = b
+		}
+		if e.Step != "" {
+			b.step = e.Step
+		}
+		b.tail = append(b.tail, e.Line)
+		if len(b.tail) > tailLines {
+			b.tail = b.tail[len(b.tail)-tailLines:]
+		}
+		r.mu.Unlock()
+	}
+	r.next.Publish(e)
+}
+
+// failure turns the first recorded failure into a Failure, or returns
+// nil when nothing failed as far as events tell.
+func (r *recorder) failure() *Failure {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.failures) == 0 {
+		return nil
+	}
+	p := r.failures[0]
+	f := &Failure{Phase: "start", Service: p.Service, Message: p.Error}
+	if p.Kind == event.KindImage && r.pulls[p.Name] {
+		f.Phase = "pull"
+	} else if p.Kind == event.KindImage {
+		f.Phase = "build"
+		if b := r.builds[p.Service]; b != nil {
+			f.Step = b.step
+			f.Tail = append([]string(nil), b.tail...)
+		}
+	}
+	return f
+}

@@ -1,0 +1,284 @@
+package scratch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"devstack/engine"
+	"devstack/engine/event"
+	"devstack/engine/model"
+)
+
+// ingredients are the parts of the dev environment a stack run puts back.
+type ingredients struct {
+	cache    bool // the build cache
+	volumes  bool // copies of the dev volumes' data
+	binds    bool // the bind mounts (read-only)
+	shellEnv bool // the shell's variables in interpolation
+	devOrder bool // the dev start order
+}
+
+func (in ingredients) with(category string) ingredients {
+	switch category {
+	case BuildCache:
+		in.cache = true
+	case VolumeState:
+		in.volumes = true
+	case BindMount:
+		in.binds = true
+	case HostEnv:
+		in.shellEnv = true
+	case StartOrder:
+		in.devOrder = true
+	}
+	return in
+}
+
+func (in ingredients) restored() []string {
+	out := []string{}
+	for _, x := range []struct {
+		on  bool
+		cat string
+	}{{in.cache, BuildCache}, {in.shellEnv, HostEnv}, {in.binds, BindMount}, {in.volumes, VolumeState}, {in.devOrder, StartOrder}} {
+		if x.on {
+			out = append(out, x.cat)
+		}
+	}
+	return out
+}
+
+// stackRun is one scratch stack brought up, checked and removed.
+type stackRun struct {
+	result  RunResult
+	stack   *Stack
+	failure *Failure
+	copies  []volumeCopy         // dev volume data put back
+	gaps    map[string][]bindGap // service -> what its dropped bind mounts hid (run 1)
+	broken  error                // the engine itself failed: the rebuild cannot go on
+}
+
+// runStack brings up one scratch stack with the given ingredients put
+// back, waits for it, runs the checks, and removes it (unless kept).
+func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun {
+	start := r.now()
+	name := r.projectName(n, in)
+	run := &stackRun{result: RunResult{N: n, Project: name, Restored: in.restored()}}
+	defer func() {
+		run.result.Duration = r.now().Sub(start).Seconds()
+		run.result.Status = StatusPass
+		if run.failure != nil {
+			run.result.Status = StatusFail
+			run.result.Failure = run.failure
+		}
+		r.report.Runs = append(r.report.Runs, run.result)
+	}()
+
+	src := r.base
+	if in.shellEnv {
+		src = r.dev
+	}
+	if src == nil {
+		run.failure = &Failure{Phase: "load", Message: r.baseErr.Error()}
+		return run
+	}
+	st, err := NewStack(src, StackOptions{
+		Name: name, ImageTag: fmt.Sprintf("%s-%d", r.id, n),
+		KeepBinds: in.binds, KeepMounts: r.cfg.KeepMounts, DevOrder: in.devOrder,
+	})
+	if err != nil {
+		run.failure = &Failure{Phase: "load", Message: err.Error()}
+		return run
+	}
+	run.stack = st
+	p := st.Project
+	rec := newRecorder(r.o.Events)
+	e := engine.New(r.rt, rec)
+	keep := r.o.Keep && n == 1
+	if keep {
+		r.report.Kept = append(r.report.Kept, name)
+	}
+	defer func() {
+		if !keep {
+			r.timed("cleanup", n, "", func() { r.remove(ctx, e, st) })
+		}
+	}()
+
+	rctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	detail := fmt.Sprintf("run %d: %s", n, describeRun(in))
+
+	r.publish("building", detail)
+	var buildErr error
+	r.timed("build", n, strings.Join(st.Images, ", "), func() {
+		buildErr = e.BuildImages(rctx, p, nil, false, false, !in.cache)
+	})
+	if buildErr != nil {
+		run.fail(rctx, rec, "build", buildErr)
+		return run
+	}
+	if in.volumes {
+		var err error
+		r.timed("volumes", n, "", func() { run.copies, err = copyVolumes(rctx, r.rt, st, r.devVolumes) })
+		if err != nil {
+			run.failure = &Failure{Phase: "volumes", Message: err.Error()}
+			run.broken = err
+			return run
+		}
+	}
+
+	r.publish("starting", detail)
+	var f *Failure
+	r.timed("start", n, strings.Join(st.Order, " → "), func() {
+		if err := e.Up(rctx, p, engine.UpOptions{NoBuild: true}); err != nil {
+			run.fail(rctx, rec, "start", err)
+			return
+		}
+		f = waitReady(rctx, r.rt, p, st.Order)
+	})
+	if run.failure == nil && f != nil {
+		run.failure = f
+	}
+	if run.failure == nil {
+		r.publish("checking", detail)
+		r.timed("check", n, fmt.Sprintf("%d checks", len(r.cfg.Checks)), func() {
+			run.failure = runChecks(rctx, r.rt, p, r.cfg.Checks)
+			if run.failure == nil {
+				// A service that died while the checks ran fails too.
+				run.failure = stillUp(rctx, r.rt, p)
+			}
+		})
+	}
+	if run.failure != nil && n == 1 {
+		r.timed("evidence", n, "bind mounts", func() { run.gaps = r.bindGaps(ctx, p, st) })
+	}
+	if run.failure != nil && run.broken == nil && ctx.Err() == nil {
+		if err := r.rt.Ping(ctx); err != nil {
+			run.broken = err
+		}
+	}
+	return run
+}
+
+// fail records why an engine operation of the run failed.
+func (run *stackRun) fail(ctx context.Context, rec *recorder, phase string, err error) {
+	f := rec.failure()
+	if f == nil {
+		f = &Failure{Phase: phase, Message: err.Error()}
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		f.Phase = "timeout"
+		f.Message = "not up within the timeout: " + f.Message
+	}
+	run.failure = f
+}
+
+// stillUp checks that no service died since it was ready.
+func stillUp(ctx context.Context, rt engine.Runtime, p *model.Project) *Failure {
+	obs, err := rt.Observe(ctx, p)
+	if err != nil {
+		return &Failure{Phase: "check", Message: err.Error()}
+	}
+	for _, c := range obs.Containers {
+		svc, ok := p.Service(c.Service)
+		if !ok || c.OneOff {
+			continue
+		}
+		if v, why := judge(svc, c, true); v == broken {
+			return &Failure{Phase: "check", Service: c.Service, Message: fmt.Sprintf("container %s %s while the checks ran", c.Name, why), Tail: logTail(ctx, rt, c.ID)}
+		}
+	}
+	return nil
+}
+
+// bindGaps compares, for every service whose bind mounts were dropped,
+// the host directories with what its image holds there.
+func (r *rebuild) bindGaps(ctx context.Context, p *model.Project, st *Stack) map[string][]bindGap {
+	if len(st.Dropped) == 0 {
+		return nil
+	}
+	obs, err := r.rt.Observe(ctx, p)
+	if err != nil {
+		return nil
+	}
+	out := map[string][]bindGap{}
+	for svc, mounts := range st.Dropped {
+		id := ""
+		for _, c := range obs.Containers {
+			if c.Service == svc && !c.OneOff {
+				id = c.ID
+				break
+			}
+		}
+		for _, m := range mounts {
+			if id == "" {
+				out[svc] = append(out[svc], bindGap{Mount: m, Err: "no container of the scratch image to compare with (its build failed?)"})
+				continue
+			}
+			out[svc] = append(out[svc], imageLacks(ctx, r.rt, id, m))
+		}
+	}
+	return out
+}
+
+// remove takes the scratch stack away: containers (killed, not stopped
+// gracefully: nothing in them is worth waiting for), networks, volumes,
+// and the images it built.
+func (r *rebuild) remove(ctx context.Context, e *engine.Engine, st *Stack) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	zero := time.Duration(0)
+	var errs []error
+	if err := e.Down(ctx, st.Project, engine.DownOptions{Volumes: true, RemoveOrphans: true, Timeout: &zero}); err != nil {
+		errs = append(errs, err)
+	}
+	if rm, ok := r.rt.(ImageRemover); ok {
+		for _, img := range st.Images {
+			if err := rm.RemoveImage(ctx, img); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		r.warn(fmt.Sprintf("scratch project %s was not fully removed: %v", st.Project.Name, errors.Join(errs...)))
+	}
+}
+
+// ImageRemover is implemented by runtimes that can remove an image
+// reference (engine/docker's does); without it scratch images stay.
+type ImageRemover interface {
+	RemoveImage(ctx context.Context, ref string) error
+}
+
+func describeRun(in ingredients) string {
+	r := in.restored()
+	if len(r) == 0 {
+		return "from scratch"
+	}
+	return "with " + strings.Join(r, ", ") + " put back"
+}
+
+// projectName names run n's scratch project: <project>-scratch-<id> for
+// the scratch run, with the ingredients put back appended for the others.
+func (r *rebuild) projectName(n int, in ingredients) string {
+	name := r.dev.Name + "-scratch-" + r.id
+	if n > 1 {
+		name += fmt.Sprintf("-%d", n)
+	}
+	return name
+}
+
+// sortedKeys returns a map's keys, sorted.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var _ event.Sink = (*recorder)(nil)
