@@ -30,7 +30,6 @@ type Runtime struct {
 	api   *client.Client
 	host  string
 	where string       // how the host was chosen, for error messages
-	local bool         // the engine shares our filesystem (unix socket)
 	close func() error // releases the SSH connection, if any
 	names sync.Map     // object name -> *sync.Mutex, see lockName
 
@@ -48,10 +47,11 @@ const defaultHost = "unix:///var/run/docker.sock"
 // checks that it answers. The API version is negotiated on that first
 // call, so an older engine (API 1.41) is spoken to in its own version.
 func New(ctx context.Context, o Options) (*Runtime, error) {
-	host, where, err := resolveHost(o)
+	ep, err := resolveHost(o)
 	if err != nil {
 		return nil, err
 	}
+	host, where := ep.host, ep.where
 	// Our own transport: the default keeps only 2 idle connections per
 	// host, so Observe's parallel inspects would open and close
 	// connections (an SSH channel each, on a remote engine).
@@ -77,7 +77,9 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		// through the SSH dialer.
 		opts = append(opts, client.WithHost("unix:///var/run/docker.sock"), client.WithDialContext(d.DialContext))
 		closeFn = d.Close
-	case strings.HasPrefix(host, "tcp://") && os.Getenv("DOCKER_TLS_VERIFY") != "":
+	case ep.tls != nil:
+		opts = append(opts, client.WithHost(host), client.WithTLSClientConfig(ep.tls[0], ep.tls[1], ep.tls[2]))
+	case strings.HasPrefix(host, "tcp://") && os.Getenv("DOCKER_CERT_PATH") != "":
 		opts = append(opts, client.WithHost(host), client.WithTLSClientConfigFromEnv())
 	default:
 		opts = append(opts, client.WithHost(host))
@@ -87,8 +89,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		_ = closeFn()
 		return nil, fmt.Errorf("unable to use the Docker engine at %s (%s): %w", host, where, err)
 	}
-	r := &Runtime{api: api, host: host, where: where, close: closeFn,
-		local: strings.HasPrefix(host, "unix://"), pullStall: defaultPullStall}
+	r := &Runtime{api: api, host: host, where: where, close: closeFn, pullStall: defaultPullStall}
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := r.Ping(pingCtx); err != nil {

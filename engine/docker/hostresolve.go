@@ -10,21 +10,29 @@ import (
 	"path/filepath"
 )
 
+// endpoint is the engine to talk to.
+type endpoint struct {
+	host  string
+	where string // how it was chosen, for error messages
+	// tls holds a context's ca.pem, cert.pem and key.pem ("" for those
+	// it lacks); nil without TLS material.
+	tls *[3]string
+}
+
 // resolveHost picks the endpoint as the docker CLI does: --host, then
 // --context, then DOCKER_HOST, then DOCKER_CONTEXT, then the CLI's
-// current context, then the default socket. where says which one won,
-// for error messages.
-func resolveHost(o Options) (host, where string, err error) {
+// current context, then the default socket.
+func resolveHost(o Options) (endpoint, error) {
 	if o.Host != "" && o.Context != "" {
-		return "", "", errors.New("--host and --context both name an engine: give only one")
+		return endpoint{}, errors.New("--host and --context both name an engine: give only one")
 	}
 	if o.Host != "" {
-		return o.Host, "from --host", nil
+		return endpoint{host: o.Host, where: "from --host"}, nil
 	}
 	name, source := o.Context, "--context"
 	if name == "" {
 		if h := os.Getenv("DOCKER_HOST"); h != "" {
-			return h, "DOCKER_HOST=" + h, nil
+			return endpoint{host: h, where: "DOCKER_HOST=" + h}, nil
 		}
 		name, source = os.Getenv("DOCKER_CONTEXT"), "DOCKER_CONTEXT"
 	}
@@ -33,15 +41,16 @@ func resolveHost(o Options) (host, where string, err error) {
 	}
 	if name == "" || name == "default" {
 		if h := os.Getenv("DOCKER_HOST"); h != "" {
-			return h, "DOCKER_HOST=" + h, nil
+			return endpoint{host: h, where: "DOCKER_HOST=" + h}, nil
 		}
-		return defaultHost, "the default socket; DOCKER_HOST, --host and --context were not set", nil
+		return endpoint{host: defaultHost, where: "the default socket; DOCKER_HOST, --host and --context were not set"}, nil
 	}
-	h, err := contextHost(name)
+	ep, err := contextEndpoint(name)
 	if err != nil {
-		return "", "", fmt.Errorf("docker context %q (from %s): %w", name, source, err)
+		return endpoint{}, fmt.Errorf("docker context %q (from %s): %w", name, source, err)
 	}
-	return h, fmt.Sprintf("docker context %q from %s", name, source), nil
+	ep.where = fmt.Sprintf("docker context %q from %s", name, source)
+	return ep, nil
 }
 
 // dockerConfigDir is the docker CLI's configuration directory.
@@ -66,14 +75,16 @@ func currentContext() string {
 	return cfg.CurrentContext
 }
 
-// contextHost reads a docker context's endpoint from the CLI's store,
-// where each context lives under the SHA-256 of its name.
-func contextHost(name string) (string, error) {
+// contextEndpoint reads a docker context's endpoint from the CLI's
+// store, where each context lives under the SHA-256 of its name, with
+// its TLS material (if any) in a twin directory.
+func contextEndpoint(name string) (endpoint, error) {
 	sum := sha256.Sum256([]byte(name))
-	path := filepath.Join(dockerConfigDir(), "contexts", "meta", hex.EncodeToString(sum[:]), "meta.json")
+	id := hex.EncodeToString(sum[:])
+	path := filepath.Join(dockerConfigDir(), "contexts", "meta", id, "meta.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("no such context (looked for %s): list them with `docker context ls`", path)
+		return endpoint{}, fmt.Errorf("no such context (looked for %s): list them with `docker context ls`", path)
 	}
 	var meta struct {
 		Endpoints map[string]struct {
@@ -81,11 +92,19 @@ func contextHost(name string) (string, error) {
 		} `json:"Endpoints"`
 	}
 	if err := json.Unmarshal(b, &meta); err != nil {
-		return "", fmt.Errorf("unreadable context metadata %s: %w", path, err)
+		return endpoint{}, fmt.Errorf("unreadable context metadata %s: %w", path, err)
 	}
-	h := meta.Endpoints["docker"].Host
-	if h == "" {
-		return "", fmt.Errorf("context metadata %s has no docker endpoint", path)
+	ep := endpoint{host: meta.Endpoints["docker"].Host}
+	if ep.host == "" {
+		return endpoint{}, fmt.Errorf("context metadata %s has no docker endpoint", path)
 	}
-	return h, nil
+	tlsDir := filepath.Join(dockerConfigDir(), "contexts", "tls", id, "docker")
+	var files [3]string
+	for i, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		if _, err := os.Stat(filepath.Join(tlsDir, f)); err == nil {
+			files[i] = filepath.Join(tlsDir, f)
+			ep.tls = &files
+		}
+	}
+	return ep, nil
 }

@@ -91,13 +91,28 @@ func TestResolveHost(t *testing.T) {
 		}
 	}
 	writeContext("remote", "ssh://me@build.example")
-	writeContext("other", "tcp://10.0.0.1:2375")
+	writeContext("other", "tcp://10.0.0.1:2376")
+	// The CLI keeps a context's TLS files under the same hash.
+	otherSum := sha256.Sum256([]byte("other"))
+	tlsDir := filepath.Join(cfg, "contexts", "tls", hex.EncodeToString(otherSum[:]), "docker")
+	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tlsDir, "ca.pem"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ep, err := resolveHost(Options{Context: "other"}); err != nil || ep.tls == nil || ep.tls[0] != filepath.Join(tlsDir, "ca.pem") || ep.tls[1] != "" {
+		t.Errorf("context TLS files = %v (%v)", ep.tls, err)
+	}
+	if ep, _ := resolveHost(Options{Context: "remote"}); ep.tls != nil {
+		t.Errorf("remote has no TLS files: %v", ep.tls)
+	}
 
 	expect := func(o Options, wantHost, wantWhere string) {
 		t.Helper()
-		host, where, err := resolveHost(o)
-		if err != nil || host != wantHost || !strings.Contains(where, wantWhere) {
-			t.Errorf("%+v: %q (%s) %v, want %q (%s)", o, host, where, err, wantHost, wantWhere)
+		ep, err := resolveHost(o)
+		if err != nil || ep.host != wantHost || !strings.Contains(ep.where, wantWhere) {
+			t.Errorf("%+v: %q (%s) %v, want %q (%s)", o, ep.host, ep.where, err, wantHost, wantWhere)
 		}
 	}
 	expect(Options{}, defaultHost, "default socket")
@@ -106,17 +121,17 @@ func TestResolveHost(t *testing.T) {
 	}
 	expect(Options{}, "ssh://me@build.example", `"remote"`)
 	t.Setenv("DOCKER_CONTEXT", "other")
-	expect(Options{}, "tcp://10.0.0.1:2375", `"other"`)
+	expect(Options{}, "tcp://10.0.0.1:2376", `"other"`)
 	t.Setenv("DOCKER_HOST", "unix:///tmp/d.sock")
 	expect(Options{}, "unix:///tmp/d.sock", "DOCKER_HOST")
 	expect(Options{Context: "remote"}, "ssh://me@build.example", "--context")
 	expect(Options{Context: "default"}, "unix:///tmp/d.sock", "DOCKER_HOST")
 	expect(Options{Host: "tcp://1.2.3.4:2375"}, "tcp://1.2.3.4:2375", "--host")
 
-	if _, _, err := resolveHost(Options{Context: "ghost"}); err == nil || !strings.Contains(err.Error(), "ghost") || !strings.Contains(err.Error(), "docker context ls") {
+	if _, err := resolveHost(Options{Context: "ghost"}); err == nil || !strings.Contains(err.Error(), "ghost") || !strings.Contains(err.Error(), "docker context ls") {
 		t.Errorf("unknown context: %v", err)
 	}
-	if _, _, err := resolveHost(Options{Host: "x", Context: "y"}); err == nil {
+	if _, err := resolveHost(Options{Host: "x", Context: "y"}); err == nil {
 		t.Error("--host with --context must be refused")
 	}
 }
