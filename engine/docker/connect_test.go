@@ -39,16 +39,12 @@ func TestPullWithoutRegistry(t *testing.T) {
 	}
 	defer r.Close()
 	start := time.Now()
-	rec := &event.Recorder{}
-	err = r.Pull(testCtx(t, 30*time.Second), "devstack-nonexistent/never:1", rec)
+	err = r.Pull(testCtx(t, 30*time.Second), "devstack-nonexistent/never:1", event.Discard)
 	if err == nil || !strings.Contains(err.Error(), "no registry could be reached") || !strings.Contains(err.Error(), "devstack-nonexistent/never:1") {
 		t.Fatalf("err = %v", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("pull failed only after %v", d)
-	}
-	if len(rec.Events()) == 0 {
-		t.Error("no progress published")
 	}
 	t.Logf("failed in %v: %v", time.Since(start).Round(time.Millisecond), err)
 }

@@ -28,11 +28,11 @@ func (r *Runtime) Pull(ctx context.Context, ref string, sink event.Sink) error {
 	stall := time.AfterFunc(r.pullStall, func() { cancel(errPullStalled) })
 	defer stall.Stop()
 
-	start := time.Now()
+	// The engine's executor reports the pull's start and end; here go
+	// the registry's own steps ("abc123: Pull complete").
 	publish := func(detail string) {
 		sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindImage, Name: ref, Action: event.Pulling, Detail: detail})
 	}
-	publish("")
 	res, err := r.api.ImagePull(ctx, ref, client.ImagePullOptions{})
 	if err == nil {
 		defer res.Close()
@@ -67,8 +67,6 @@ func (r *Runtime) Pull(ctx context.Context, ref string, sink event.Sink) error {
 		}
 		return pullError(ref, err)
 	}
-	sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindImage, Name: ref, Action: event.Created,
-		Detail: "pulled", Duration: time.Since(start).Seconds()})
 	return nil
 }
 
