@@ -219,9 +219,6 @@ func (r *rebuild) suspects(first *stackRun) suspects {
 			s.dropped[svc] = true
 		}
 		s.scratchOrder = first.stack.Order
-		if order, err := startOrder(first.stack.Project, true); err == nil {
-			s.devOrder = order
-		}
 	}
 	for svc, gaps := range first.gaps {
 		for _, g := range gaps {
@@ -233,6 +230,9 @@ func (r *rebuild) suspects(first *stackRun) suspects {
 	src := r.base
 	if src == nil {
 		src = r.dev
+	}
+	if order, err := startOrder(src, true); err == nil {
+		s.devOrder = order
 	}
 	for _, svc := range src.Services {
 		for _, m := range svc.Volumes {

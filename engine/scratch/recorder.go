@@ -1,6 +1,8 @@
 package scratch
 
 import (
+	"regexp"
+	"strings"
 	"sync"
 
 	"devstack/engine/event"
@@ -16,11 +18,16 @@ type recorder struct {
 	failures []event.Progress         // failed steps, in the order they failed
 	builds   map[string]*buildHistory // service -> its build's output
 	pulls    map[string]bool          // images being pulled (their failures are no build's)
+	created  []string                 // image IDs the builds made, oldest first
 }
 
+// builtImage is the classic builder's line naming the image a step made.
+var builtImage = regexp.MustCompile(`^\s*---> ([0-9a-f]{12,64})\s*$`)
+
 type buildHistory struct {
-	step string
-	tail []string
+	step   string
+	tail   []string
+	cached bool // the last line said the step used the cache
 }
 
 // tailLines is how many lines of output evidence carries.
@@ -54,6 +61,18 @@ func (r *recorder) Publish(e event.Event) {
 		if e.Step != "" {
 			b.step = e.Step
 		}
+		// Every step the builder ran made an image; a failed or no-cache
+		// build leaves them behind, and the builder's cache would prefer
+		// these newest ones over the dev environment's own layers. Steps
+		// that used the cache made nothing, and FROM names a base image.
+		if strings.Contains(e.Line, "---> Using cache") {
+			b.cached = true
+		} else if m := builtImage.FindStringSubmatch(e.Line); m != nil {
+			if !b.cached && !isFrom(b.step) {
+				r.created = append(r.created, m[1])
+			}
+			b.cached = false
+		}
 		b.tail = append(b.tail, e.Line)
 		if len(b.tail) > tailLines {
 			b.tail = b.tail[len(b.tail)-tailLines:]
@@ -83,4 +102,21 @@ func (r *recorder) failure() *Failure {
 		}
 	}
 	return f
+}
+
+func isFrom(step string) bool {
+	_, instr, ok := strings.Cut(step, " : ")
+	return ok && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(instr)), "FROM ")
+}
+
+// createdImages returns the IDs of the images the builds made, newest
+// first (the order they can be removed in).
+func (r *recorder) createdImages() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.created))
+	for i := len(r.created) - 1; i >= 0; i-- {
+		out = append(out, r.created[i])
+	}
+	return out
 }

@@ -103,7 +103,7 @@ func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun
 	}
 	defer func() {
 		if !keep {
-			r.timed("cleanup", n, "", func() { r.remove(ctx, e, st) })
+			r.timed("cleanup", n, "", func() { r.remove(ctx, e, st, rec) })
 		}
 	}()
 
@@ -169,6 +169,15 @@ func (run *stackRun) fail(ctx context.Context, rec *recorder, phase string, err 
 	if f == nil {
 		f = &Failure{Phase: phase, Message: err.Error()}
 	}
+	// The engine's wait errors end with the container's last log lines.
+	if msg, tail, ok := strings.Cut(f.Message, "; its last log lines:\n"); ok {
+		f.Message = msg
+		for _, l := range strings.Split(tail, "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				f.Tail = append(f.Tail, l)
+			}
+		}
+	}
 	if ctx.Err() == context.DeadlineExceeded {
 		f.Phase = "timeout"
 		f.Message = "not up within the timeout: " + f.Message
@@ -227,7 +236,7 @@ func (r *rebuild) bindGaps(ctx context.Context, p *model.Project, st *Stack) map
 // remove takes the scratch stack away: containers (killed, not stopped
 // gracefully: nothing in them is worth waiting for), networks, volumes,
 // and the images it built.
-func (r *rebuild) remove(ctx context.Context, e *engine.Engine, st *Stack) {
+func (r *rebuild) remove(ctx context.Context, e *engine.Engine, st *Stack, rec *recorder) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	zero := time.Duration(0)
@@ -238,6 +247,13 @@ func (r *rebuild) remove(ctx context.Context, e *engine.Engine, st *Stack) {
 	if rm, ok := r.rt.(ImageRemover); ok {
 		for _, img := range st.Images {
 			if err := rm.RemoveImage(ctx, img); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		// What failed builds left, and layers no tag led to: gone already
+		// when the removal above pruned them.
+		for _, id := range rec.createdImages() {
+			if err := rm.RemoveImage(ctx, id); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -1,0 +1,2 @@
+touch /tmp/started
+exec sleep 3600
