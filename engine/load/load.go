@@ -45,17 +45,30 @@ func (e *NotFoundError) Error() string {
 
 // Load reads the project the options name.
 func Load(ctx context.Context, o Options) (*model.Project, error) {
-	cp, err := loadCompose(ctx, o)
+	var cp *types.Project
+	warnings, err := collectWarnings(func() (err error) {
+		cp, err = loadCompose(ctx, o)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return convert(cp)
+	p, err := convert(cp)
+	if err != nil {
+		return nil, err
+	}
+	p.Warnings = append(warnings, p.Warnings...)
+	return p, nil
 }
 
 // Config renders the loaded, normalised project as `docker compose config`
 // does, in "yaml" or "json".
 func Config(ctx context.Context, o Options, format string) ([]byte, error) {
-	cp, err := loadCompose(ctx, o)
+	var cp *types.Project
+	_, err := collectWarnings(func() (err error) {
+		cp, err = loadCompose(ctx, o)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

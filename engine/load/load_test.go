@@ -429,3 +429,11 @@ func TestHonouredFieldsNameRealComposeKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestComposeGoWarningsBecomeProjectWarnings(t *testing.T) {
+	dir := write(t, map[string]string{"compose.yaml": "services:\n  a:\n    image: img:${UNSET_TAG}\n"})
+	p := mustLoad(t, Options{WorkDir: dir})
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0].Message, `"UNSET_TAG" variable is not set`) {
+		t.Fatalf("warnings = %+v", p.Warnings)
+	}
+}

@@ -22,7 +22,11 @@ func ShellVariables(ctx context.Context, o Options) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := po.LoadModel(ctx)
+	var raw map[string]any
+	_, err = collectWarnings(func() (err error) {
+		raw, err = po.LoadModel(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, explain(files, err)
 	}
@@ -31,9 +35,13 @@ func ShellVariables(ctx context.Context, o Options) ([]string, error) {
 	isolated := o
 	isolated.NoShellEnv = true
 	fromFiles := map[string]string{}
-	if cp, err := loadCompose(ctx, isolated); err == nil {
-		fromFiles = cp.Environment
-	}
+	_, _ = collectWarnings(func() error {
+		cp, err := loadCompose(ctx, isolated)
+		if err == nil {
+			fromFiles = cp.Environment
+		}
+		return err
+	})
 	var out []string
 	for name := range used {
 		if _, ok := lookup(o.env(), name); !ok {
