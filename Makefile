@@ -1,42 +1,47 @@
-# devstack — the two commands the README promises, and a few helpers.
+# devstack: the two commands the README promises (demo, test), and helpers.
 GO      ?= go
 BIN     ?= bin/devstack
 IMAGE   := devstack-test/busybox:1
+EXAMPLE := -f testdata/example/compose.yaml -f testdata/example/compose.override.yaml
+N       ?= 5
 
-.PHONY: build test demo bench image compose-v2 clean
+.PHONY: build test demo demo-down bench image compose-v2 clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/devstack
 
-# The local test image: FROM scratch plus a static busybox. Nothing is pulled.
+# The local test image: FROM scratch plus Debian's static busybox, built only
+# when missing. FROM scratch needs no registry: nothing is pulled.
 image:
 	@docker image inspect $(IMAGE) >/dev/null 2>&1 || { \
-	  ctx=$$(mktemp -d) && cp /bin/busybox $$ctx/busybox && \
-	  cp testdata/images/busybox/Dockerfile $$ctx/Dockerfile && \
-	  DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) $$ctx && rm -rf $$ctx; }
+	  test -x /bin/busybox || { echo "make image: /bin/busybox is missing: apt-get install busybox-static" >&2; exit 1; }; \
+	  ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && \
+	  cp /bin/busybox "$$ctx/busybox" && \
+	  cp testdata/images/busybox/Dockerfile "$$ctx/Dockerfile" && \
+	  echo "building $(IMAGE)" && \
+	  DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) "$$ctx" >/dev/null; }
 
-# Passes the tests on a fresh machine (see .ci/run for what it installs).
+# The whole suite on a fresh machine (.ci/run installs and starts what it needs).
 test: image
-	$(GO) vet ./...
-	$(GO) test -timeout 14m ./...
+	$(GO) vet ./... && $(GO) test ./... -timeout 14m
 
-# Brings up the bundled example, attached (Ctrl-C stops it).
+# Brings up the bundled example, attached (Ctrl-C stops it; `make demo-down` cleans up).
 demo: image build
-	$(BIN) -f testdata/example/compose.yaml up
+	$(BIN) $(EXAMPLE) up
 
-# Prints the benchmark table, side by side with docker compose.
+demo-down: build
+	$(BIN) $(EXAMPLE) down -v
+
+# The benchmark table, devstack side by side with Docker Compose (v2 when it
+# can be built, Debian's v1 otherwise; the table says which). N=runs.
 bench: image build
-	$(GO) run ./cmd/devstack-bench -devstack $(BIN)
+	-@cmd/devstack-bench/build-compose-v2.sh
+	$(GO) run ./cmd/devstack-bench -devstack $(BIN) -n $(N)
 
-# Docker Compose v2 for comparison, built from the Go module proxy outside
-# the repository (no compose code is committed).
+# Docker Compose v2 as a docker CLI plugin, built from the Go module proxy
+# outside the repository (no compose code is committed). Cached.
 compose-v2:
-	@test -x $(HOME)/.docker/cli-plugins/docker-compose || { \
-	  mkdir -p $(HOME)/.cache/devstack-bench/compose $(HOME)/.docker/cli-plugins && \
-	  cd $(HOME)/.cache/devstack-bench/compose && \
-	  { test -f go.mod || $(GO) mod init composebuild; } && \
-	  GOTOOLCHAIN=auto GOFLAGS=-mod=mod $(GO) get github.com/docker/compose/v2/cmd@v2.40.3 && \
-	  GOTOOLCHAIN=auto GOFLAGS=-mod=mod $(GO) build -o $(HOME)/.docker/cli-plugins/docker-compose github.com/docker/compose/v2/cmd; }
+	cmd/devstack-bench/build-compose-v2.sh
 
 clean:
 	rm -rf bin
