@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"maps"
+	"slices"
 	"sort"
 
 	"devstack/engine/graph"
@@ -39,14 +41,14 @@ func Down(p *model.Project, obs model.Observed, o DownOptions) (*Plan, error) {
 	}
 	removes := stopAndRemove(pl, g, targets, true, "")
 
-	for _, key := range sortedMapKeys(obs.Networks) {
+	for _, key := range slices.Sorted(maps.Keys(obs.Networks)) {
 		if n, ok := p.Networks[key]; ok && n.External {
 			continue
 		}
 		pl.add(Op{Kind: RemoveNetwork, Name: obs.Networks[key]}, ids(removes)...)
 	}
 	if o.Volumes {
-		for _, key := range sortedMapKeys(obs.Volumes) {
+		for _, key := range slices.Sorted(maps.Keys(obs.Volumes)) {
 			v, ok := p.Volumes[key]
 			if ok && v.External {
 				continue
@@ -138,13 +140,4 @@ func stopAndRemove(pl *Plan, g *graph.Graph, targets []model.Container, remove b
 		}
 	}
 	return last
-}
-
-func sortedMapKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

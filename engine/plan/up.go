@@ -2,6 +2,8 @@ package plan
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -363,7 +365,7 @@ func usedNetworks(p *model.Project, selected map[string]bool) []string {
 			}
 		}
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 func usedVolumes(p *model.Project, selected map[string]bool) []string {
@@ -380,14 +382,5 @@ func usedVolumes(p *model.Project, selected map[string]bool) []string {
 			}
 		}
 	}
-	return sortedKeys(set)
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
