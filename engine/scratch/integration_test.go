@@ -283,6 +283,11 @@ func TestHiddenDependencies(t *testing.T) {
 				t.Fatalf("run: %v\n%s", err, rep.Text())
 			}
 			t.Logf("%s", rep.Text())
+			if os.Getenv("SCRATCH_PHASES") != "" {
+				for _, ph := range rep.Phases {
+					t.Logf("phase %-8s run %d %6.2fs %s", ph.Name, ph.Run, ph.Duration, ph.Detail)
+				}
+			}
 			if rep.Status != c.status {
 				t.Fatalf("status %s, want %s", rep.Status, c.status)
 			}

@@ -21,18 +21,29 @@ const (
 	broken                 // will not get there
 )
 
+// settle is how long a container without a healthcheck must have been
+// seen running to count as up: one that fails at start-up is "running"
+// for a moment before it exits.
+const settle = time.Second
+
 // judge decides about one container of svc. A job is a service that is
 // meant to end: it is done once it exited 0, unless its restart policy
-// would start it again.
-func judge(svc *model.Service, c model.Container, probed bool) (verdict, string) {
+// would start it again. up is how long the container has been seen
+// running.
+func judge(svc *model.Service, c model.Container, probed bool, up time.Duration) (verdict, string) {
 	switch c.State {
 	case model.StateRunning:
 		if c.Restarts > 0 {
 			return broken, fmt.Sprintf("keeps restarting (%d restarts, last exit code %d)", c.Restarts, c.ExitCode)
 		}
 		switch c.Health {
-		case model.HealthNone, model.HealthHealthy:
+		case model.HealthHealthy:
 			return ready, ""
+		case model.HealthNone:
+			if up >= settle {
+				return ready, ""
+			}
+			return pending, "has only just started"
 		case model.HealthUnhealthy:
 			return broken, "is unhealthy: it failed its healthcheck"
 		}
@@ -64,7 +75,8 @@ func waitReady(ctx context.Context, rt engine.Runtime, p *model.Project, order [
 	defer cancel()
 	events, _ := rt.Events(ctx, p.Name)
 	pr := &prober{rt: rt, ok: map[string]bool{}, started: map[string]bool{}}
-	tick := time.NewTicker(time.Second)
+	seen := map[string]time.Time{} // container ID -> first seen running
+	tick := time.NewTicker(settle / 4)
 	defer tick.Stop()
 	rank := map[string]int{}
 	for i, s := range order {
@@ -99,7 +111,14 @@ func waitReady(ctx context.Context, rt engine.Runtime, p *model.Project, order [
 				if c.State == model.StateRunning && c.Health == model.HealthStarting {
 					pr.start(ctx, c.ID, svc.Healthcheck)
 				}
-				v, why := judge(svc, c, pr.healthy(c.ID))
+				var up time.Duration
+				if c.State == model.StateRunning {
+					if _, ok := seen[c.ID]; !ok {
+						seen[c.ID] = time.Now()
+					}
+					up = time.Since(seen[c.ID])
+				}
+				v, why := judge(svc, c, pr.healthy(c.ID), up)
 				switch v {
 				case broken:
 					if bad == nil {

@@ -18,16 +18,16 @@ type recorder struct {
 	failures []event.Progress         // failed steps, in the order they failed
 	builds   map[string]*buildHistory // service -> its build's output
 	pulls    map[string]bool          // images being pulled (their failures are no build's)
-	created  []string                 // image IDs the builds made, oldest first
 }
 
 // builtImage is the classic builder's line naming the image a step made.
 var builtImage = regexp.MustCompile(`^\s*---> ([0-9a-f]{12,64})\s*$`)
 
 type buildHistory struct {
-	step   string
-	tail   []string
-	cached bool // the last line said the step used the cache
+	step    string
+	tail    []string
+	cached  bool     // the last line said the step used the cache
+	created []string // image IDs its steps made, oldest first
 }
 
 // tailLines is how many lines of output evidence carries.
@@ -69,7 +69,7 @@ func (r *recorder) Publish(e event.Event) {
 			b.cached = true
 		} else if m := builtImage.FindStringSubmatch(e.Line); m != nil {
 			if !b.cached && !isFrom(b.step) {
-				r.created = append(r.created, m[1])
+				b.created = append(b.created, m[1])
 			}
 			b.cached = false
 		}
@@ -109,14 +109,23 @@ func isFrom(step string) bool {
 	return ok && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(instr)), "FROM ")
 }
 
-// createdImages returns the IDs of the images the builds made, newest
-// first (the order they can be removed in).
-func (r *recorder) createdImages() []string {
+// failedBuildImages returns the IDs of the images that failed builds
+// made, newest first (the order they can be removed in). Only failed
+// builds: a successful one's images are its tagged result and that
+// result's parents, which go with the tag.
+func (r *recorder) failedBuildImages() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.created))
-	for i := len(r.created) - 1; i >= 0; i-- {
-		out = append(out, r.created[i])
+	var out []string
+	for _, f := range r.failures {
+		b := r.builds[f.Service]
+		if f.Kind != event.KindImage || b == nil {
+			continue
+		}
+		for i := len(b.created) - 1; i >= 0; i-- {
+			out = append(out, b.created[i])
+		}
+		b.created = nil
 	}
 	return out
 }

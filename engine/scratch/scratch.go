@@ -82,13 +82,16 @@ type rebuild struct {
 	baseErr    error             // why it failed
 	shellVars  []string          // variables only the shell provides
 	devVolumes map[string]string // volume key -> the dev environment's volume, where one exists
+
+	reuse  map[string]string // build key -> image an earlier run built without the cache
+	shared []string          // those images, removed at the end
 }
 
 // Run rebuilds the project from scratch once. The report is returned
 // whatever happens (status error when the rebuild could not run; the
 // error says why) and, when Options say so, stored and written to a file.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	r := &rebuild{o: o, rt: o.Runtime, id: o.ID, now: o.Now, sink: o.Sink}
+	r := &rebuild{o: o, rt: o.Runtime, id: o.ID, now: o.Now, sink: o.Sink, reuse: map[string]string{}}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -100,6 +103,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.report = &Report{ID: r.id, Started: r.now(), Trigger: o.Trigger, Findings: []event.Finding{}, Phases: []Phase{}, Runs: []RunResult{}}
 	err := r.run(ctx)
+	r.removeShared(ctx)
 	if err != nil {
 		r.report.Status = StatusError
 		r.report.Error = err.Error()

@@ -95,6 +95,9 @@ func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun
 	}
 	run.stack = st
 	p := st.Project
+	if !in.cache {
+		r.reuseImages(st)
+	}
 	rec := newRecorder(r.o.Events)
 	e := engine.New(r.rt, rec)
 	keep := r.o.Keep && n == 1
@@ -119,6 +122,9 @@ func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun
 	if buildErr != nil {
 		run.fail(rctx, rec, "build", buildErr)
 		return run
+	}
+	if !in.cache {
+		r.shareImages(st)
 	}
 	if in.volumes {
 		var err error
@@ -196,7 +202,7 @@ func stillUp(ctx context.Context, rt engine.Runtime, p *model.Project) *Failure 
 		if !ok || c.OneOff {
 			continue
 		}
-		if v, why := judge(svc, c, true); v == broken {
+		if v, why := judge(svc, c, true, settle); v == broken {
 			return &Failure{Phase: "check", Service: c.Service, Message: fmt.Sprintf("container %s %s while the checks ran", c.Name, why), Tail: logTail(ctx, rt, c.ID)}
 		}
 	}
@@ -250,9 +256,9 @@ func (r *rebuild) remove(ctx context.Context, e *engine.Engine, st *Stack, rec *
 				errs = append(errs, err)
 			}
 		}
-		// What failed builds left, and layers no tag led to: gone already
-		// when the removal above pruned them.
-		for _, id := range rec.createdImages() {
+		// What failed builds left behind (a successful build's layers
+		// went with its tag, pruned as untagged parents).
+		for _, id := range rec.failedBuildImages() {
 			if err := rm.RemoveImage(ctx, id); err != nil {
 				errs = append(errs, err)
 			}
@@ -298,3 +304,85 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 var _ event.Sink = (*recorder)(nil)
+
+// reuseImages points the stack's built services at the images an earlier
+// run built without the cache from the same build: building them again,
+// without the cache, would make the same image, and builds are most of a
+// run's time.
+func (r *rebuild) reuseImages(st *Stack) {
+	p := st.Project
+	retag := map[string]string{} // this run's tag -> the earlier one
+	for _, svc := range p.Services {
+		if svc.Build == nil {
+			continue
+		}
+		if tag, ok := r.reuse[svc.Build.Key()]; ok {
+			retag[svc.Image] = tag
+		}
+	}
+	if len(retag) == 0 {
+		return
+	}
+	for i := range p.Services {
+		if tag, ok := retag[p.Services[i].Image]; ok {
+			p.Services[i].Image = tag
+			p.Services[i].ConfigHash = model.Hash(p.Services[i])
+		}
+	}
+	var own []string
+	for _, img := range st.Images {
+		if _, reused := retag[img]; !reused {
+			own = append(own, img)
+		}
+	}
+	st.Images = own
+}
+
+// shareImages hands the images a no-cache build made over to the later
+// runs; they are removed when the rebuild ends.
+func (r *rebuild) shareImages(st *Stack) {
+	for _, svc := range st.Project.Services {
+		if svc.Build == nil {
+			continue
+		}
+		if _, ok := r.reuse[svc.Build.Key()]; ok {
+			continue
+		}
+		r.reuse[svc.Build.Key()] = svc.Image
+		r.shared = append(r.shared, svc.Image)
+	}
+	var own []string
+	for _, img := range st.Images {
+		if !contains(r.shared, img) {
+			own = append(own, img)
+		}
+	}
+	st.Images = own
+}
+
+// removeShared removes the images runs shared, unless the kept stack
+// runs them.
+func (r *rebuild) removeShared(ctx context.Context) {
+	rm, ok := r.rt.(ImageRemover)
+	if !ok || r.o.Keep || len(r.shared) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	r.timed("cleanup", 0, "images", func() {
+		for _, img := range r.shared {
+			if err := rm.RemoveImage(ctx, img); err != nil {
+				r.warn(err.Error())
+			}
+		}
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
