@@ -118,6 +118,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newUICmd(g),
 		newWatchCmd(g),
 		newSyncCmd(g),
+		newScratchCmd(g),
 	)
 	return root
 }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"devstack/engine"
 	"devstack/engine/event"
@@ -106,7 +109,7 @@ func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun
 	}
 	defer func() {
 		if !keep {
-			r.timed("cleanup", n, "", func() { r.remove(ctx, e, st, rec) })
+			r.timed("cleanup", n, "", func() { r.remove(ctx, st, rec) })
 		}
 	}()
 
@@ -158,7 +161,7 @@ func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun
 			}
 		})
 	}
-	if run.failure != nil && n == 1 {
+	if run.failure != nil && n == 1 && len(st.Dropped) > 0 {
 		r.timed("evidence", n, "bind mounts", func() { run.gaps = r.bindGaps(ctx, p, st) })
 	}
 	if run.failure != nil && run.broken == nil && ctx.Err() == nil {
@@ -239,29 +242,43 @@ func (r *rebuild) bindGaps(ctx context.Context, p *model.Project, st *Stack) map
 	return out
 }
 
-// remove takes the scratch stack away: containers (killed, not stopped
-// gracefully: nothing in them is worth waiting for), networks, volumes,
-// and the images it built.
-func (r *rebuild) remove(ctx context.Context, e *engine.Engine, st *Stack, rec *recorder) {
+// remove takes the scratch stack away: containers (force-removed, all at
+// once: nothing in them is worth a graceful stop, nor an order), then
+// networks and volumes, then the images it built.
+func (r *rebuild) remove(ctx context.Context, st *Stack, rec *recorder) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	zero := time.Duration(0)
+	var mu sync.Mutex
 	var errs []error
-	if err := e.Down(ctx, st.Project, engine.DownOptions{Volumes: true, RemoveOrphans: true, Timeout: &zero}); err != nil {
-		errs = append(errs, err)
+	add := func(err error) {
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
 	}
+	obs, err := r.rt.Observe(ctx, st.Project)
+	add(err)
+	var g errgroup.Group
+	for _, c := range obs.Containers {
+		g.Go(func() error { add(r.rt.RemoveContainer(ctx, c.ID, true)); return nil })
+	}
+	_ = g.Wait()
+	for _, name := range obs.Networks {
+		g.Go(func() error { add(r.rt.RemoveNetwork(ctx, name)); return nil })
+	}
+	for _, name := range obs.Volumes {
+		g.Go(func() error { add(r.rt.RemoveVolume(ctx, name)); return nil })
+	}
+	_ = g.Wait()
 	if rm, ok := r.rt.(ImageRemover); ok {
 		for _, img := range st.Images {
-			if err := rm.RemoveImage(ctx, img); err != nil {
-				errs = append(errs, err)
-			}
+			add(rm.RemoveImage(ctx, img))
 		}
 		// What failed builds left behind (a successful build's layers
 		// went with its tag, pruned as untagged parents).
 		for _, id := range rec.failedBuildImages() {
-			if err := rm.RemoveImage(ctx, id); err != nil {
-				errs = append(errs, err)
-			}
+			add(rm.RemoveImage(ctx, id))
 		}
 	}
 	if len(errs) > 0 {

@@ -23,6 +23,9 @@ type StackOptions struct {
 	// DevOrder starts the services one at a time in the dev order instead
 	// of the adversarial one.
 	DevOrder bool
+	// parallel leaves the start order to the declared dependencies, as
+	// a plain up does (the overhead baseline).
+	parallel bool
 }
 
 // Stack is a scratch project made from a dev project, with what the
@@ -95,7 +98,9 @@ func NewStack(dev *model.Project, o StackOptions) (*Stack, error) {
 		return nil, err
 	}
 	st.Order = order
-	chain(p, order)
+	if !o.parallel {
+		chain(p, order)
+	}
 	for i := range p.Services {
 		p.Services[i].ConfigHash = model.Hash(p.Services[i])
 	}
