@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"devstack/engine/enginetest"
+)
+
+func TestScratchCommand(t *testing.T) {
+	enginetest.Busybox(t)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../testdata/hidden/host-env")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	project := "dssc" + hex.EncodeToString(b)
+	t.Cleanup(func() { enginetest.RemoveProject(project) })
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	t.Setenv("API_TOKEN", "from-my-shell")
+	devstack := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"-f", filepath.Join(dir, "compose.yaml"), "-p", project}, args...), nil, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	if code, _, stderr := devstack("up", "-d"); code != 0 {
+		t.Fatalf("up: %d %s", code, stderr)
+	}
+
+	marker := filepath.Join(dir, "on-fail")
+	code, stdout, stderr := devstack("scratch", "--json", "--on-fail", "echo >"+marker)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (hidden dependency found)\n%s\n%s", code, stdout, stderr)
+	}
+	var rep struct {
+		Status   string  `json:"status"`
+		Project  string  `json:"project"`
+		Started  string  `json:"started"`
+		Duration float64 `json:"duration_s"`
+		Phases   []struct {
+			Name     string  `json:"name"`
+			Duration float64 `json:"duration_s"`
+		} `json:"phases"`
+		Findings []struct{ Category, Service, Evidence, Hint string } `json:"findings"`
+		Report   string `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout)
+	}
+	if rep.Status != "fail" || rep.Project != project || rep.Started == "" || rep.Duration <= 0 || len(rep.Phases) == 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if len(rep.Findings) != 1 || rep.Findings[0].Category != "host-env" || rep.Findings[0].Service != "app" ||
+		!strings.Contains(rep.Findings[0].Evidence, "API_TOKEN") || rep.Findings[0].Hint == "" {
+		t.Fatalf("findings: %+v", rep.Findings)
+	}
+	if !strings.HasPrefix(rep.Report, filepath.Join(state, "devstack", "scratch")) {
+		t.Fatalf("report path %q is not under the state directory", rep.Report)
+	}
+	if got, _ := os.ReadFile(marker); strings.TrimSpace(string(got)) != rep.Report {
+		t.Fatalf("--on-fail got %q, want the report path %q", got, rep.Report)
+	}
+
+	code, stdout, stderr = devstack("scratch", "history", "--json")
+	if code != 0 {
+		t.Fatalf("history: %d %s", code, stderr)
+	}
+	var hist []struct{ Status, Project string }
+	if err := json.Unmarshal([]byte(stdout), &hist); err != nil || len(hist) != 1 || hist[0].Project != project {
+		t.Fatalf("history: %v %s", err, stdout)
+	}
+	code, stdout, _ = devstack("scratch", "history")
+	if code != 0 || !strings.Contains(stdout, "host-env (app)") {
+		t.Fatalf("history table: %d\n%s", code, stdout)
+	}
+}
+
+func TestScratchCannotRun(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"scratch", "--every", "1h", "--cron", "0 * * * *"}, nil, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "not both") {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+}
