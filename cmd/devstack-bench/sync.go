@@ -39,6 +39,8 @@ func benchSync(b *bench) ([]result, error) {
 		return nil, err
 	}
 	defer rt.Close()
+	b.removeProjectLater("benchsyncd") // also on failure or Ctrl-C
+	b.removeProjectLater("benchsyncc")
 	dev, err := syncRun(ctx, rt, "benchsyncd", []string{b.devstack}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("devstack watch: %w", err)
