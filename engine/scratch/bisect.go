@@ -151,7 +151,7 @@ type found struct {
 // hidden dependency, and another remains.
 func (r *rebuild) bisect(ctx context.Context, first *stackRun) ([]event.Finding, error) {
 	s := r.suspects(first)
-	cur, curRun := first.failure, first
+	cur := first.failure
 	var kept []found
 	in := ingredients{}
 	tried := map[string]bool{}
@@ -170,24 +170,26 @@ func (r *rebuild) bisect(ctx context.Context, first *stackRun) ([]event.Finding,
 		tried[next] = true
 		n++
 		r.publish("bisecting", fmt.Sprintf("run %d: putting back %s", n, next))
-		run := r.runStack(ctx, n, in.with(next))
+		run := r.stackRunner(ctx, n, in.with(next))
 		if run.broken != nil {
-			return r.findings(kept, cur, curRun, first), fmt.Errorf("the engine failed during run %d: %w", n, run.broken)
+			return r.findings(kept, cur, first), fmt.Errorf("the engine failed during run %d: %w", n, run.broken)
 		}
 		if ctx.Err() != nil {
-			return r.findings(kept, cur, curRun, first), fmt.Errorf("scratch rebuild interrupted: %w", ctx.Err())
+			return r.findings(kept, cur, first), fmt.Errorf("scratch rebuild interrupted: %w", ctx.Err())
 		}
 		if run.failure == nil {
 			kept = append(kept, found{category: next, before: cur, run: run})
-			return r.findings(kept, nil, run, first), nil
+			return r.findings(kept, nil, first), nil
 		}
-		if further(progress(run.failure, run.stack.Order), progress(cur, curRun.stackOrder())) {
+		// Positions are compared in one order, the scratch run's: the
+		// same service at another place in another order is no progress.
+		if run.failure.key() != cur.key() && further(progress(run.failure, first.stackOrder()), progress(cur, first.stackOrder())) {
 			kept = append(kept, found{category: next, before: cur, run: run})
 			in = in.with(next)
-			cur, curRun = run.failure, run
+			cur = run.failure
 		}
 	}
-	return r.findings(kept, cur, curRun, first), nil
+	return r.findings(kept, cur, first), nil
 }
 
 func (run *stackRun) stackOrder() []string {

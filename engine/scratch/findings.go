@@ -12,7 +12,7 @@ import (
 // findings turns what the re-runs showed into findings: one per
 // ingredient that fixed a failure, and an "unknown" one when the stack
 // still fails with everything tried.
-func (r *rebuild) findings(kept []found, remaining *Failure, last, first *stackRun) []event.Finding {
+func (r *rebuild) findings(kept []found, remaining *Failure, first *stackRun) []event.Finding {
 	out := []event.Finding{}
 	for _, k := range kept {
 		out = append(out, r.finding(k, first))
@@ -113,18 +113,24 @@ func (r *rebuild) volumeFinding(k found) event.Finding {
 	var lines []string
 	for _, c := range k.run.copies {
 		where := mountsOf(k.run.stack.Project, c.Key)
-		if _, ok := where[svc]; !ok && svc != "" && len(k.run.copies) > 1 {
-			continue
-		}
 		if svc == "" {
 			for _, s := range sortedKeys(where) {
 				svc = s
 				break
 			}
 		}
-		target := where[svc]
+		// The failing service's mount first, then the others.
+		var at []string
+		if target, ok := where[svc]; ok {
+			at = append(at, target+" in "+svc)
+		}
+		for _, s := range sortedKeys(where) {
+			if s != svc {
+				at = append(at, where[s]+" in "+s)
+			}
+		}
 		lines = append(lines, fmt.Sprintf("the dev volume %s (mounted at %s) holds %d entries a fresh volume starts without, e.g. %s",
-			c.DevName, target, len(c.Entries), few(c.Entries)))
+			c.DevName, strings.Join(at, ", "), len(c.Entries), few(c.Entries)))
 	}
 	lines = append(lines, fmt.Sprintf("with a copy of the dev volumes it passes (run %d); with fresh ones: %s", k.run.result.N, evidenceOf(f)))
 	return event.Finding{Category: VolumeState, Service: svc, Evidence: strings.Join(lines, "\n"),

@@ -85,6 +85,9 @@ type rebuild struct {
 
 	reuse  map[string]string // build key -> image an earlier run built without the cache
 	shared []string          // those images, removed at the end
+
+	// stackRunner is runStack; tests of the bisection replace it.
+	stackRunner func(ctx context.Context, n int, in ingredients) *stackRun
 }
 
 // Run rebuilds the project from scratch once. The report is returned
@@ -92,6 +95,7 @@ type rebuild struct {
 // error says why) and, when Options say so, stored and written to a file.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	r := &rebuild{o: o, rt: o.Runtime, id: o.ID, now: o.Now, sink: o.Sink, reuse: map[string]string{}}
+	r.stackRunner = r.runStack
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -122,7 +126,7 @@ func (r *rebuild) run(ctx context.Context) error {
 	if err := r.prepare(ctx); err != nil {
 		return err
 	}
-	first := r.runStack(ctx, 1, ingredients{})
+	first := r.stackRunner(ctx, 1, ingredients{})
 	if first.broken != nil {
 		return fmt.Errorf("the engine failed during the scratch run: %w", first.broken)
 	}
