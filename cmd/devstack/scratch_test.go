@@ -51,7 +51,7 @@ func TestScratchCommand(t *testing.T) {
 			Duration float64 `json:"duration_s"`
 		} `json:"phases"`
 		Findings []struct{ Category, Service, Evidence, Hint string } `json:"findings"`
-		Report   string `json:"report"`
+		Report   string                                               `json:"report"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout)

@@ -111,10 +111,10 @@ func TestJudge(t *testing.T) {
 		up   time.Duration
 		want verdict
 	}{
-		{svc, model.Container{State: model.StateRunning}, 0, pending},       // just started: may yet crash
-		{svc, model.Container{State: model.StateRunning}, settle, ready},    // stayed up
-		{svc, model.Container{State: model.StateExited}, 0, ready},          // a job done
-		{always, model.Container{State: model.StateExited}, 0, broken},      // would be restarted
+		{svc, model.Container{State: model.StateRunning}, 0, pending},    // just started: may yet crash
+		{svc, model.Container{State: model.StateRunning}, settle, ready}, // stayed up
+		{svc, model.Container{State: model.StateExited}, 0, ready},       // a job done
+		{always, model.Container{State: model.StateExited}, 0, broken},   // would be restarted
 		{svc, model.Container{State: model.StateExited, ExitCode: 1}, 0, broken},
 		{svc, model.Container{State: model.StateRunning, Health: model.HealthStarting}, time.Hour, pending},
 		{svc, model.Container{State: model.StateRunning, Health: model.HealthHealthy}, 0, ready},
