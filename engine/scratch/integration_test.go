@@ -144,6 +144,10 @@ func (fx *fixture) snapshot(ctx context.Context) string {
 	for _, key := range sortedKeys(obs.Volumes) {
 		lines = append(lines, "volume "+key+" "+obs.Volumes[key])
 	}
+	// The dev images keep their tags: a scratch build never retags them.
+	for _, ref := range sortedKeys(obs.Images) {
+		lines = append(lines, "image "+ref+" "+obs.Images[ref])
+	}
 	return strings.Join(lines, "\n")
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"devstack/engine/event"
+	"devstack/engine/model"
 )
 
 // fakeRuns is a Run function whose runs block until released, counting
@@ -189,5 +190,25 @@ func TestSchedulerWithoutScheduleOnlyRunsWhenAsked(t *testing.T) {
 	wg.Wait()
 	if s.Running() {
 		t.Fatal("still running after Wait")
+	}
+}
+
+func TestBackgroundTakesTheProjectsSchedule(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	p := &model.Project{Name: "shop", Ext: model.Extension{Scratch: model.ScratchConfig{Cron: "@hourly"}}}
+	s, err := Background(Options{Project: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.o.Schedule == nil || s.o.Schedule.String() != "cron @hourly" || s.o.Project != "shop" {
+		t.Fatalf("schedule %v project %q", s.o.Schedule, s.o.Project)
+	}
+	p.Ext.Scratch = model.ScratchConfig{}
+	if s, err := Background(Options{Project: p}); err != nil || s.o.Schedule != nil {
+		t.Fatalf("no schedule: %v %v", s.o.Schedule, err)
+	}
+	p.Ext.Scratch.Cron = "bad"
+	if _, err := Background(Options{Project: p}); err == nil {
+		t.Fatal("bad cron accepted")
 	}
 }

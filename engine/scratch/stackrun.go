@@ -100,6 +100,11 @@ func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun
 	p := st.Project
 	if !in.cache {
 		r.reuseImages(st)
+	} else {
+		// The builder's cache prefers the newest matching layer: the
+		// layers an earlier run built without the cache would hide the
+		// dev environment's own, which this run is about.
+		r.removeShared(ctx)
 	}
 	rec := newRecorder(r.o.Events)
 	e := engine.New(r.rt, rec)
@@ -384,6 +389,10 @@ func (r *rebuild) removeShared(ctx context.Context) {
 	if !ok || r.o.Keep || len(r.shared) == 0 {
 		return
 	}
+	defer func() {
+		r.shared = nil
+		r.reuse = map[string]string{}
+	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	r.timed("cleanup", 0, "images", func() {
