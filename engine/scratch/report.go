@@ -164,8 +164,9 @@ func (r *Report) Text() string {
 		}
 		fmt.Fprintf(&b, "    fix: %s\n", f.Hint)
 	}
-	if len(r.Kept) > 0 {
-		fmt.Fprintf(&b, "\n  kept: %s (remove with `docker compose -p NAME down -v`)\n", strings.Join(r.Kept, ", "))
+	for _, k := range r.Kept {
+		fmt.Fprintf(&b, "\n  kept: %s — remove it with `devstack -p %s down -v` (its images: `docker image rm $(docker image ls -q devstack-scratch/%s-*)`)\n",
+			k, k, r.Project)
 	}
 	if r.Path != "" {
 		fmt.Fprintf(&b, "  report: %s\n", r.Path)
