@@ -68,7 +68,7 @@ type stackRun struct {
 // back, waits for it, runs the checks, and removes it (unless kept).
 func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun {
 	start := r.now()
-	name := r.projectName(n, in)
+	name := r.projectName(n)
 	run := &stackRun{result: RunResult{N: n, Project: name, Restored: in.restored()}}
 	defer func() {
 		run.result.Duration = r.now().Sub(start).Seconds()
@@ -306,8 +306,8 @@ func describeRun(in ingredients) string {
 }
 
 // projectName names run n's scratch project: <project>-scratch-<id> for
-// the scratch run, with the ingredients put back appended for the others.
-func (r *rebuild) projectName(n int, in ingredients) string {
+// the scratch run, -<n> appended for the re-runs.
+func (r *rebuild) projectName(n int) string {
 	name := r.dev.Name + "-scratch-" + r.id
 	if n > 1 {
 		name += fmt.Sprintf("-%d", n)
