@@ -123,7 +123,8 @@ func runScratch(ctx context.Context, g *globals, f scratchFlags) error {
 	} else {
 		return &exitError{code: 2, err: err}
 	}
-	s := scratch.NewScheduler(scratch.SchedulerOptions{
+	var s *scratch.Scheduler
+	s = scratch.NewScheduler(scratch.SchedulerOptions{
 		Schedule: sched, Sink: sink, Project: name,
 		Run: func(ctx context.Context, trigger string) (*scratch.Report, error) {
 			o := opts
@@ -133,7 +134,7 @@ func runScratch(ctx context.Context, g *globals, f scratchFlags) error {
 		OnResult: func(rep *scratch.Report, _ error) {
 			printReport(g.stdout, rep, f.json)
 			onFail(g, f.onFail, rep)
-			if next := sched.Next(time.Now()); !next.IsZero() && !f.json {
+			if next := s.Next(); !next.IsZero() && !f.json {
 				fmt.Fprintf(g.stderr, "next scratch rebuild at %s (%s); Ctrl-C stops\n", next.Format("Jan 2 15:04"), sched)
 			}
 		},

@@ -114,7 +114,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.report.Duration = r.now().Sub(r.report.Started).Seconds()
 	r.store()
-	r.sink.Publish(event.Scratch{Time: r.now(), Project: r.report.Project, Phase: "done", Status: r.report.Status,
+	r.sink.Publish(event.Scratch{Time: r.now(), Project: r.projectLabel(), Phase: "done", Status: r.report.Status,
 		Detail: r.doneDetail(), Findings: r.report.Findings, Report: r.report.Path})
 	return r.report, err
 }
@@ -145,7 +145,6 @@ func (r *rebuild) run(ctx context.Context) error {
 
 // prepare loads the project both ways and looks at the dev environment.
 func (r *rebuild) prepare(ctx context.Context) error {
-	r.sink.Publish(event.Scratch{Time: r.now(), Project: r.projectLabel(), Phase: "started", Detail: r.o.Trigger})
 	var err error
 	r.timed("load", 0, "", func() {
 		r.dev = r.o.Project
@@ -164,6 +163,7 @@ func (r *rebuild) prepare(ctx context.Context) error {
 		return err
 	}
 	r.report.Project = r.dev.Name
+	r.sink.Publish(event.Scratch{Time: r.now(), Project: r.dev.Name, Phase: "started", Detail: r.o.Trigger})
 	r.cfg = r.dev.Ext.Scratch
 	if r.base != nil {
 		// The checks are the scratch project's own (interpolated without
@@ -189,10 +189,10 @@ func (r *rebuild) prepare(ctx context.Context) error {
 }
 
 func (r *rebuild) projectLabel() string {
-	if r.dev != nil {
-		return r.dev.Name
-	}
-	if r.o.Project != nil {
+	switch {
+	case r.report.Project != "":
+		return r.report.Project
+	case r.o.Project != nil:
 		return r.o.Project.Name
 	}
 	return r.o.Load.ProjectName
