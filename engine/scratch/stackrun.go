@@ -262,20 +262,30 @@ func (r *rebuild) remove(ctx context.Context, st *Stack, rec *recorder) {
 			mu.Unlock()
 		}
 	}
-	obs, err := r.rt.Observe(ctx, st.Project)
-	add(err)
-	var g errgroup.Group
-	for _, c := range obs.Containers {
-		g.Go(func() error { add(r.rt.RemoveContainer(ctx, c.ID, true)); return nil })
+	// Twice: a create the engine was still carrying out when the run was
+	// interrupted shows up only after the first look.
+	for pass := 0; pass < 2; pass++ {
+		obs, err := r.rt.Observe(ctx, st.Project)
+		if err != nil {
+			add(err)
+			break
+		}
+		if pass > 0 && len(obs.Containers)+len(obs.Networks)+len(obs.Volumes) == 0 {
+			break
+		}
+		var g errgroup.Group
+		for _, c := range obs.Containers {
+			g.Go(func() error { add(r.rt.RemoveContainer(ctx, c.ID, true)); return nil })
+		}
+		_ = g.Wait()
+		for _, name := range obs.Networks {
+			g.Go(func() error { add(r.rt.RemoveNetwork(ctx, name)); return nil })
+		}
+		for _, name := range obs.Volumes {
+			g.Go(func() error { add(r.rt.RemoveVolume(ctx, name)); return nil })
+		}
+		_ = g.Wait()
 	}
-	_ = g.Wait()
-	for _, name := range obs.Networks {
-		g.Go(func() error { add(r.rt.RemoveNetwork(ctx, name)); return nil })
-	}
-	for _, name := range obs.Volumes {
-		g.Go(func() error { add(r.rt.RemoveVolume(ctx, name)); return nil })
-	}
-	_ = g.Wait()
 	if rm, ok := r.rt.(ImageRemover); ok {
 		for _, img := range st.Images {
 			add(rm.RemoveImage(ctx, img))
