@@ -59,6 +59,9 @@ func NewStack(dev *model.Project, o StackOptions) (*Stack, error) {
 	for key, n := range p.Networks {
 		n.Name = o.Name + "_" + key
 		n.External = false
+		// The dev network holds its subnet: the same one again would
+		// overlap it. The engine picks one (and static addresses go).
+		n.Subnets = nil
 		p.Networks[key] = n
 	}
 	for key, v := range p.Volumes {
@@ -83,6 +86,10 @@ func NewStack(dev *model.Project, o StackOptions) (*Stack, error) {
 			svc.Build.Tags = nil
 		}
 		svc.ContainerName = "" // the dev container has that name
+		for k, sn := range svc.Networks {
+			sn.IPv4Address = ""
+			svc.Networks[k] = sn
+		}
 		for j := range svc.Ports {
 			svc.Ports[j].Published = "" // the engine picks a free port
 		}

@@ -19,7 +19,7 @@ func devProject() *model.Project {
 		Name:       "shop",
 		WorkingDir: "/src/shop",
 		Networks: map[string]model.Network{
-			"default": {Name: "shop_default"},
+			"default": {Name: "shop_default", Subnets: []string{"172.30.0.0/24"}},
 			"proxy":   {Name: "traefik", External: true},
 		},
 		Volumes: map[string]model.Volume{
@@ -69,7 +69,7 @@ func TestNewStackIsolatesACopy(t *testing.T) {
 		t.Errorf("name %q", p.Name)
 	}
 	for key, n := range p.Networks {
-		if n.Name != "shop-scratch-abc123_"+key || n.External {
+		if n.Name != "shop-scratch-abc123_"+key || n.External || len(n.Subnets) > 0 {
 			t.Errorf("network %s: %+v", key, n)
 		}
 	}
