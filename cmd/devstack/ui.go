@@ -14,6 +14,7 @@ import (
 	"devstack/engine"
 	"devstack/engine/event"
 	"devstack/engine/model"
+	"devstack/engine/scratch"
 	"devstack/tui"
 )
 
@@ -94,15 +95,26 @@ func runDashboard(ctx context.Context, g *globals, p *model.Project, rt engine.R
 		}()
 	}
 
+	// Scratch rebuilds: S runs one now, and the project's
+	// x-devstack.scratch schedule (if any) runs in the background.
+	sched, err := scratch.Background(scratch.Options{Runtime: rt, Load: g.loadOptions(nil), Project: p, Sink: feed})
+	if err != nil {
+		feed.Publish(event.Warning{Time: time.Now(), Message: "scratch rebuilds unavailable: " + err.Error()})
+	} else {
+		sched.Start(ctx)
+		// Quitting cancels ctx; a running rebuild then removes what it made.
+		defer sched.Wait()
+	}
+
 	services := o.services
 	if len(services) == 0 {
 		services = p.ServiceNames()
 	}
-	err := tui.Run(ctx, tui.Options{
+	err = tui.Run(ctx, tui.Options{
 		Project:    p.Name,
 		Engine:     rt.Host(),
 		Services:   services,
-		Controller: &dashboardController{e: e, p: p, services: o.services},
+		Controller: &dashboardController{e: e, p: p, services: o.services, scratch: sched},
 		Quit:       o.quit,
 		NoColor:    g.noColor,
 	}, feed.Events())
@@ -117,6 +129,7 @@ type dashboardController struct {
 	e        *engine.Engine
 	p        *model.Project
 	services []string // what the dashboard shows (all when empty)
+	scratch  *scratch.Scheduler
 }
 
 func (c *dashboardController) Restart(ctx context.Context, service string) error {
@@ -144,8 +157,16 @@ func (c *dashboardController) Start(ctx context.Context, service string) error {
 	return c.e.Start(ctx, c.p, []string{service})
 }
 
+// Scratch starts a scratch rebuild in the background; its progress and
+// result arrive as scratch events.
 func (c *dashboardController) Scratch(context.Context) error {
-	return errors.New("scratch rebuilds are not available from the dashboard yet")
+	if c.scratch == nil {
+		return errors.New("scratch rebuilds are unavailable (see the warning in the log)")
+	}
+	if !c.scratch.RunNow() {
+		return errors.New("a scratch rebuild is already running")
+	}
+	return nil
 }
 
 func (c *dashboardController) StopStack(ctx context.Context) error {
