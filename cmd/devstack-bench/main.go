@@ -52,7 +52,7 @@ func main() {
 
 	var rows []result
 	for _, s := range selected {
-		fmt.Fprintf(os.Stderr, "devstack-bench: %s (%d runs)...\n", s.name, b.n)
+		fmt.Fprintf(os.Stderr, "devstack-bench: %s...\n", s.name)
 		rs, err := s.run(b)
 		b.cleanup()
 		if err != nil {
