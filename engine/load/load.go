@@ -2,19 +2,22 @@
 // .env, profiles, extends, include, normalisation — and turns the result
 // into devstack's own model. It is the only package that imports
 // compose-go: everything after it works on model.Project.
+//
+// Errors in the user's files come back as *Error (file:line:column, what
+// is wrong, what to do) or *NotFoundError; attributes compose-go accepts
+// but devstack does not honour come back as Project.Warnings.
 package load
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"devstack/engine/model"
@@ -22,7 +25,7 @@ import (
 
 // Options say which compose project to load, as compose's global flags do.
 type Options struct {
-	Files       []string // -f; empty: COMPOSE_FILE, else discovery upwards from WorkDir
+	Files       []string // -f, repeatable; empty: COMPOSE_FILE, else discovery upwards from WorkDir
 	ProjectName string   // -p; else COMPOSE_PROJECT_NAME, the file's name:, the directory
 	Profiles    []string // --profile; else COMPOSE_PROFILES
 	EnvFiles    []string // --env-file; else the project directory's .env
@@ -30,289 +33,285 @@ type Options struct {
 	WorkDir     string   // the current directory; "" means os.Getwd()
 	Env         []string // the process environment; nil means os.Environ()
 	// NoShellEnv interpolates only from .env/env files and the compose
-	// file, never the process environment (scratch rebuilds).
+	// file, never the process environment (scratch rebuilds). COMPOSE_*
+	// variables still steer the loader.
 	NoShellEnv bool
 	Services   []string // when set, these services and their dependencies only
 }
 
-// NotFoundError says no compose file was found and where the search went.
-type NotFoundError struct{ Dir string }
-
-func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("no compose file found in %s or any parent directory (looked for %s): create one with `devstack init`, or name it with -f",
-		e.Dir, strings.Join(cli.DefaultFileNames, ", "))
-}
-
 // Load reads the project the options name.
 func Load(ctx context.Context, o Options) (*model.Project, error) {
+	r, err := o.resolve()
+	if err != nil {
+		return nil, err
+	}
 	var cp *types.Project
-	warnings, err := collectWarnings(func() (err error) {
-		cp, err = loadCompose(ctx, o)
+	var found []loader.UnsupportedAttribute
+	logged, err := collectWarnings(func() (err error) {
+		cp, err = r.load(ctx, loader.WithUnsupportedAttributesCheck(unsupportedPatterns, func(f []loader.UnsupportedAttribute) { found = f }),
+			loader.WithSupportedAttributes(supportedPaths, nil))
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	p, err := convert(cp)
+	p, err := convert(cp, r.files)
 	if err != nil {
 		return nil, err
 	}
-	p.Warnings = append(warnings, p.Warnings...)
+	warnings := slices.Concat(r.warnings, logged, attributeWarnings(cp, found), p.Warnings)
+	p.Warnings = warnings
 	return p, nil
 }
 
 // Config renders the loaded, normalised project as `docker compose config`
 // does, in "yaml" or "json".
 func Config(ctx context.Context, o Options, format string) ([]byte, error) {
+	if format != "yaml" && format != "json" && format != "" {
+		return nil, fmt.Errorf("unknown format %q: use yaml or json", format)
+	}
+	r, err := o.resolve()
+	if err != nil {
+		return nil, err
+	}
 	var cp *types.Project
-	_, err := collectWarnings(func() (err error) {
-		cp, err = loadCompose(ctx, o)
+	_, err = collectWarnings(func() (err error) {
+		cp, err = r.load(ctx)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	switch format {
-	case "json":
+	if format == "json" {
 		return cp.MarshalJSON()
-	case "yaml", "":
-		return cp.MarshalYAML()
 	}
-	return nil, fmt.Errorf("unknown format %q: use yaml or json", format)
+	return cp.MarshalYAML()
 }
 
-func (o *Options) workDir() (string, error) {
-	if o.WorkDir != "" {
-		return filepath.Abs(o.WorkDir)
-	}
-	return os.Getwd()
+// resolved is Options made concrete: absolute files and directories, the
+// environment interpolation may read.
+type resolved struct {
+	o          Options
+	files      []string // absolute compose files, in order
+	projectDir string
+	env        []string // what interpolation may read besides env files
+	shell      []string // the whole process environment (Options.Env)
+	envFiles   []string // absolute --env-file paths
+	warnings   []model.Warning
 }
 
-func (o *Options) env() []string {
-	if o.Env != nil {
-		return o.Env
-	}
-	return os.Environ()
-}
-
-func lookup(env []string, key string) (string, bool) {
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v, true
+func (o Options) resolve() (*resolved, error) {
+	wd := o.WorkDir
+	if wd == "" {
+		var err error
+		if wd, err = os.Getwd(); err != nil {
+			return nil, fmt.Errorf("unable to find the current directory: %w", err)
 		}
 	}
-	return "", false
-}
-
-// configFiles resolves -f, COMPOSE_FILE and discovery into absolute paths.
-func (o *Options) configFiles() ([]string, error) {
-	wd, err := o.workDir()
+	wd, err := filepath.Abs(wd)
 	if err != nil {
 		return nil, err
 	}
-	abs := func(files []string) []string {
-		out := make([]string, 0, len(files))
-		for _, f := range files {
-			if f == "-" || filepath.IsAbs(f) {
-				out = append(out, f)
-			} else {
-				out = append(out, filepath.Join(wd, f))
+	abs := func(p string) string {
+		if p == "-" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(wd, p)
+	}
+	r := &resolved{o: o, shell: o.Env}
+	if r.shell == nil {
+		r.shell = os.Environ()
+	}
+	r.env = r.shell
+	if o.NoShellEnv {
+		r.env = nil
+		for _, kv := range r.shell {
+			if strings.HasPrefix(kv, "COMPOSE_") {
+				r.env = append(r.env, kv)
 			}
 		}
-		return out
 	}
-	if len(o.Files) > 0 {
-		return abs(o.Files), nil
-	}
-	if v, ok := lookup(o.env(), "COMPOSE_FILE"); ok && v != "" {
-		sep := string(os.PathListSeparator)
-		if s, ok := lookup(o.env(), "COMPOSE_PATH_SEPARATOR"); ok && s != "" {
-			sep = s
-		}
-		return abs(strings.Split(v, sep)), nil
-	}
-	start := wd
 	if o.ProjectDir != "" {
-		start = o.ProjectDir
-		if !filepath.IsAbs(start) {
-			start = filepath.Join(wd, start)
+		r.projectDir = abs(o.ProjectDir)
+		if st, err := os.Stat(r.projectDir); err != nil || !st.IsDir() {
+			return nil, &Error{Message: fmt.Sprintf("project directory %s does not exist", r.projectDir),
+				Hint: "fix --project-directory"}
 		}
 	}
-	for dir := start; ; dir = filepath.Dir(dir) {
-		for _, name := range cli.DefaultFileNames {
-			f := filepath.Join(dir, name)
-			if st, err := os.Stat(f); err == nil && !st.IsDir() {
-				files := []string{f}
-				for _, over := range cli.DefaultOverrideFileNames {
-					if st, err := os.Stat(filepath.Join(dir, over)); err == nil && !st.IsDir() {
-						files = append(files, filepath.Join(dir, over))
-						break
-					}
-				}
-				return files, nil
+	switch {
+	case len(o.Files) > 0:
+		for _, f := range o.Files {
+			r.files = append(r.files, abs(f))
+		}
+		if err := checkFiles(r.files, "-f"); err != nil {
+			return nil, err
+		}
+	case lookup(r.shell, "COMPOSE_FILE") != "":
+		sep := lookup(r.shell, "COMPOSE_PATH_SEPARATOR")
+		if sep == "" {
+			sep = string(os.PathListSeparator)
+		}
+		for _, f := range strings.Split(lookup(r.shell, "COMPOSE_FILE"), sep) {
+			if f != "" {
+				r.files = append(r.files, abs(f))
 			}
 		}
-		if filepath.Dir(dir) == dir {
-			return nil, &NotFoundError{Dir: start}
+		if err := checkFiles(r.files, "COMPOSE_FILE"); err != nil {
+			return nil, err
+		}
+	default:
+		start := wd
+		if r.projectDir != "" {
+			start = r.projectDir
+		}
+		r.files, r.warnings, err = discover(start)
+		if err != nil {
+			return nil, err
 		}
 	}
+	if r.projectDir == "" {
+		r.projectDir = wd
+		if r.files[0] != "-" {
+			r.projectDir = filepath.Dir(r.files[0])
+		}
+	}
+	for _, f := range o.EnvFiles {
+		f = abs(f)
+		if st, err := os.Stat(f); err != nil || st.IsDir() {
+			return nil, &Error{Message: fmt.Sprintf("env file %s does not exist", f), Hint: "fix the --env-file path"}
+		}
+		r.envFiles = append(r.envFiles, f)
+	}
+	return r, nil
 }
 
-// loadCompose runs compose-go with the options, the way the compose CLI does.
-func loadCompose(ctx context.Context, o Options) (*types.Project, error) {
-	files, err := o.configFiles()
-	if err != nil {
-		return nil, err
-	}
+// checkFiles says which named compose file is missing and who named it.
+func checkFiles(files []string, by string) error {
 	for _, f := range files {
 		if f == "-" {
 			continue
 		}
-		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("compose file %s: %w", f, errors.Unwrap(err))
+		st, err := os.Stat(f)
+		switch {
+		case err != nil:
+			return &Error{Message: fmt.Sprintf("compose file %s (from %s) does not exist", f, by), Hint: "fix the path", Err: err}
+		case st.IsDir():
+			return &Error{Message: fmt.Sprintf("compose file %s (from %s) is a directory", f, by), Hint: "name the file inside it"}
 		}
 	}
-	projectDir := o.ProjectDir
-	if projectDir != "" && !filepath.IsAbs(projectDir) {
-		wd, _ := o.workDir()
-		projectDir = filepath.Join(wd, projectDir)
-	}
-	if projectDir == "" {
-		projectDir = filepath.Dir(files[0])
-	}
-	env := o.env()
-	var envFiles []string
-	for _, f := range o.EnvFiles {
-		if !filepath.IsAbs(f) {
-			wd, _ := o.workDir()
-			f = filepath.Join(wd, f)
-		}
-		envFiles = append(envFiles, f)
-	}
-	opts := []cli.ProjectOptionsFn{
-		cli.WithWorkingDirectory(projectDir),
-	}
-	if o.NoShellEnv {
-		// Compose's own variables still steer the loader, but nothing of
-		// the user's shell reaches interpolation.
-		var keep []string
-		for _, kv := range env {
-			if strings.HasPrefix(kv, "COMPOSE_") {
-				keep = append(keep, kv)
-			}
-		}
-		opts = append(opts, cli.WithEnv(keep))
-	} else {
-		opts = append(opts, cli.WithEnv(env))
-	}
-	opts = append(opts,
-		cli.WithEnvFiles(envFiles...),
-		cli.WithDotEnv,
-		cli.WithDefaultProfiles(o.Profiles...),
-		cli.WithName(o.ProjectName),
-		cli.WithResolvedPaths(true),
-		cli.WithNormalization(true),
-		cli.WithConsistency(true),
-	)
-	if o.ProjectName == "" {
-		if name, ok := lookup(env, "COMPOSE_PROJECT_NAME"); ok && name != "" {
-			opts = append(opts, cli.WithName(name))
-		}
-	}
-	po, err := cli.NewProjectOptions(files, opts...)
-	if err != nil {
-		return nil, explain(files, err)
-	}
-	p, err := po.LoadProject(ctx)
-	if err != nil {
-		return nil, explain(files, err)
-	}
-	if len(o.Services) > 0 {
-		for _, s := range o.Services {
-			if _, err := p.GetService(s); err != nil {
-				return nil, fmt.Errorf("no such service: %q (the project has: %s)", s, strings.Join(p.ServiceNames(), ", "))
-			}
-		}
-		p, err = p.WithSelectedServices(o.Services)
-		if err != nil {
-			return nil, explain(files, err)
-		}
-	}
-	return p, nil
+	return nil
 }
 
-// convert maps a compose-go project onto the model.
-func convert(cp *types.Project) (*model.Project, error) {
-	p := &model.Project{
-		Name:        cp.Name,
-		WorkingDir:  cp.WorkingDir,
-		ConfigFiles: cp.ComposeFiles,
-		Environment: map[string]string(cp.Environment),
-		Networks:    map[string]model.Network{},
-		Volumes:     map[string]model.Volume{},
-		Secrets:     map[string]model.FileObject{},
-		Configs:     map[string]model.FileObject{},
-		Disabled:    cp.DisabledServiceNames(),
-	}
-	sort.Strings(p.Disabled)
-	for key, n := range cp.Networks {
-		p.Networks[key] = convertNetwork(cp.Name, key, n)
-	}
-	for key, v := range cp.Volumes {
-		name := v.Name
-		if name == "" {
-			name = cp.Name + "_" + key
+// discover looks for a compose file in start and then each parent, as
+// compose does, with the override file next to it. compose-go's own
+// discovery starts from the process's directory; ours starts from
+// Options.WorkDir so that callers need not chdir.
+func discover(start string) ([]string, []model.Warning, error) {
+	for dir := start; ; dir = filepath.Dir(dir) {
+		found := existing(dir, cli.DefaultFileNames)
+		if len(found) > 0 {
+			var warnings []model.Warning
+			if len(found) > 1 {
+				warnings = append(warnings, model.Warning{Message: fmt.Sprintf("found several compose files in %s (%s); using %s",
+					dir, strings.Join(baseNames(found), ", "), filepath.Base(found[0]))})
+			}
+			files := found[:1]
+			if over := existing(dir, cli.DefaultOverrideFileNames); len(over) > 0 {
+				files = append(files, over[0])
+				if len(over) > 1 {
+					warnings = append(warnings, model.Warning{Message: fmt.Sprintf("found several override files in %s (%s); using %s",
+						dir, strings.Join(baseNames(over), ", "), filepath.Base(over[0]))})
+				}
+			}
+			return files, warnings, nil
 		}
-		p.Volumes[key] = model.Volume{Name: name, Driver: v.Driver, External: bool(v.External), Labels: v.Labels, Options: v.DriverOpts}
-	}
-	for key, s := range cp.Secrets {
-		p.Secrets[key] = fileObject(types.FileObjectConfig(s))
-	}
-	for key, c := range cp.Configs {
-		p.Configs[key] = fileObject(types.FileObjectConfig(c))
-	}
-	ext, warnings, err := projectExtension(cp)
-	if err != nil {
-		return nil, err
-	}
-	p.Ext = ext
-	p.Warnings = append(p.Warnings, warnings...)
-	for _, name := range cp.ServiceNames() {
-		cs := cp.Services[name]
-		svc, warns, err := convertService(cp, cs)
-		if err != nil {
-			return nil, err
+		if filepath.Dir(dir) == dir {
+			return nil, nil, &NotFoundError{Dir: start, Names: cli.DefaultFileNames}
 		}
-		p.Warnings = append(p.Warnings, warns...)
-		svc.ConfigHash = model.Hash(svc)
-		p.Services = append(p.Services, svc)
 	}
-	sort.Slice(p.Services, func(i, j int) bool { return p.Services[i].Name < p.Services[j].Name })
-	return p, nil
 }
 
-func convertNetwork(project, key string, n types.NetworkConfig) model.Network {
-	name := n.Name
-	if name == "" {
-		name = project + "_" + key
-	}
-	out := model.Network{Name: name, Driver: n.Driver, Internal: n.Internal, Attachable: n.Attachable,
-		External: bool(n.External), Labels: n.Labels, Options: n.DriverOpts}
-	if n.EnableIPv6 != nil {
-		out.EnableIPv6 = *n.EnableIPv6
-	}
-	for _, pool := range n.Ipam.Config {
-		if pool != nil && pool.Subnet != "" {
-			out.Subnets = append(out.Subnets, pool.Subnet)
+func existing(dir string, names []string) []string {
+	var out []string
+	for _, n := range names {
+		f := filepath.Join(dir, n)
+		if st, err := os.Stat(f); err == nil && !st.IsDir() {
+			out = append(out, f)
 		}
 	}
 	return out
 }
 
-func fileObject(f types.FileObjectConfig) model.FileObject {
-	return model.FileObject{Name: f.Name, File: f.File, Content: f.Content, Environment: f.Environment, External: bool(f.External)}
+func baseNames(files []string) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = filepath.Base(f)
+	}
+	return out
 }
 
-// rawExtension re-encodes an extension value (a map from YAML) as JSON so
-// it can be decoded into a typed struct.
-func rawExtension(v any) ([]byte, error) { return json.Marshal(v) }
+// load runs compose-go the way the compose CLI does.
+func (r *resolved) load(ctx context.Context, extra ...func(*loader.Options)) (*types.Project, error) {
+	opts := []cli.ProjectOptionsFn{
+		cli.WithWorkingDirectory(r.projectDir),
+		cli.WithEnv(r.env),
+		cli.WithEnvFiles(r.envFiles...),
+		cli.WithDotEnv,
+		cli.WithDefaultProfiles(r.o.Profiles...),
+		cli.WithResolvedPaths(true),
+		cli.WithNormalization(true),
+		cli.WithConsistency(true),
+		cli.WithLoadOptions(extra...),
+	}
+	if r.o.ProjectName != "" {
+		if r.o.ProjectName != loader.NormalizeProjectName(r.o.ProjectName) {
+			return nil, &Error{Message: fmt.Sprintf("invalid project name %q", r.o.ProjectName),
+				Hint: "use lower-case letters, digits, dashes and underscores, starting with a letter or digit"}
+		}
+		opts = append(opts, cli.WithName(r.o.ProjectName))
+	}
+	if len(r.o.Services) > 0 {
+		// compose-go drops the other services before reading their
+		// env_file and label_file, and enables selected ones that sit
+		// behind a profile, as `docker compose up svc` does.
+		opts = append(opts, cli.WithSelectedServices(r.o.Services...))
+	}
+	po, err := cli.NewProjectOptions(r.files, opts...)
+	if err != nil {
+		return nil, explain(r.files, err)
+	}
+	p, err := po.LoadProject(ctx)
+	if err != nil {
+		if len(r.o.Services) > 0 && strings.Contains(err.Error(), "no such service") {
+			return nil, r.unknownService(ctx)
+		}
+		return nil, explain(r.files, err)
+	}
+	return p, nil
+}
+
+// unknownService explains a selection naming a service the project lacks.
+func (r *resolved) unknownService(ctx context.Context) error {
+	all := *r
+	all.o.Services = nil
+	p, err := all.load(ctx)
+	if err != nil {
+		return err
+	}
+	names := slices.Concat(p.ServiceNames(), p.DisabledServiceNames())
+	slices.Sort(names)
+	var unknown []string
+	for _, s := range r.o.Services {
+		if !slices.Contains(names, s) {
+			unknown = append(unknown, s)
+		}
+	}
+	return &Error{Message: fmt.Sprintf("no such service: %s", quoteList(unknown)),
+		Hint: "the project has " + strings.Join(names, ", ")}
+}
+
+// lookup returns the value of key in a KEY=VALUE list ("" when unset).
+func lookup(env []string, key string) string {
+	v, _ := lookupOK(env, key)
+	return v
+}

@@ -2,8 +2,10 @@ package load
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,91 +15,64 @@ import (
 	"devstack/engine/model"
 )
 
-// convertService maps one compose-go service onto the model and returns
-// warnings for what it carries that devstack does not honour.
-func convertService(cp *types.Project, s types.ServiceConfig) (model.Service, []model.Warning, error) {
+// convertService maps one compose-go service onto the model. Attributes it
+// leaves out are reported by attributeWarnings (see attributes.go).
+func convertService(cp *types.Project, s types.ServiceConfig, files []string) (model.Service, error) {
 	out := model.Service{
 		Name:          s.Name,
 		Image:         s.Image,
 		Replicas:      s.GetScale(),
-		Command:       nilIfEmpty(s.Command),
-		Entrypoint:    nilIfEmpty(s.Entrypoint),
+		Command:       command(s.Command),
+		Entrypoint:    command(s.Entrypoint),
 		Environment:   map[string]*string(s.Environment),
 		WorkingDir:    s.WorkingDir,
 		User:          s.User,
 		Hostname:      s.Hostname,
 		Domainname:    s.DomainName,
 		ContainerName: s.ContainerName,
-		ExtraHosts:    s.ExtraHosts.AsList(":"),
-		DNS:           s.DNS,
-		Labels:        s.Labels,
+		ExtraHosts:    hosts(s.ExtraHosts),
+		DNS:           nilIfEmpty(s.DNS),
+		Labels:        nilIfEmptyMap(s.Labels),
 		Init:          s.Init,
 		Privileged:    s.Privileged,
 		ReadOnly:      s.ReadOnly,
 		Tty:           s.Tty,
 		StdinOpen:     s.StdinOpen,
-		CapAdd:        s.CapAdd,
-		CapDrop:       s.CapDrop,
-		SecurityOpt:   s.SecurityOpt,
-		Sysctls:       s.Sysctls,
+		CapAdd:        nilIfEmpty(s.CapAdd),
+		CapDrop:       nilIfEmpty(s.CapDrop),
+		SecurityOpt:   nilIfEmpty(s.SecurityOpt),
+		Sysctls:       nilIfEmptyMap(s.Sysctls),
 		ShmSize:       int64(s.ShmSize),
 		MemLimit:      int64(s.MemLimit),
-		NanoCPUs:      int64(s.CPUS * 1e9),
+		NanoCPUs:      nanoCPUs(s.CPUS),
 		PidsLimit:     s.PidsLimit,
 		Platform:      s.Platform,
 		PullPolicy:    s.PullPolicy,
 		NetworkMode:   s.NetworkMode,
 		StopSignal:    s.StopSignal,
 		Restart:       s.Restart,
-		Expose:        s.Expose,
-		Tmpfs:         s.Tmpfs,
+		Expose:        nilIfEmpty(s.Expose),
+		Tmpfs:         nilIfEmpty(s.Tmpfs),
+	}
+	if len(out.Environment) == 0 {
+		out.Environment = nil
 	}
 	if out.Image == "" {
+		// compose's name for the image of a build-only service.
 		out.Image = strings.ToLower(cp.Name + "-" + s.Name)
+	}
+	if out.PullPolicy == types.PullPolicyIfNotPresent {
+		out.PullPolicy = types.PullPolicyMissing
 	}
 	if s.StopGracePeriod != nil {
 		d := time.Duration(*s.StopGracePeriod)
 		out.StopGracePeriod = &d
 	}
-	if s.Logging != nil {
-		out.Logging = &model.Logging{Driver: s.Logging.Driver, Options: s.Logging.Options}
+	if s.Logging != nil && (s.Logging.Driver != "" || len(s.Logging.Options) > 0) {
+		out.Logging = &model.Logging{Driver: s.Logging.Driver, Options: nilIfEmptyMap(s.Logging.Options)}
 	}
-	if len(s.Ulimits) > 0 {
-		out.Ulimits = map[string]model.Ulimit{}
-		for name, u := range s.Ulimits {
-			if u.Single != 0 {
-				out.Ulimits[name] = model.Ulimit{Soft: int64(u.Single), Hard: int64(u.Single)}
-			} else {
-				out.Ulimits[name] = model.Ulimit{Soft: int64(u.Soft), Hard: int64(u.Hard)}
-			}
-		}
-	}
-	if s.Deploy != nil {
-		if r := s.Deploy.Resources.Limits; r != nil {
-			if r.MemoryBytes != 0 && out.MemLimit == 0 {
-				out.MemLimit = int64(r.MemoryBytes)
-			}
-			if r.NanoCPUs != 0 && out.NanoCPUs == 0 {
-				out.NanoCPUs = int64(float64(r.NanoCPUs) * 1e9)
-			}
-			if r.Pids != 0 && out.PidsLimit == 0 {
-				out.PidsLimit = r.Pids
-			}
-		}
-		if rp := s.Deploy.RestartPolicy; rp != nil && out.Restart == "" {
-			switch rp.Condition {
-			case "any":
-				out.Restart = "always"
-			case "on-failure":
-				out.Restart = "on-failure"
-				if rp.MaxAttempts != nil {
-					out.Restart += ":" + strconv.FormatUint(*rp.MaxAttempts, 10)
-				}
-			case "none":
-				out.Restart = "no"
-			}
-		}
-	}
+	out.Ulimits = ulimits(s.Ulimits)
+	deploy(&out, s.Deploy)
 	for _, p := range s.Ports {
 		proto := p.Protocol
 		if proto == "" {
@@ -106,27 +81,16 @@ func convertService(cp *types.Project, s types.ServiceConfig) (model.Service, []
 		out.Ports = append(out.Ports, model.Port{Target: p.Target, Published: p.Published, HostIP: p.HostIP, Protocol: proto})
 	}
 	for _, v := range s.Volumes {
-		m := model.Mount{Type: v.Type, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
-		switch v.Type {
-		case types.VolumeTypeBind:
-			m.CreateHostPath = v.Bind == nil || bool(v.Bind.CreateHostPath)
-		case types.VolumeTypeVolume:
-			if v.Volume != nil {
-				m.NoCopy = v.Volume.NoCopy
-			}
-		case types.VolumeTypeTmpfs:
-			if v.Tmpfs != nil {
-				m.TmpfsSize = int64(v.Tmpfs.Size)
-			}
+		if m, ok := mount(v); ok {
+			out.Volumes = append(out.Volumes, m)
 		}
-		out.Volumes = append(out.Volumes, m)
 	}
 	if len(s.Networks) > 0 {
 		out.Networks = map[string]model.ServiceNetwork{}
 		for key, n := range s.Networks {
-			sn := model.ServiceNetwork{}
+			var sn model.ServiceNetwork
 			if n != nil {
-				sn = model.ServiceNetwork{Aliases: n.Aliases, IPv4Address: n.Ipv4Address, Priority: n.Priority}
+				sn = model.ServiceNetwork{Aliases: nilIfEmpty(n.Aliases), IPv4Address: n.Ipv4Address, Priority: n.Priority}
 			}
 			out.Networks[key] = sn
 		}
@@ -147,41 +111,126 @@ func convertService(cp *types.Project, s types.ServiceConfig) (model.Service, []
 			out.DependsOn[name] = model.Dependency{Condition: cond, Required: d.Required, Restart: d.Restart}
 		}
 	}
-	if hc := s.HealthCheck; hc != nil {
-		h := &model.Healthcheck{Test: hc.Test, Disable: hc.Disable}
-		if len(hc.Test) > 0 && hc.Test[0] == "NONE" {
-			h.Disable = true
-		}
-		h.Interval = dur(hc.Interval)
-		h.Timeout = dur(hc.Timeout)
-		h.StartPeriod = dur(hc.StartPeriod)
-		h.StartInterval = dur(hc.StartInterval)
-		if hc.Retries != nil {
-			h.Retries = *hc.Retries
-		}
-		out.Healthcheck = h
-	}
+	out.Healthcheck = healthcheck(s.HealthCheck)
 	if s.Build != nil {
-		b, err := convertBuild(cp, s)
+		b, err := convertBuild(s, files)
 		if err != nil {
-			return out, nil, err
+			return out, err
 		}
 		out.Build = b
 	}
 	if s.Develop != nil {
 		for _, t := range s.Develop.Watch {
-			out.Watch = append(out.Watch, convertTrigger(cp, t))
+			out.Watch = append(out.Watch, convertTrigger(cp.WorkingDir, t))
 		}
 	}
-	ext, err := serviceExtension(s)
+	ext, err := serviceExtension(s, files)
 	if err != nil {
-		return out, nil, err
+		return out, err
 	}
 	out.Ext = ext
-	return out, unsupported(s), nil
+	return out, nil
 }
 
-func convertBuild(cp *types.Project, s types.ServiceConfig) (*model.Build, error) {
+// deploy takes what a single engine can honour from deploy: (replicas are
+// already in GetScale): resource limits and the restart policy, unless the
+// top-level attributes say otherwise.
+func deploy(out *model.Service, d *types.DeployConfig) {
+	if d == nil {
+		return
+	}
+	if r := d.Resources.Limits; r != nil {
+		if r.MemoryBytes != 0 && out.MemLimit == 0 {
+			out.MemLimit = int64(r.MemoryBytes)
+		}
+		if r.NanoCPUs != 0 && out.NanoCPUs == 0 {
+			out.NanoCPUs = nanoCPUs(float32(r.NanoCPUs))
+		}
+		if r.Pids != 0 && out.PidsLimit == 0 {
+			out.PidsLimit = r.Pids
+		}
+	}
+	if rp := d.RestartPolicy; rp != nil && out.Restart == "" {
+		switch rp.Condition {
+		case "any", "":
+			out.Restart = "always"
+		case "on-failure":
+			out.Restart = "on-failure"
+			if rp.MaxAttempts != nil {
+				out.Restart += ":" + strconv.FormatUint(*rp.MaxAttempts, 10)
+			}
+		case "none":
+			out.Restart = "no"
+		}
+	}
+}
+
+// nanoCPUs converts compose's float32 cpus to the engine's billionths,
+// through the decimal text so that 0.1 is 100000000 and not 100000001.
+func nanoCPUs(cpus float32) int64 {
+	if cpus == 0 {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(cpus), 'f', -1, 32), 64)
+	return int64(math.Round(f * 1e9))
+}
+
+func ulimits(in map[string]*types.UlimitsConfig) map[string]model.Ulimit {
+	if len(in) == 0 {
+		return nil
+	}
+	out := map[string]model.Ulimit{}
+	for name, u := range in {
+		switch {
+		case u == nil:
+		case u.Single != 0:
+			out[name] = model.Ulimit{Soft: int64(u.Single), Hard: int64(u.Single)}
+		default:
+			out[name] = model.Ulimit{Soft: int64(u.Soft), Hard: int64(u.Hard)}
+		}
+	}
+	return out
+}
+
+// mount maps one volumes: entry; types other than volume, bind and tmpfs
+// (image, npipe, cluster) are left out and warned about.
+func mount(v types.ServiceVolumeConfig) (model.Mount, bool) {
+	m := model.Mount{Type: v.Type, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
+	switch v.Type {
+	case types.VolumeTypeBind:
+		m.CreateHostPath = v.Bind == nil || bool(v.Bind.CreateHostPath)
+	case types.VolumeTypeVolume:
+		if v.Volume != nil {
+			m.NoCopy = v.Volume.NoCopy
+		}
+	case types.VolumeTypeTmpfs:
+		if v.Tmpfs != nil {
+			m.TmpfsSize = int64(v.Tmpfs.Size)
+		}
+	default:
+		return m, false
+	}
+	return m, true
+}
+
+func healthcheck(hc *types.HealthCheckConfig) *model.Healthcheck {
+	if hc == nil {
+		return nil
+	}
+	h := &model.Healthcheck{Test: nilIfEmpty(hc.Test), Disable: hc.Disable,
+		Interval: dur(hc.Interval), Timeout: dur(hc.Timeout), StartPeriod: dur(hc.StartPeriod), StartInterval: dur(hc.StartInterval)}
+	if len(hc.Test) > 0 && hc.Test[0] == "NONE" {
+		h.Disable = true
+	}
+	if hc.Retries != nil {
+		h.Retries = *hc.Retries
+	}
+	return h
+}
+
+// convertBuild maps build: and checks, for a local context, that the
+// context and the Dockerfile exist: a clear error now beats a failed build.
+func convertBuild(s types.ServiceConfig, files []string) (*model.Build, error) {
 	b := s.Build
 	out := &model.Build{
 		Context:    b.Context,
@@ -190,65 +239,85 @@ func convertBuild(cp *types.Project, s types.ServiceConfig) (*model.Build, error
 		Args:       map[string]*string(b.Args),
 		Target:     b.Target,
 		Network:    b.Network,
-		Labels:     b.Labels,
-		ExtraHosts: b.ExtraHosts.AsList(":"),
+		Labels:     nilIfEmptyMap(b.Labels),
+		ExtraHosts: hosts(b.ExtraHosts),
 		ShmSize:    int64(b.ShmSize),
 		NoCache:    b.NoCache,
 		Pull:       b.Pull,
-		Tags:       b.Tags,
+		Tags:       nilIfEmpty(b.Tags),
 	}
-	if out.Dockerfile == "" && out.Inline == "" {
+	if len(out.Args) == 0 {
+		out.Args = nil
+	}
+	if out.Inline != "" {
+		out.Dockerfile = ""
+	} else if out.Dockerfile == "" {
 		out.Dockerfile = "Dockerfile"
 	}
-	if strings.Contains(out.Context, "://") || strings.HasPrefix(out.Context, "git@") {
-		return out, nil // a remote context: the engine fetches it
+	if remoteContext(out.Context) {
+		return out, nil // the engine fetches it
 	}
-	st, err := os.Stat(out.Context)
-	if err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("service %q: build context %s does not exist or is not a directory: fix build.context in %s",
-			s.Name, out.Context, strings.Join(cp.ComposeFiles, ", "))
+	if st, err := os.Stat(out.Context); err != nil || !st.IsDir() {
+		e := &Error{Service: s.Name, Err: err,
+			Message: fmt.Sprintf("service %q: build context %s does not exist or is not a directory", s.Name, out.Context),
+			Hint:    "fix build.context (relative paths start from the project directory)"}
+		return nil, e.at(files, "services", s.Name, "build")
 	}
 	if out.Inline == "" {
 		df := out.Dockerfile
 		if !filepath.IsAbs(df) {
 			df = filepath.Join(out.Context, df)
 		}
-		if _, err := os.Stat(df); err != nil {
-			return nil, fmt.Errorf("service %q: Dockerfile %s does not exist: fix build.dockerfile (relative to the build context %s)",
-				s.Name, df, out.Context)
+		if st, err := os.Stat(df); err != nil || st.IsDir() {
+			e := &Error{Service: s.Name, Err: err,
+				Message: fmt.Sprintf("service %q: Dockerfile %s does not exist", s.Name, df),
+				Hint:    fmt.Sprintf("fix build.dockerfile (relative to the build context %s) or build.context", out.Context)}
+			if _, ok := locate(files, "services", s.Name, "build", "dockerfile"); ok {
+				return nil, e.at(files, "services", s.Name, "build", "dockerfile")
+			}
+			return nil, e.at(files, "services", s.Name, "build")
 		}
 	}
 	return out, nil
 }
 
-func convertTrigger(cp *types.Project, t types.Trigger) model.WatchRule {
+// remoteContext tells a git or URL build context from a local directory.
+func remoteContext(c string) bool {
+	return strings.Contains(c, "://") || strings.HasPrefix(c, "git@") || strings.HasPrefix(c, "github.com/")
+}
+
+func convertTrigger(workDir string, t types.Trigger) model.WatchRule {
 	path := t.Path
 	if !filepath.IsAbs(path) {
-		path = filepath.Join(cp.WorkingDir, path)
+		path = filepath.Join(workDir, path)
 	}
-	r := model.WatchRule{Path: path, Action: string(t.Action), Target: t.Target, Ignore: t.Ignore,
-		Include: t.Include, InitialSync: t.InitialSync}
+	r := model.WatchRule{Path: filepath.Clean(path), Action: string(t.Action), Target: t.Target,
+		Ignore: nilIfEmpty(t.Ignore), Include: nilIfEmpty(t.Include), InitialSync: t.InitialSync}
 	if len(t.Exec.Command) > 0 {
 		r.Exec = t.Exec.Command
 		r.ExecUser = t.Exec.User
 		r.ExecWorkDir = t.Exec.WorkingDir
-		if len(t.Exec.Environment) > 0 {
-			r.ExecEnv = map[string]string{}
-			for k, v := range t.Exec.Environment {
-				if v != nil {
-					r.ExecEnv[k] = *v
-				}
+		for k, v := range t.Exec.Environment {
+			if v == nil {
+				continue
 			}
+			if r.ExecEnv == nil {
+				r.ExecEnv = map[string]string{}
+			}
+			r.ExecEnv[k] = *v
 		}
 	}
 	return r
 }
 
+// fileRef maps a secret or config reference; a relative target is taken
+// in the default directory, as compose does.
 func fileRef(f types.FileReferenceConfig, defaultDir string) model.FileRef {
 	r := model.FileRef{Source: f.Source, Target: f.Target, UID: f.UID, GID: f.GID}
-	if r.Target == "" {
+	switch {
+	case r.Target == "":
 		r.Target = defaultDir + f.Source
-	} else if !strings.HasPrefix(r.Target, "/") {
+	case !strings.HasPrefix(r.Target, "/"):
 		r.Target = defaultDir + r.Target
 	}
 	if f.Mode != nil {
@@ -258,6 +327,26 @@ func fileRef(f types.FileReferenceConfig, defaultDir string) model.FileRef {
 	return r
 }
 
+// hosts renders extra_hosts as sorted "host:ip" entries: compose-go keeps
+// them in a map, whose order would make the config hash change by itself.
+func hosts(h types.HostsList) []string {
+	if len(h) == 0 {
+		return nil
+	}
+	l := h.AsList(":")
+	slices.Sort(l)
+	return l
+}
+
+// command keeps compose's distinction between an absent command (nil: the
+// image's default) and an empty one (`command: []` clears the image's).
+func command(c types.ShellCommand) []string {
+	if c == nil {
+		return nil
+	}
+	return []string(c)
+}
+
 func dur(d *types.Duration) time.Duration {
 	if d == nil {
 		return 0
@@ -265,7 +354,7 @@ func dur(d *types.Duration) time.Duration {
 	return time.Duration(*d)
 }
 
-func nilIfEmpty(s types.ShellCommand) []string {
+func nilIfEmpty[S ~[]string](s S) []string {
 	if len(s) == 0 {
 		return nil
 	}

@@ -1,0 +1,328 @@
+package load
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/tree"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"devstack/engine/model"
+)
+
+// Every attribute of the compose specification is either honoured
+// (mapped onto the model and acted upon) or ignored with a warning that
+// says why: nothing is dropped silently. compose-go screens the loaded
+// file against the honoured list (loader.WithSupportedAttributes) and
+// reports everything else; TestEveryAttributeIsClassified fails when a
+// newer compose-go knows an attribute that is in neither list.
+
+// ignored maps the attributes devstack does not honour (with everything
+// beneath them) to the reason the warning gives.
+var ignored = map[string]string{
+	// Top level.
+	"jobs":   "jobs are not run by devstack",
+	"models": "AI models are not provisioned by devstack",
+
+	"networks.*.enable_ipv4":                  "IPv4 is always enabled",
+	"networks.*.ipam.driver":                  "the default IPAM driver is used",
+	"networks.*.ipam.options":                 "IPAM options are not passed to the engine",
+	"networks.*.ipam.config.[].gateway":       "the engine picks the gateway",
+	"networks.*.ipam.config.[].ip_range":      "the whole subnet is used",
+	"networks.*.ipam.config.[].aux_addresses": "auxiliary addresses are not reserved",
+	"secrets.*.driver":                        "secret drivers need swarm; use file: or environment:",
+	"secrets.*.driver_opts":                   "secret drivers need swarm; use file: or environment:",
+	"secrets.*.labels":                        "secrets are files copied into containers; they carry no labels",
+	"secrets.*.template_driver":               "templated secrets need swarm",
+	"configs.*.labels":                        "configs are files copied into containers; they carry no labels",
+	"configs.*.template_driver":               "templated configs need swarm",
+
+	// Services: swarm and orchestration.
+	"services.*.deploy.endpoint_mode":             "a swarm setting; a single engine has no use for it",
+	"services.*.deploy.labels":                    "a swarm setting (service labels); use labels: for container labels",
+	"services.*.deploy.placement":                 "a swarm setting; a single engine has no use for it",
+	"services.*.deploy.rollback_config":           "a swarm setting; a single engine has no use for it",
+	"services.*.deploy.update_config":             "a swarm setting; a single engine has no use for it",
+	"services.*.deploy.resources.reservations":    "reservations are not applied; only limits are",
+	"services.*.deploy.restart_policy.delay":      "the engine's own restart back-off is used",
+	"services.*.deploy.restart_policy.window":     "the engine's own restart back-off is used",
+	"services.*.provider":                         "provider services are not supported",
+	"services.*.attach":                           "the logs of every service are shown",
+	"services.*.pull_refresh_after":               "images are pulled per pull_policy only",
+	"services.*.models":                           "AI models are not provisioned by devstack",
+	"services.*.post_start":                       "lifecycle hooks are not run",
+	"services.*.pre_start":                        "lifecycle hooks are not run",
+	"services.*.pre_stop":                         "lifecycle hooks are not run",
+	"services.*.develop.watch.[].exec.privileged": "the exec runs unprivileged",
+	"services.*.links":                            "links are not created; services reach each other by name on their networks",
+	"services.*.external_links":                   "external links are not created; join the other container's network instead",
+	"services.*.volumes_from":                     "volumes are not shared this way; mount a named volume in both services",
+	"services.*.use_api_socket":                   "the engine's socket is not mounted into containers",
+	"services.*.annotations":                      "OCI annotations are not passed to the engine",
+	"services.*.credential_spec":                  "a Windows container setting",
+	"services.*.isolation":                        "a Windows container setting",
+	"services.*.runtime":                          "containers run with the engine's default runtime",
+	"services.*.storage_opt":                      "storage driver options are not passed to the engine",
+	"services.*.umask":                            "the image's umask is used",
+	"services.*.mac_address":                      "the engine assigns MAC addresses",
+	"services.*.group_add":                        "supplementary groups are not added",
+	"services.*.dns_opt":                          "only dns: servers are set",
+	"services.*.dns_search":                       "only dns: servers are set",
+	"services.*.devices":                          "devices are not passed to containers",
+	"services.*.device_cgroup_rules":              "device cgroup rules are not applied",
+	"services.*.gpus":                             "GPUs are not requested from the engine",
+	"services.*.ipc":                              "namespaces are not shared; each container gets its own",
+	"services.*.pid":                              "namespaces are not shared; each container gets its own",
+	"services.*.uts":                              "namespaces are not shared; each container gets its own",
+	"services.*.userns_mode":                      "the engine's user namespace setting is used",
+	"services.*.cgroup":                           "the engine's cgroup setting is used",
+	"services.*.cgroup_parent":                    "the engine's cgroup setting is used",
+	"services.*.blkio_config":                     "block I/O limits are not applied",
+	"services.*.cpu_count":                        "only cpus: (or deploy.resources.limits.cpus) limits CPU",
+	"services.*.cpu_percent":                      "only cpus: (or deploy.resources.limits.cpus) limits CPU",
+	"services.*.cpu_period":                       "only cpus: (or deploy.resources.limits.cpus) limits CPU",
+	"services.*.cpu_quota":                        "only cpus: (or deploy.resources.limits.cpus) limits CPU",
+	"services.*.cpu_rt_period":                    "only cpus: (or deploy.resources.limits.cpus) limits CPU",
+	"services.*.cpu_rt_runtime":                   "only cpus: (or deploy.resources.limits.cpus) limits CPU",
+	"services.*.cpu_shares":                       "only cpus: (or deploy.resources.limits.cpus) limits CPU",
+	"services.*.cpuset":                           "only cpus: (or deploy.resources.limits.cpus) limits CPU",
+	"services.*.mem_reservation":                  "only mem_limit: (or deploy.resources.limits.memory) limits memory",
+	"services.*.memswap_limit":                    "only mem_limit: (or deploy.resources.limits.memory) limits memory",
+	"services.*.mem_swappiness":                   "only mem_limit: (or deploy.resources.limits.memory) limits memory",
+	"services.*.oom_kill_disable":                 "OOM settings are not applied",
+	"services.*.oom_score_adj":                    "OOM settings are not applied",
+	"services.*.ports.[].name":                    "port names are informational",
+	"services.*.ports.[].app_protocol":            "the application protocol is informational",
+	"services.*.networks.*.ipv6_address":          "only ipv4_address is set; the engine assigns IPv6 addresses",
+	"services.*.networks.*.link_local_ips":        "link-local addresses are not set",
+	"services.*.networks.*.mac_address":           "the engine assigns MAC addresses",
+	"services.*.networks.*.driver_opts":           "per-endpoint driver options are not passed to the engine",
+	"services.*.networks.*.gw_priority":           "the engine picks the default gateway (priority: orders the networks)",
+	"services.*.networks.*.interface_name":        "the engine names the interfaces",
+	"services.*.volumes.[].consistency":           "a Docker Desktop for Mac setting; mounts are consistent on Linux engines",
+	"services.*.volumes.[].bind.propagation":      "bind mounts use the engine's default propagation",
+	"services.*.volumes.[].bind.selinux":          "SELinux relabelling (:z, :Z) is not requested",
+	"services.*.volumes.[].bind.recursive":        "bind mounts use the engine's default recursive mode",
+	"services.*.volumes.[].volume.subpath":        "the whole volume is mounted",
+	"services.*.volumes.[].volume.labels":         "labels of anonymous volumes are not set",
+	"services.*.volumes.[].tmpfs.mode":            "tmpfs mounts use the engine's default mode",
+	"services.*.volumes.[].image":                 "image mounts are not supported",
+	"services.*.build.additional_contexts":        "additional build contexts are not sent to the builder",
+	"services.*.build.cache_from":                 "build caches are not imported; the engine's local cache is used",
+	"services.*.build.cache_to":                   "build caches are not exported",
+	"services.*.build.entitlements":               "builder entitlements are not granted",
+	"services.*.build.isolation":                  "a Windows container setting",
+	"services.*.build.no_cache_filter":            "use no_cache: true to rebuild every stage",
+	"services.*.build.platforms":                  "multi-platform builds are not supported; the service's platform is built",
+	"services.*.build.privileged":                 "builds run unprivileged",
+	"services.*.build.provenance":                 "attestations are not produced",
+	"services.*.build.sbom":                       "attestations are not produced",
+	"services.*.build.secrets":                    "build secrets are not passed to the builder",
+	"services.*.build.ssh":                        "the SSH agent is not forwarded to builds",
+	"services.*.build.ulimits":                    "build ulimits are not applied",
+}
+
+// honoured lists the attributes devstack implements, exactly (a map's or
+// a list's own entries are listed with .* or .[]). What is neither here
+// nor under an ignored attribute is reported as unknown.
+var honoured = []string{
+	"name", "version", "services", "services.*",
+	"include", "include.[].env_file", "include.[].path", "include.[].project_directory",
+
+	"networks", "networks.*", "networks.*.attachable", "networks.*.driver", "networks.*.driver_opts",
+	"networks.*.driver_opts.*", "networks.*.enable_ipv6", "networks.*.external", "networks.*.external.name",
+	"networks.*.internal", "networks.*.ipam", "networks.*.ipam.config", "networks.*.ipam.config.[].subnet",
+	"networks.*.labels", "networks.*.labels.*", "networks.*.name",
+
+	"volumes", "volumes.*", "volumes.*.driver", "volumes.*.driver_opts", "volumes.*.driver_opts.*",
+	"volumes.*.external", "volumes.*.external.name", "volumes.*.labels", "volumes.*.labels.*", "volumes.*.name",
+
+	"secrets", "secrets.*", "secrets.*.environment", "secrets.*.external", "secrets.*.external.name",
+	"secrets.*.file", "secrets.*.name",
+
+	"configs", "configs.*", "configs.*.content", "configs.*.environment", "configs.*.external",
+	"configs.*.external.name", "configs.*.file", "configs.*.name",
+
+	// Loading: compose-go applies these before devstack sees the service.
+	"services.*.extends", "services.*.extends.file", "services.*.extends.service",
+	"services.*.env_file", "services.*.env_file.[].format", "services.*.env_file.[].path", "services.*.env_file.[].required",
+	"services.*.label_file", "services.*.profiles",
+
+	"services.*.image", "services.*.command", "services.*.entrypoint",
+	"services.*.environment", "services.*.environment.*",
+	"services.*.working_dir", "services.*.user", "services.*.hostname", "services.*.domainname",
+	"services.*.container_name", "services.*.extra_hosts", "services.*.extra_hosts.*", "services.*.dns",
+	"services.*.labels", "services.*.labels.*", "services.*.init", "services.*.privileged",
+	"services.*.read_only", "services.*.tty", "services.*.stdin_open", "services.*.cap_add", "services.*.cap_drop",
+	"services.*.security_opt", "services.*.sysctls", "services.*.sysctls.*",
+	"services.*.ulimits", "services.*.ulimits.*", "services.*.ulimits.*.soft", "services.*.ulimits.*.hard",
+	"services.*.shm_size", "services.*.mem_limit", "services.*.cpus", "services.*.pids_limit",
+	"services.*.platform", "services.*.pull_policy", "services.*.network_mode",
+	"services.*.stop_signal", "services.*.stop_grace_period", "services.*.restart", "services.*.scale",
+	"services.*.expose", "services.*.tmpfs",
+	"services.*.logging", "services.*.logging.driver", "services.*.logging.options", "services.*.logging.options.*",
+
+	"services.*.ports", "services.*.ports.[].target", "services.*.ports.[].published",
+	"services.*.ports.[].host_ip", "services.*.ports.[].protocol", "services.*.ports.[].mode",
+
+	"services.*.volumes", "services.*.volumes.[].type", "services.*.volumes.[].source",
+	"services.*.volumes.[].target", "services.*.volumes.[].read_only",
+	"services.*.volumes.[].bind", "services.*.volumes.[].bind.create_host_path",
+	"services.*.volumes.[].volume", "services.*.volumes.[].volume.nocopy",
+	"services.*.volumes.[].tmpfs", "services.*.volumes.[].tmpfs.size",
+
+	"services.*.networks", "services.*.networks.*", "services.*.networks.*.aliases",
+	"services.*.networks.*.ipv4_address", "services.*.networks.*.priority",
+	"services.*.networks.*.use_service_name_alias",
+
+	"services.*.secrets", "services.*.secrets.[].source", "services.*.secrets.[].target",
+	"services.*.secrets.[].uid", "services.*.secrets.[].gid", "services.*.secrets.[].mode",
+	"services.*.configs", "services.*.configs.[].source", "services.*.configs.[].target",
+	"services.*.configs.[].uid", "services.*.configs.[].gid", "services.*.configs.[].mode",
+
+	"services.*.depends_on", "services.*.depends_on.*", "services.*.depends_on.*.condition",
+	"services.*.depends_on.*.required", "services.*.depends_on.*.restart",
+
+	"services.*.healthcheck", "services.*.healthcheck.test", "services.*.healthcheck.interval",
+	"services.*.healthcheck.timeout", "services.*.healthcheck.retries", "services.*.healthcheck.start_period",
+	"services.*.healthcheck.start_interval", "services.*.healthcheck.disable",
+
+	"services.*.deploy", "services.*.deploy.mode", "services.*.deploy.replicas",
+	"services.*.deploy.resources", "services.*.deploy.resources.limits",
+	"services.*.deploy.resources.limits.cpus", "services.*.deploy.resources.limits.memory",
+	"services.*.deploy.resources.limits.pids",
+	"services.*.deploy.restart_policy", "services.*.deploy.restart_policy.condition",
+	"services.*.deploy.restart_policy.max_attempts",
+
+	"services.*.build", "services.*.build.context", "services.*.build.dockerfile", "services.*.build.dockerfile_inline",
+	"services.*.build.args", "services.*.build.args.*", "services.*.build.target", "services.*.build.network",
+	"services.*.build.labels", "services.*.build.labels.*", "services.*.build.extra_hosts", "services.*.build.extra_hosts.*",
+	"services.*.build.shm_size", "services.*.build.no_cache", "services.*.build.pull", "services.*.build.tags",
+
+	"services.*.develop", "services.*.develop.watch", "services.*.develop.watch.[].path",
+	"services.*.develop.watch.[].action", "services.*.develop.watch.[].target",
+	"services.*.develop.watch.[].ignore", "services.*.develop.watch.[].include",
+	"services.*.develop.watch.[].initial_sync", "services.*.develop.watch.[].exec",
+	"services.*.develop.watch.[].exec.command", "services.*.develop.watch.[].exec.user",
+	"services.*.develop.watch.[].exec.working_dir", "services.*.develop.watch.[].exec.environment",
+	"services.*.develop.watch.[].exec.environment.*",
+}
+
+// valueChecks are honoured attributes of which only some values are: the
+// others get the warning.
+var valueChecks = []struct {
+	path   string
+	ok     func(v any) bool
+	reason string
+}{
+	{"services.*.ports.[].mode", oneOf("ingress"),
+		"host mode is a swarm setting; the port is published like any other"},
+	{"services.*.deploy.mode", oneOf("replicated"),
+		"global mode is a swarm setting; the service runs its replicas (default 1)"},
+	{"services.*.volumes.[].type", oneOf(types.VolumeTypeVolume, types.VolumeTypeBind, types.VolumeTypeTmpfs),
+		"only volume, bind and tmpfs mounts are supported; this mount is left out"},
+	{"services.*.pull_policy", oneOf(types.PullPolicyAlways, types.PullPolicyNever, types.PullPolicyMissing, types.PullPolicyIfNotPresent, types.PullPolicyBuild),
+		"refreshing pull policies are not supported; the image is pulled when missing"},
+	{"services.*.networks.*.use_service_name_alias", oneOf(true),
+		"the service's name is always an alias on its networks"},
+}
+
+func oneOf(values ...any) func(any) bool {
+	return func(v any) bool { return slices.Contains(values, v) }
+}
+
+var (
+	supportedPaths      = toPaths(honoured)
+	unsupportedPatterns = func() []loader.UnsupportedAttributePattern {
+		var out []loader.UnsupportedAttributePattern
+		for _, c := range valueChecks {
+			ok := c.ok
+			out = append(out, loader.UnsupportedAttributePattern{Path: tree.Path(c.path), Detect: func(v any) bool { return !ok(v) }})
+		}
+		return out
+	}()
+)
+
+func toPaths(s []string) []tree.Path {
+	out := make([]tree.Path, len(s))
+	for i, p := range s {
+		out[i] = tree.Path(p)
+	}
+	return out
+}
+
+// reason finds why the attribute at p is ignored.
+func reason(p tree.Path) (string, bool) {
+	for _, c := range valueChecks {
+		if p.Matches(tree.Path(c.path)) {
+			return c.reason, true
+		}
+	}
+	for q := p; q != ""; q = q.Parent() {
+		for pattern, why := range ignored {
+			if q.Matches(tree.Path(pattern)) {
+				return why, true
+			}
+		}
+	}
+	return "", false
+}
+
+// attributeWarnings turns compose-go's findings into warnings, for the
+// services that are loaded (the screening runs before profiles and the
+// service selection apply) and for the project.
+func attributeWarnings(cp *types.Project, found []loader.UnsupportedAttribute) []model.Warning {
+	var out []model.Warning
+	seen := map[model.Warning]bool{}
+	for _, f := range found {
+		parts := f.Path.Parts()
+		for i, part := range parts {
+			parts[i] = tree.Path(part).String() // keys with dots come back whole
+		}
+		w := model.Warning{}
+		if len(parts) > 2 && parts[0] == "services" {
+			if _, active := cp.Services[parts[1]]; !active {
+				continue
+			}
+			w.Service, parts = parts[1], parts[2:]
+		}
+		w.Field = strings.ReplaceAll(strings.Join(parts, "."), ".[]", "[]")
+		why, known := reason(f.Path)
+		switch {
+		case !known:
+			w.Message = "ignored: devstack does not know this attribute yet"
+		case isScalar(f.Value) && matchesValueCheck(f.Path):
+			w.Message = fmt.Sprintf("value %s ignored: %s", strconv.Quote(fmt.Sprint(f.Value)), why)
+		default:
+			w.Message = "ignored: " + why
+		}
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b model.Warning) int {
+		return strings.Compare(a.Service+"\x00"+a.Field, b.Service+"\x00"+b.Field)
+	})
+	return out
+}
+
+func matchesValueCheck(p tree.Path) bool {
+	for _, c := range valueChecks {
+		if p.Matches(tree.Path(c.path)) {
+			return true
+		}
+	}
+	return false
+}
+
+func isScalar(v any) bool {
+	switch v.(type) {
+	case string, bool, int, int64, float64, uint64:
+		return true
+	}
+	return false
+}
