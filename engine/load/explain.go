@@ -63,12 +63,8 @@ var rules = []rule{
 		return e.at(files, path...)
 	}},
 
-	{regexp.MustCompile(`error while interpolating ([^\s:]+): required variable (\S+) is missing a value`), func(files []string, err error, m []string) error {
-		var missing template.MissingRequiredError
-		if !errors.As(err, &missing) {
-			missing = template.MissingRequiredError{Variable: m[2]}
-		}
-		return requiredVariable(files, err, m[1], missing)
+	{regexp.MustCompile(`error while interpolating ([^\s:]+): required variable (\S+) is missing a value(?:: (.*))?`), func(files []string, err error, m []string) error {
+		return requiredVariable(files, err, m[1], template.MissingRequiredError{Variable: m[2], Reason: m[3]})
 	}},
 
 	{regexp.MustCompile(`service "([^"]+)" depends on undefined service "([^"]+)"`), func(files []string, err error, m []string) error {
@@ -103,9 +99,10 @@ var rules = []rule{
 	}},
 
 	{regexp.MustCompile(`(?s)^Circular reference:\n\s*(\S+) in (\S+)`), func(files []string, err error, m []string) error {
-		e := &Error{Service: m[1], Err: err, Message: "services extend each other in a cycle: " + extendsChain(err.Error()),
+		chain, first := extendsChain(err.Error())
+		e := &Error{Service: first, Err: err, Message: "services extend each other in a cycle: " + chain,
 			Hint: "make one of them stop extending the other"}
-		return e.at([]string{m[2]}, "services", m[1], "extends")
+		return e.at([]string{m[2]}, "services", first, "extends")
 	}},
 
 	{regexp.MustCompile(`cannot extend service "([^"]+)" in (\S+): (.+)$`), func(files []string, err error, m []string) error {
@@ -317,8 +314,10 @@ func serviceOf(path []string) string {
 }
 
 // extendsChain renders compose-go's "Circular reference" listing as
-// b -> a -> b, naming the files only when there are several.
-func extendsChain(msg string) string {
+// a -> b -> a, starting from the first name in alphabetical order so that
+// the text does not depend on map order, and returns that first name. The
+// files are named only when there are several.
+func extendsChain(msg string) (string, string) {
 	var names, files []string
 	for _, line := range strings.Split(msg, "\n")[1:] {
 		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "extends "))
@@ -329,10 +328,17 @@ func extendsChain(msg string) string {
 			}
 		}
 	}
-	if len(files) > 1 {
-		return strings.Join(strings.Fields(strings.TrimPrefix(msg, "Circular reference:")), " ")
+	if len(names) < 2 || len(files) > 1 {
+		first := ""
+		if len(names) > 0 {
+			first = names[0]
+		}
+		return strings.Join(strings.Fields(strings.TrimPrefix(msg, "Circular reference:")), " "), first
 	}
-	return strings.Join(names, " -> ")
+	cycle := names[:len(names)-1] // the last repeats the first
+	start := slices.Index(cycle, slices.Min(cycle))
+	cycle = append(slices.Clone(cycle[start:]), cycle[:start]...)
+	return strings.Join(append(cycle, cycle[0]), " -> "), cycle[0]
 }
 
 func firstOr(s []string, fallback string) string {

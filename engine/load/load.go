@@ -59,6 +59,11 @@ func Load(ctx context.Context, o Options) (*model.Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(o.Services) > 0 {
+		// Services left out by the selection are not orphans: list them
+		// with the disabled ones.
+		p.Disabled = r.unselected(ctx, p)
+	}
 	warnings := slices.Concat(r.warnings, logged, attributeWarnings(cp, found), p.Warnings)
 	p.Warnings = warnings
 	return p, nil
@@ -288,6 +293,29 @@ func (r *resolved) load(ctx context.Context, extra ...func(*loader.Options)) (*t
 		return nil, explain(r.files, err)
 	}
 	return p, nil
+}
+
+// unselected lists the services of the project that p, loaded with a
+// selection, does not hold. Environment resolution is skipped: it is what
+// could fail (a missing env_file) for a service that was not selected.
+func (r *resolved) unselected(ctx context.Context, p *model.Project) []string {
+	all := *r
+	all.o.Services = nil
+	var cp *types.Project
+	_, err := collectWarnings(func() (err error) {
+		cp, err = all.load(ctx, func(lo *loader.Options) { lo.SkipResolveEnvironment = true })
+		return err
+	})
+	out := slices.Clone(p.Disabled)
+	if err == nil {
+		for _, name := range slices.Concat(cp.ServiceNames(), cp.DisabledServiceNames()) {
+			if _, ok := p.Service(name); !ok && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // unknownService explains a selection naming a service the project lacks.
