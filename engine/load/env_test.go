@@ -24,6 +24,7 @@ func TestInterpolationSources(t *testing.T) {
 			image: "img:from-shell", who: "me", passed: ptr("shell"), environment: map[string]string{"TAG": "from-shell"}},
 		{name: "NoShellEnv: only the files", o: Options{Env: []string{"TAG=from-shell", "WHO=me", "PASSED=shell", "HOME=/root"}, NoShellEnv: true},
 			image: "img:from-dotenv", who: "nobody", passed: ptr("from-dotenv"), environment: map[string]string{"TAG": "from-dotenv"}},
+		{name: "COMPOSE_DISABLE_ENV_FILE", o: Options{Env: []string{"COMPOSE_DISABLE_ENV_FILE=1"}}, image: "img:", who: "nobody"},
 		{name: "NoShellEnv with --env-file", o: Options{Env: []string{"TAG=from-shell"}, EnvFiles: []string{"other.env"}, NoShellEnv: true},
 			image: "img:from-env-file", who: "nobody"},
 	}

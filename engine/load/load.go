@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -178,6 +179,12 @@ func (o Options) resolve() (*resolved, error) {
 		r.projectDir = wd
 		if r.files[0] != "-" {
 			r.projectDir = filepath.Dir(r.files[0])
+		}
+	}
+	if len(o.EnvFiles) == 0 {
+		// compose-go reads this one from the process, not from Env.
+		if off, _ := strconv.ParseBool(lookup(r.shell, "COMPOSE_DISABLE_ENV_FILE")); off {
+			r.envFiles = []string{os.DevNull}
 		}
 	}
 	for _, f := range o.EnvFiles {

@@ -2,6 +2,7 @@ package load
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -63,6 +64,7 @@ func locate(files []string, path ...string) (position, bool) {
 
 func locateSteps(files []string, path ...step) (position, bool) {
 	var best position
+	files = withIncludes(files)
 	for i := len(files) - 1; i >= 0; i-- {
 		root := parseNode(files[i])
 		if root == nil {
@@ -148,6 +150,7 @@ func descend(n *yaml.Node, path []step, here position) position {
 // scalars returns the scalar items of the sequence (or the scalar) at path
 // in the last file that has it, e.g. a service's profiles.
 func scalars(files []string, path ...string) []string {
+	files = withIncludes(files)
 	for i := len(files) - 1; i >= 0; i-- {
 		n := parseNode(files[i])
 		for _, p := range path {
@@ -181,4 +184,63 @@ func child(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// withIncludes adds the files that files include (include: entries,
+// recursively), before them: the including files are searched first.
+func withIncludes(files []string) []string {
+	seen := map[string]bool{}
+	var included []string
+	var visit func(file string)
+	visit = func(file string) {
+		for _, inc := range includeEntries(file) {
+			if !seen[inc] {
+				seen[inc] = true
+				visit(inc)
+				included = append(included, inc)
+			}
+		}
+	}
+	for _, f := range files {
+		seen[f] = true
+	}
+	for _, f := range files {
+		visit(f)
+	}
+	return slices.Concat(included, files)
+}
+
+// includeEntries lists the files a compose file includes, as absolute paths.
+func includeEntries(file string) []string {
+	var out []string
+	add := func(n *yaml.Node) {
+		if n != nil && n.Kind == yaml.ScalarNode && n.Value != "" {
+			p := n.Value
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(filepath.Dir(file), p)
+			}
+			out = append(out, p)
+		}
+	}
+	inc := child(parseNode(file), "include")
+	if inc == nil || inc.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for _, item := range inc.Content {
+		switch item.Kind {
+		case yaml.ScalarNode:
+			add(item)
+		case yaml.MappingNode:
+			switch p := child(item, "path"); {
+			case p == nil:
+			case p.Kind == yaml.SequenceNode:
+				for _, q := range p.Content {
+					add(q)
+				}
+			default:
+				add(p)
+			}
+		}
+	}
+	return out
 }
