@@ -38,6 +38,8 @@ func TestBadInputIsExplained(t *testing.T) {
 			want: `<dir>/compose.yaml:3:5: service "web" cannot extend: service "base" not found: fix extends: (service, and file if the base is in another file)`},
 		{fixture: "err-env-file", service: "web", line: 6,
 			want: "<dir>/compose.yaml:6:9: service \"web\": env_file <dir>/missing.env does not exist: create it, fix the path, or make it optional with `env_file: [{path: ..., required: false}]`"},
+		{fixture: "err-label-file", service: "web", line: 4,
+			want: `<dir>/compose.yaml:4:17: service "web": label_file <dir>/web.labels does not exist: create it or fix the path`},
 		{fixture: "err-interpolation", service: "web", line: 5,
 			want: `<dir>/compose.yaml:5:7: invalid interpolation in services.web.environment.GREETING: "cost: ${": write a literal $ as $$, and close each ${...} expression`},
 		{fixture: "err-required-variable", service: "web", line: 3,
