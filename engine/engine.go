@@ -262,7 +262,7 @@ func (e *Engine) apply(ctx context.Context, p *model.Project, pl *plan.Plan, o a
 func needsEvents(pl *plan.Plan) bool {
 	for _, o := range pl.Ops {
 		switch o.Kind {
-		case plan.WaitHealthy, plan.WaitCompleted, plan.WaitRunning, plan.Confirm, plan.Stop:
+		case plan.WaitHealthy, plan.WaitCompleted, plan.Confirm, plan.Stop:
 			return true
 		}
 	}
@@ -393,7 +393,7 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		return rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc))
 	case plan.Remove:
 		return rt.RemoveContainer(ctx, a.id(o), a.o.removeVolumes)
-	case plan.WaitHealthy, plan.WaitRunning, plan.WaitCompleted, plan.Confirm:
+	case plan.WaitHealthy, plan.WaitCompleted, plan.Confirm:
 		var hc *model.Healthcheck
 		if svc != nil {
 			hc = svc.Healthcheck
@@ -442,7 +442,7 @@ func describe(k plan.Kind) (kind, doing, done string) {
 		return event.KindContainer, event.Restarting, event.Started
 	case plan.Remove:
 		return event.KindContainer, event.Removing, event.Removed
-	case plan.WaitHealthy, plan.WaitRunning:
+	case plan.WaitHealthy:
 		return event.KindContainer, event.Waiting, event.Healthy
 	case plan.Confirm:
 		return event.KindContainer, "", event.Healthy

@@ -26,7 +26,6 @@ const (
 	Stop          Kind = "stop"
 	Remove        Kind = "remove"
 	Restart       Kind = "restart"
-	WaitRunning   Kind = "wait running"
 	WaitHealthy   Kind = "wait healthy"
 	WaitCompleted Kind = "wait completed"
 	// Confirm waits until the engine itself reports the container running,
