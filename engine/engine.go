@@ -241,7 +241,7 @@ func (e *Engine) apply(ctx context.Context, p *model.Project, pl *plan.Plan, o a
 	if pl.Empty() {
 		return nil
 	}
-	r := &applier{e: e, p: p, o: o, ids: map[string]string{}}
+	r := &applier{e: e, p: p, o: o, ids: map[string]string{}, stopped: map[string]chan struct{}{}}
 	if needsEvents(pl) {
 		w, err := e.newWaiter(ctx, p.Name)
 		if err != nil {
@@ -278,15 +278,17 @@ type applier struct {
 	mu  sync.Mutex
 	ids map[string]string // container name -> ID, for containers created by this run
 
-	background sync.WaitGroup // stops still finishing after their container died
-	lateErrs   []error        // their failures, guarded by mu
+	background sync.WaitGroup           // stops still finishing after their container died
+	stopped    map[string]chan struct{} // container name -> closed when its stop call returned; guarded by mu
+	lateErrs   []error                  // their failures, guarded by mu
 }
 
 // stop stops a container. The operations waiting for it (its
 // dependencies' stops) may go as soon as its process has died: the
 // engine's clean-up after that (network, mounts) takes a third of a
 // second per container and need not hold the next layer back. The stop
-// call itself goes on in the background and apply waits for it.
+// call itself goes on in the background and apply waits for it; so does
+// the container's removal (see remove).
 func (a *applier) stop(ctx context.Context, o *plan.Op, svc *model.Service) error {
 	id := a.id(o)
 	done := make(chan error, 1)
@@ -295,10 +297,15 @@ func (a *applier) stop(ctx context.Context, o *plan.Op, svc *model.Service) erro
 	}
 	died := a.w.subscribe(o.Name)
 	defer a.w.unsubscribe(o.Name, died)
+	returned := make(chan struct{})
+	a.mu.Lock()
+	a.stopped[o.Name] = returned
+	a.mu.Unlock()
 	a.background.Add(1)
 	go func() {
 		defer a.background.Done()
 		err := a.e.rt.StopContainer(ctx, id, a.stopTimeout(svc))
+		close(returned)
 		done <- err
 		if err != nil {
 			a.mu.Lock()
@@ -316,6 +323,24 @@ func (a *applier) stop(ctx context.Context, o *plan.Op, svc *model.Service) erro
 			}
 		}
 	}
+}
+
+// remove removes a container once its stop call, if any, returned. A
+// removal racing the engine's clean-up after the process died leaks the
+// container's network endpoint in Docker 20.10: the network then cannot
+// be removed ("has active endpoints") until the daemon restarts.
+func (a *applier) remove(ctx context.Context, o *plan.Op) error {
+	a.mu.Lock()
+	returned := a.stopped[o.Name]
+	a.mu.Unlock()
+	if returned != nil {
+		select {
+		case <-returned:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return a.e.rt.RemoveContainer(ctx, a.id(o), a.o.removeVolumes)
 }
 
 func (a *applier) id(o *plan.Op) string {
@@ -392,7 +417,7 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 	case plan.Restart:
 		return rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc))
 	case plan.Remove:
-		return rt.RemoveContainer(ctx, a.id(o), a.o.removeVolumes)
+		return a.remove(ctx, o)
 	case plan.WaitHealthy, plan.WaitCompleted, plan.Confirm:
 		var hc *model.Healthcheck
 		if svc != nil {
