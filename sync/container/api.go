@@ -47,6 +47,9 @@ type Batch struct {
 	// extract them at once, which is what makes a big batch fast where
 	// creating a file is slow (FUSE-backed storage drivers).
 	Parts []func(w io.Writer) error
+	// RootOwned says every entry of Parts belongs to root (0:0), so a
+	// transport extracting as root need not set owners one by one.
+	RootOwned bool
 }
 
 // Transport applies batches to one container.

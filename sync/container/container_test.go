@@ -109,6 +109,15 @@ func TestAgentAppliesListsAndSurvivesAFailedRequest(t *testing.T) {
 		t.Fatalf("container holds %q", got)
 	}
 
+	// A root-owned batch is extracted without setting owners: what the
+	// headers say is not applied (they say 1000 here to show it).
+	if err := ag.Apply(ctx, container.Batch{Parts: parts(tarOf("root/r.txt", "r")), RootOwned: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh(t, a, id, "stat -c '%u:%g %Y' /root/r.txt"); got != "0:0 1700000000\n" {
+		t.Fatalf("root-owned batch gave %q", got)
+	}
+
 	m, err := ag.List(ctx, "/app")
 	if err != nil {
 		t.Fatal(err)
