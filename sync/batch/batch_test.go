@@ -127,7 +127,7 @@ func TestResyncAndFlushAndPutback(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	b := New(Options{})
-	if b.opts.Quiet != DefaultQuiet || b.opts.MaxWait != DefaultMaxWait {
+	if b.opts.Quiet != DefaultQuiet || b.opts.MaxWait != DefaultMaxWait || b.opts.MaxPaths != DefaultMaxPaths {
 		t.Fatalf("defaults %+v", b.opts)
 	}
 	if b := New(Options{Quiet: time.Second, MaxWait: time.Millisecond}); b.opts.MaxWait != time.Second {
@@ -145,5 +145,28 @@ func TestRealClockFlushes(t *testing.T) {
 	}
 	if b.Take() == nil {
 		t.Fatal("nothing taken")
+	}
+}
+
+func TestFullBatchGoesAtOnce(t *testing.T) {
+	c := clock.NewFake(t0)
+	b := New(Options{Quiet: 10 * time.Millisecond, MaxWait: 100 * time.Millisecond, MaxPaths: 3, Clock: c})
+	b.Add("a", true)
+	b.Add("b", true)
+	b.Add("a", false) // the same path again does not count twice
+	if ready(b) {
+		t.Fatal("flushed before the batch was full")
+	}
+	b.Add("c", true)
+	if !ready(b) {
+		t.Fatal("a full batch should go without waiting")
+	}
+	b.Add("d", true) // gathers into the next batch
+	if p := paths(b.Take()); len(p) != 3 || p[2] != "c" {
+		t.Fatalf("first batch %v", p)
+	}
+	c.Advance(10 * time.Millisecond)
+	if p := paths(b.Take()); len(p) != 1 || p[0] != "d" {
+		t.Fatalf("second batch %v", p)
 	}
 }
