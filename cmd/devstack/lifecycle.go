@@ -34,7 +34,7 @@ func newDownCmd(g *globals) *cobra.Command {
 		Use:   "down",
 		Short: "Stop and remove the stack's containers and networks (and volumes with -v)",
 		Args:  cobra.NoArgs,
-		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+		RunE: g.withExisting(func(ctx context.Context, s *session, args []string) error {
 			return s.engine.Down(ctx, s.project, engine.DownOptions{Volumes: volumes, RemoveOrphans: orphans, Timeout: timeout.duration()})
 		}),
 	}
@@ -48,7 +48,7 @@ func newStartCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "start [SERVICE...]",
 		Short: "Start existing containers, in dependency order",
-		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+		RunE: g.withExisting(func(ctx context.Context, s *session, args []string) error {
 			return s.engine.Start(ctx, s.project, args)
 		}),
 	}
@@ -59,7 +59,7 @@ func newStopCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stop [SERVICE...]",
 		Short: "Stop running containers without removing them",
-		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+		RunE: g.withExisting(func(ctx context.Context, s *session, args []string) error {
 			return s.engine.Stop(ctx, s.project, args, timeout.duration())
 		}),
 	}
@@ -72,7 +72,7 @@ func newRestartCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restart [SERVICE...]",
 		Short: "Restart containers",
-		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+		RunE: g.withExisting(func(ctx context.Context, s *session, args []string) error {
 			return s.engine.Restart(ctx, s.project, args, timeout.duration())
 		}),
 	}

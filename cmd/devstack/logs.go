@@ -23,18 +23,14 @@ func newLogsCmd(g *globals) *cobra.Command {
 		Use:   "logs [SERVICE...]",
 		Short: "Show the output of the stack's containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.project(cmd.Context(), nil)
-			if err != nil {
-				return err
-			}
-			if err := engine.CheckServices(p, args); err != nil {
-				return err
-			}
-			rt, err := g.runtime(cmd.Context())
+			p, rt, err := g.existing(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer rt.Close()
+			if err := engine.CheckServices(p, args); err != nil {
+				return err
+			}
 			var out event.Sink
 			if g.progress == "json" {
 				out = render.NewJSON(g.stdout)

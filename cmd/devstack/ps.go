@@ -44,11 +44,7 @@ func newPsCmd(g *globals) *cobra.Command {
 		Use:   "ps [SERVICE...]",
 		Short: "List the stack's containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.project(cmd.Context(), nil)
-			if err != nil {
-				return err
-			}
-			rt, err := g.runtime(cmd.Context())
+			p, rt, err := g.existing(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -176,16 +177,74 @@ func (g *globals) open(ctx context.Context, services []string) (*session, error)
 	if err != nil {
 		return nil, err
 	}
+	return g.session(p, rt), nil
+}
+
+func (g *globals) session(p *model.Project, rt *docker.Runtime) *session {
 	out := g.renderer()
-	return &session{project: p, rt: rt, engine: engine.New(rt, out), out: out}, nil
+	return &session{project: p, rt: rt, engine: engine.New(rt, out), out: out}
+}
+
+// existing loads the project and connects to the engine, for commands
+// that act on a stack already there (down, ps, logs, start, stop,
+// restart): given a project name and no compose file, it reads the
+// project from its containers' labels instead, as Compose does.
+func (g *globals) existing(ctx context.Context) (*model.Project, *docker.Runtime, error) {
+	p, err := g.project(ctx, nil)
+	var notFound *load.NotFoundError
+	name := g.nameWithoutFile()
+	if err != nil && (!errors.As(err, &notFound) || name == "") {
+		return nil, nil, err
+	}
+	rt, err := g.runtime(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p == nil {
+		if p, err = engine.Discover(ctx, rt, name); err != nil {
+			rt.Close()
+			var none *engine.NoProjectError
+			if errors.As(err, &none) {
+				err = fmt.Errorf("no compose file found in %s or any parent directory (looked for %s), and %v: create one with `devstack init`, or name it with -f",
+					notFound.Dir, strings.Join(notFound.Names, ", "), none)
+			}
+			return nil, nil, err
+		}
+	}
+	return p, rt, nil
+}
+
+// nameWithoutFile is the project name given without a compose file:
+// -p, else COMPOSE_PROJECT_NAME.
+func (g *globals) nameWithoutFile() string {
+	if g.projectName != "" {
+		return g.projectName
+	}
+	return os.Getenv("COMPOSE_PROJECT_NAME")
 }
 
 // withSession adapts a command body that needs a session: it opens one
 // (project, engine connection, renderer), checks that the services named
 // in args exist when servicesInArgs is set, and closes it afterwards.
 func (g *globals) withSession(servicesInArgs bool, body func(ctx context.Context, s *session, args []string) error) func(*cobra.Command, []string) error {
+	return g.withOpen(g.open, servicesInArgs, body)
+}
+
+// withExisting is withSession for commands on a stack already there
+// (see existing).
+func (g *globals) withExisting(body func(ctx context.Context, s *session, args []string) error) func(*cobra.Command, []string) error {
+	return g.withOpen(func(ctx context.Context, _ []string) (*session, error) {
+		p, rt, err := g.existing(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return g.session(p, rt), nil
+	}, true, body)
+}
+
+func (g *globals) withOpen(open func(context.Context, []string) (*session, error), servicesInArgs bool, body func(ctx context.Context, s *session, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		s, err := g.open(cmd.Context(), nil)
+		s, err := open(cmd.Context(), nil)
 		if err != nil {
 			return err
 		}
