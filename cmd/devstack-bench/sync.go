@@ -41,13 +41,13 @@ func benchSync(b *bench) ([]result, error) {
 	defer rt.Close()
 	b.removeProjectLater("benchsyncd") // also on failure or Ctrl-C
 	b.removeProjectLater("benchsyncc")
-	dev, err := syncRun(ctx, rt, "benchsyncd", []string{b.devstack}, nil)
+	dev, err := syncRun(ctx, rt, "benchsyncd", []string{b.devstack}, nil, b.n)
 	if err != nil {
 		return nil, fmt.Errorf("devstack watch: %w", err)
 	}
 	var comp []syncbench.Result
 	if len(b.compose) == 2 { // watch is a Compose v2 command
-		comp, err = syncRun(ctx, rt, "benchsyncc", b.compose, []string{"up", "-d"})
+		comp, err = syncRun(ctx, rt, "benchsyncc", b.compose, []string{"up", "-d"}, b.n)
 		if err != nil {
 			return nil, fmt.Errorf("docker compose watch: %w", err)
 		}
@@ -55,9 +55,13 @@ func benchSync(b *bench) ([]result, error) {
 	var rows []result
 	for i, r := range dev {
 		row := result{Scenario: "sync " + r.Scenario + " p50", Unit: "ms", Devstack: ms(r.P50),
-			Target: fmt.Sprintf("≤ %.0f ms", ms(r.Budget)), Pass: r.Budget == 0 || r.P50 <= r.Budget}
+			Target: fmt.Sprintf("≤ %.0f ms", ms(r.Budget)), Pass: r.Budget == 0 || r.P50 <= r.Budget,
+			DevstackRuns: msAll(r.Samples)}
+		if len(r.Writes) > 0 {
+			row.Note = "devstack, " + r.Note
+		}
 		if i < len(comp) {
-			row.Compose = ms(comp[i].P50)
+			row.Compose, row.ComposeRuns = ms(comp[i].P50), msAll(comp[i].Samples)
 		}
 		rows = append(rows, row)
 		if r.Budget95 > 0 {
@@ -74,10 +78,18 @@ func benchSync(b *bench) ([]result, error) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+func msAll(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = ms(d)
+	}
+	return out
+}
+
 // syncRun brings the project up with tool (prefix: the command to run,
 // e.g. [bin/devstack] or [docker compose]), starts `watch`, waits until a
 // first file arrives, and runs the scenarios.
-func syncRun(ctx context.Context, rt *docker.Runtime, project string, tool, preUp []string) ([]syncbench.Result, error) {
+func syncRun(ctx context.Context, rt *docker.Runtime, project string, tool, preUp []string, rounds int) ([]syncbench.Result, error) {
 	dir, err := os.MkdirTemp("", "devstack-bench-sync")
 	if err != nil {
 		return nil, err
@@ -129,7 +141,7 @@ func syncRun(ctx context.Context, rt *docker.Runtime, project string, tool, preU
 			return rt.Exec(ctx, id, engine.ExecOptions{Cmd: x.Cmd, User: x.User, WorkDir: x.WorkDir, Env: x.Env,
 				Stdin: x.Stdin, Stdout: x.Stdout, Stderr: x.Stderr})
 		}}
-	return syncbench.RunAll(ctx, env)
+	return syncbench.RunAll(ctx, env, rounds)
 }
 
 func waitSynced(ctx context.Context, rt *docker.Runtime, project, src string) (string, error) {
