@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kevinburke/ssh_config"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -45,22 +46,16 @@ func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
 	if err != nil || u.Hostname() == "" {
 		return nil, fmt.Errorf("invalid ssh host %q: use ssh://user@host[:port]", host)
 	}
-	name := u.User.Username()
-	if name == "" {
-		if cur, err := user.Current(); err == nil {
-			name = cur.Username
-		}
-	}
-	port := u.Port()
-	if port == "" {
-		port = "22"
+	h, err := resolveSSHHost(u)
+	if err != nil {
+		return nil, err
 	}
 	socket := u.Path
 	if socket == "" || socket == "/" {
 		socket = "/var/run/docker.sock"
 	}
-	d := &sshDialer{addr: net.JoinHostPort(u.Hostname(), port), socket: socket}
-	auths, agentConn, err := sshAuth()
+	d := &sshDialer{addr: h.addr, socket: socket}
+	auths, agentConn, err := sshAuth(h.identities)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +65,7 @@ func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
 		d.Close()
 		return nil, err
 	}
-	d.cfg = &ssh.ClientConfig{User: name, Auth: auths, HostKeyCallback: check, HostKeyAlgorithms: algos, Timeout: 15 * time.Second}
+	d.cfg = &ssh.ClientConfig{User: h.user, Auth: auths, HostKeyCallback: check, HostKeyAlgorithms: algos, Timeout: 15 * time.Second}
 	if _, err := d.client(ctx); err != nil {
 		d.Close()
 		return nil, err
@@ -83,9 +78,65 @@ func sshDir() string {
 	return filepath.Join(home, ".ssh")
 }
 
+// sshHost is how to reach an ssh:// host, as ssh(1) would.
+type sshHost struct {
+	addr       string   // host:port to dial
+	user       string   // who to log in as
+	identities []string // the IdentityFile entries of ~/.ssh/config, ~ expanded
+}
+
+// resolveSSHHost reads what ~/.ssh/config says of the URL's host (an
+// alias may have a HostName, User, Port and IdentityFile); what the URL
+// itself says wins, as on ssh's command line. The docker CLI gets the
+// same from the ssh binary it runs; here there is none to ask.
+func resolveSSHHost(u *url.URL) (sshHost, error) {
+	alias := u.Hostname()
+	get := func(string) string { return "" }
+	var identities []string
+	path := filepath.Join(sshDir(), "config")
+	if f, err := os.Open(path); err == nil {
+		cfg, err := ssh_config.Decode(f)
+		f.Close()
+		if err != nil {
+			return sshHost{}, fmt.Errorf("%s: %v: fix the file, or name the host in full (ssh://user@host:port)", path, err)
+		}
+		get = func(key string) string { v, _ := cfg.Get(alias, key); return v }
+		all, _ := cfg.GetAll(alias, "IdentityFile")
+		home, _ := os.UserHomeDir()
+		for _, id := range all {
+			if rest, ok := strings.CutPrefix(id, "~/"); ok {
+				id = filepath.Join(home, rest)
+			}
+			identities = append(identities, id)
+		}
+	}
+	h := sshHost{user: u.User.Username(), identities: identities}
+	host, port := get("HostName"), u.Port()
+	if host == "" {
+		host = alias
+	}
+	if port == "" {
+		port = get("Port")
+	}
+	if port == "" {
+		port = "22"
+	}
+	if h.user == "" {
+		h.user = get("User")
+	}
+	if h.user == "" {
+		if cur, err := user.Current(); err == nil {
+			h.user = cur.Username
+		}
+	}
+	h.addr = net.JoinHostPort(host, port)
+	return h, nil
+}
+
 // sshAuth offers the agent's keys (SSH_AUTH_SOCK), then the key files
-// ~/.ssh/id_* that need no passphrase.
-func sshAuth() ([]ssh.AuthMethod, net.Conn, error) {
+// that need no passphrase: the IdentityFile entries of ~/.ssh/config,
+// then ~/.ssh/id_*.
+func sshAuth(identities []string) ([]ssh.AuthMethod, net.Conn, error) {
 	var methods []ssh.AuthMethod
 	var agentConn net.Conn
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
@@ -94,13 +145,16 @@ func sshAuth() ([]ssh.AuthMethod, net.Conn, error) {
 			methods = append(methods, ssh.PublicKeysCallback(agent.NewClient(c).Signers))
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(sshDir(), "id_*"))
-	sort.Strings(files)
+	defaults, _ := filepath.Glob(filepath.Join(sshDir(), "id_*"))
+	sort.Strings(defaults)
+	files := append(append([]string(nil), identities...), defaults...)
 	var signers []ssh.Signer
+	tried := map[string]bool{}
 	for _, f := range files {
-		if strings.HasSuffix(f, ".pub") {
+		if strings.HasSuffix(f, ".pub") || tried[f] {
 			continue
 		}
+		tried[f] = true
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -208,5 +209,64 @@ func TestSSHDialerReachesTheEngine(t *testing.T) {
 	t.Logf("observe over SSH: %v each", (time.Since(start) / 5).Round(100*time.Microsecond))
 	if err := remote.RemoveContainer(ctx, id, true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An alias of ~/.ssh/config is reached as ssh(1) would: its HostName,
+// Port, User and IdentityFile (here the only key there is).
+func TestSSHConfigAlias(t *testing.T) {
+	newTestRuntime(t)
+	port, hostKey, home := testSSHD(t)
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dotSSH := filepath.Join(home, ".ssh")
+	if err := os.Rename(filepath.Join(dotSSH, "id_ed25519"), filepath.Join(dotSSH, "work_key")); err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf("Host devbox\n  HostName 127.0.0.1\n  Port %d\n  User %s\n  IdentityFile ~/.ssh/work_key\n", port, me.Username)
+	if err := os.WriteFile(filepath.Join(dotSSH, "config"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := knownhosts.Normalize(fmt.Sprintf("127.0.0.1:%d", port))
+	if err := os.WriteFile(filepath.Join(dotSSH, "known_hosts"), []byte(knownhosts.Line([]string{addr}, hostKey)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 30*time.Second)
+	remote, err := New(ctx, Options{Host: "ssh://devbox"})
+	if err != nil {
+		t.Fatalf("ssh://devbox: %v", err)
+	}
+	defer remote.Close()
+	if _, err := remote.api.Ping(ctx, client.PingOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSSHHostFromConfig(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	config := "Host box\n  HostName 10.1.2.3\n  Port 2222\n  User deploy\n  IdentityFile ~/.ssh/a\n  IdentityFile /keys/b\n"
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ url, addr, user string }{
+		{"ssh://box", "10.1.2.3:2222", "deploy"},
+		{"ssh://me@box:22", "10.1.2.3:22", "me"}, // the URL wins
+		{"ssh://me@other", "other:22", "me"},     // no entry: as written
+	} {
+		u, _ := url.Parse(c.url)
+		h, err := resolveSSHHost(u)
+		if err != nil || h.addr != c.addr || h.user != c.user {
+			t.Errorf("%s: %+v %v", c.url, h, err)
+		}
+	}
+	u, _ := url.Parse("ssh://box")
+	if h, _ := resolveSSHHost(u); len(h.identities) != 2 || h.identities[0] != filepath.Join(home, ".ssh", "a") || h.identities[1] != "/keys/b" {
+		t.Errorf("identities %v", h.identities)
 	}
 }
