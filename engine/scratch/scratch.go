@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,6 +87,8 @@ type rebuild struct {
 	reuse  map[string]string // build key -> image an earlier run built without the cache
 	shared []string          // those images, removed at the end
 
+	journal *journal // what this rebuild creates, for the next one should devstack die; nil: none kept
+
 	// stackRunner is runStack; tests of the bisection replace it.
 	stackRunner func(ctx context.Context, n int, in ingredients) *stackRun
 }
@@ -108,6 +111,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	r.report = &Report{ID: r.id, Started: r.now(), Trigger: o.Trigger, Findings: []event.Finding{}, Phases: []Phase{}, Runs: []RunResult{}}
 	err := r.run(ctx)
 	r.removeShared(ctx)
+	r.journal.done()
 	if err != nil {
 		r.report.Status = StatusError
 		r.report.Error = err.Error()
@@ -164,6 +168,7 @@ func (r *rebuild) prepare(ctx context.Context) error {
 	}
 	r.report.Project = r.dev.Name
 	r.sink.Publish(event.Scratch{Time: r.now(), Project: r.dev.Name, Phase: "started", Detail: r.o.Trigger})
+	r.startJournal(ctx)
 	r.cfg = r.dev.Ext.Scratch
 	if r.base != nil {
 		// The checks are the scratch project's own (interpolated without
@@ -186,6 +191,33 @@ func (r *rebuild) prepare(ctx context.Context) error {
 	}
 	r.devVolumes = obs.Volumes
 	return nil
+}
+
+// startJournal first takes down what interrupted rebuilds of the same
+// project left, then starts this rebuild's journal (see journal). Without
+// a ReportDir there is nowhere to keep one.
+func (r *rebuild) startJournal(ctx context.Context) {
+	if r.o.ReportDir == "" {
+		return
+	}
+	dir := filepath.Join(r.o.ReportDir, "running")
+	for _, msg := range sweep(ctx, r.rt, dir, r.dev.Name) {
+		r.warn(msg)
+	}
+	j, err := openJournal(dir, r.dev.Name, r.id)
+	if err != nil {
+		r.warn(fmt.Sprintf("unable to keep a journal of this scratch rebuild (if devstack dies now, remove its scratch project by hand): %v", err))
+		return
+	}
+	r.journal = j
+}
+
+// record notes in the journal a scratch project or image about to be
+// created.
+func (r *rebuild) record(kind, name string) {
+	if err := r.journal.add(kind, name); err != nil {
+		r.warn(fmt.Sprintf("unable to write the scratch journal: %v", err))
+	}
 }
 
 func (r *rebuild) projectLabel() string {

@@ -98,6 +98,10 @@ func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun
 	}
 	run.stack = st
 	p := st.Project
+	r.record("project", p.Name)
+	for _, img := range st.Images {
+		r.record("image", img)
+	}
 	if !in.cache {
 		r.reuseImages(st)
 	} else {
@@ -247,12 +251,24 @@ func (r *rebuild) bindGaps(ctx context.Context, p *model.Project, st *Stack) map
 	return out
 }
 
-// remove takes the scratch stack away: containers (force-removed, all at
-// once: nothing in them is worth a graceful stop, nor an order), then
-// networks and volumes, then the images it built.
+// remove takes the scratch stack away (see removeProject), and the
+// images its failed builds left behind (a successful build's layers go
+// with its tag, pruned as untagged parents).
 func (r *rebuild) remove(ctx context.Context, st *Stack, rec *recorder) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	errs := removeProject(ctx, r.rt, st.Project.Name)
+	errs = append(errs, removeImages(ctx, r.rt, append(st.Images, rec.failedBuildImages()...))...)
+	if len(errs) > 0 {
+		r.warn(fmt.Sprintf("scratch project %s was not fully removed: %v", st.Project.Name, errors.Join(errs...)))
+	}
+}
+
+// removeProject removes a scratch project: containers (force-removed,
+// all at once: nothing in them is worth a graceful stop, nor an order),
+// then networks and volumes.
+func removeProject(ctx context.Context, rt engine.Runtime, name string) []error {
+	p := &model.Project{Name: name}
 	var mu sync.Mutex
 	var errs []error
 	add := func(err error) {
@@ -265,7 +281,7 @@ func (r *rebuild) remove(ctx context.Context, st *Stack, rec *recorder) {
 	// Twice: a create the engine was still carrying out when the run was
 	// interrupted shows up only after the first look.
 	for pass := 0; pass < 2; pass++ {
-		obs, err := r.rt.Observe(ctx, st.Project)
+		obs, err := rt.Observe(ctx, p)
 		if err != nil {
 			add(err)
 			break
@@ -275,30 +291,33 @@ func (r *rebuild) remove(ctx context.Context, st *Stack, rec *recorder) {
 		}
 		var g errgroup.Group
 		for _, c := range obs.Containers {
-			g.Go(func() error { add(r.rt.RemoveContainer(ctx, c.ID, true)); return nil })
+			g.Go(func() error { add(rt.RemoveContainer(ctx, c.ID, true)); return nil })
 		}
 		_ = g.Wait()
 		for _, name := range obs.Networks {
-			g.Go(func() error { add(r.rt.RemoveNetwork(ctx, name)); return nil })
+			g.Go(func() error { add(rt.RemoveNetwork(ctx, name)); return nil })
 		}
 		for _, name := range obs.Volumes {
-			g.Go(func() error { add(r.rt.RemoveVolume(ctx, name)); return nil })
+			g.Go(func() error { add(rt.RemoveVolume(ctx, name)); return nil })
 		}
 		_ = g.Wait()
 	}
-	if rm, ok := r.rt.(ImageRemover); ok {
-		for _, img := range st.Images {
-			add(rm.RemoveImage(ctx, img))
-		}
-		// What failed builds left behind (a successful build's layers
-		// went with its tag, pruned as untagged parents).
-		for _, id := range rec.failedBuildImages() {
-			add(rm.RemoveImage(ctx, id))
+	return errs
+}
+
+// removeImages removes image references the runtime can remove.
+func removeImages(ctx context.Context, rt engine.Runtime, images []string) []error {
+	rm, ok := rt.(ImageRemover)
+	if !ok {
+		return nil
+	}
+	var errs []error
+	for _, img := range images {
+		if err := rm.RemoveImage(ctx, img); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		r.warn(fmt.Sprintf("scratch project %s was not fully removed: %v", st.Project.Name, errors.Join(errs...)))
-	}
+	return errs
 }
 
 // ImageRemover is implemented by runtimes that can remove an image

@@ -1,0 +1,143 @@
+package scratch
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"devstack/engine/docker"
+	"devstack/engine/event"
+	"devstack/engine/load"
+)
+
+// runChild is the child half of TestAnInterruptedRebuildIsCleanedUpNextTime:
+// a scratch rebuild that prints its phases, to be killed mid-run.
+func runChild(dir, project, state string) {
+	rt, err := docker.New(context.Background(), docker.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	_, _ = Run(context.Background(), Options{Runtime: rt, ReportDir: state, Trigger: "test", Sink: phasePrinter{},
+		Load: load.Options{Files: []string{filepath.Join(dir, "compose.yaml")}, ProjectName: project, WorkDir: dir}})
+	os.Exit(0)
+}
+
+type phasePrinter struct{}
+
+func (phasePrinter) Publish(e event.Event) {
+	if s, ok := e.(event.Scratch); ok {
+		fmt.Println(s.Phase)
+	}
+}
+
+// devstack killed mid-rebuild (SIGKILL: no clean-up of its own) leaves a
+// scratch stack behind; the next rebuild of the project removes it, and
+// says so.
+func TestAnInterruptedRebuildIsCleanedUpNextTime(t *testing.T) {
+	rt := newRuntime(t)
+	fx := newFixture(t, rt, "clean")
+	state := t.TempDir()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "DEVSTACK_SCRATCH_CHILD="+fx.dir, "DEVSTACK_SCRATCH_PROJECT="+fx.project, "DEVSTACK_SCRATCH_STATE="+state)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && sc.Text() != "starting" {
+	}
+	// Kill it once its stack has containers.
+	deadline := time.Now().Add(time.Minute)
+	for !hasContainer(fx.project) {
+		if time.Now().After(deadline) {
+			t.Fatal("the scratch stack never got a container")
+		}
+		time.Sleep(50 * time.Millisecond) // polling the engine, bounded by the deadline
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	killed = true
+	left := leftovers(fx.project)
+	if len(left) == 0 {
+		t.Fatal("the killed rebuild left nothing: the test proves nothing")
+	}
+	t.Logf("left behind: %v", left)
+
+	rec := &event.Recorder{}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{Runtime: rt, ReportDir: state, Trigger: "test", Sink: rec, Timeout: time.Minute, Load: fx.loadOptions()})
+	if err != nil || rep.Status != StatusPass {
+		t.Fatalf("the next rebuild: %v %s", err, rep.Text())
+	}
+	said := false
+	for _, e := range rec.Events() {
+		if w, ok := e.(event.Warning); ok && strings.Contains(w.Message, "removed the leftovers of interrupted scratch rebuild "+fx.project+"-scratch-") {
+			said = true
+		}
+	}
+	if !said {
+		t.Errorf("the next rebuild did not say it cleaned up: %v", rec.Events())
+	}
+	if left := leftovers(fx.project); len(left) != 0 {
+		t.Fatalf("still left: %v", left)
+	}
+	if files, _ := filepath.Glob(filepath.Join(state, "running", "*")); len(files) != 0 {
+		t.Fatalf("journals left: %v", files)
+	}
+}
+
+func hasContainer(project string) bool {
+	for _, l := range leftovers(project) {
+		if strings.HasPrefix(l, "ps: ") {
+			return true
+		}
+	}
+	return false
+}
+
+// A journal another process holds locked belongs to a rebuild running
+// now: the sweep leaves it and what it names alone.
+func TestALockedJournalIsNotSwept(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openJournal(dir, "shop", "abc123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.done()
+	if err := j.add("project", "shop-scratch-abc123"); err != nil {
+		t.Fatal(err)
+	}
+	if got := sweep(context.Background(), nil, dir, "shop"); len(got) != 0 {
+		t.Fatalf("swept a running rebuild's journal: %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "shop-scratch-abc123.running")); err != nil {
+		t.Fatal(err)
+	}
+	// Another project's journals are not this project's business.
+	if got := sweep(context.Background(), nil, dir, "sho"); len(got) != 0 {
+		t.Fatalf("swept another project's journal: %v", got)
+	}
+}
