@@ -79,22 +79,29 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// startChild starts this test binary again as one of TestMain's children
+// (env selects which), its stdout read line by line.
+func startChild(t *testing.T, env ...string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(out)
+}
+
 func TestHistorySurvivesAKillMidWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "scratch.db")
 	for round := 0; round < 3; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "DEVSTACK_HISTORY_WRITER="+path, fmt.Sprintf("DEVSTACK_HISTORY_ROUND=%d", round))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, sc := startChild(t, "DEVSTACK_HISTORY_WRITER="+path, fmt.Sprintf("DEVSTACK_HISTORY_ROUND=%d", round))
 		// Let it commit a number of reports, then kill it without warning
 		// while it is writing the next.
-		sc := bufio.NewScanner(out)
 		acked, target := 0, 15+round*7
 		for acked < target && sc.Scan() {
 			acked, _ = strconv.Atoi(sc.Text())

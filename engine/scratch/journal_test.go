@@ -1,11 +1,9 @@
 package scratch
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -46,16 +44,7 @@ func TestAnInterruptedRebuildIsCleanedUpNextTime(t *testing.T) {
 	fx := newFixture(t, rt, "clean")
 	state := t.TempDir()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "DEVSTACK_SCRATCH_CHILD="+fx.dir, "DEVSTACK_SCRATCH_PROJECT="+fx.project, "DEVSTACK_SCRATCH_STATE="+state)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, sc := startChild(t, "DEVSTACK_SCRATCH_CHILD="+fx.dir, "DEVSTACK_SCRATCH_PROJECT="+fx.project, "DEVSTACK_SCRATCH_STATE="+state)
 	killed := false
 	defer func() {
 		if !killed {
@@ -63,7 +52,6 @@ func TestAnInterruptedRebuildIsCleanedUpNextTime(t *testing.T) {
 			_ = cmd.Wait()
 		}
 	}()
-	sc := bufio.NewScanner(out)
 	for sc.Scan() && sc.Text() != "starting" {
 	}
 	// Kill it once its stack has containers.
