@@ -618,3 +618,60 @@ func TestConcurrentNetworkCreatesMakeOne(t *testing.T) {
 		t.Errorf("%d networks named %s", len(nets.Items), p.Name+"_default")
 	}
 }
+
+// The legacy builder's intermediate containers inherit the project label
+// from the image being built (build labels are LABEL steps): they are no
+// part of the stack, neither in the event stream nor in Observe.
+func TestBuildContainersAreNoPartOfTheStack(t *testing.T) {
+	t.Parallel()
+	r, img := newTestRuntime(t)
+	ctx := testCtx(t, 90*time.Second)
+	p := newProject(t)
+	evctx, stop := context.WithCancel(ctx)
+	defer stop()
+	evs, errs := r.Events(evctx, p.Name)
+	tag := "devstack-test/" + p.Name + ":1"
+	t.Cleanup(func() {
+		_, _ = r.api.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
+	svc := model.Service{Name: "app", Image: tag, Command: idle, Build: &model.Build{Inline: "FROM " + img + "\nRUN true\n", Context: t.TempDir()}}
+	rec := &event.Recorder{}
+	if _, err := r.Build(ctx, p, &svc, engine.BuildOptions{}, rec); err != nil {
+		t.Fatal(err)
+	}
+	intermediate := false
+	for _, e := range rec.Events() {
+		intermediate = intermediate || strings.Contains(e.(event.BuildStep).Line, "Running in")
+	}
+	if !intermediate {
+		t.Fatal("the build ran no intermediate container: the test proves nothing")
+	}
+	id, err := r.CreateContainer(ctx, p, &svc, 1, engine.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// Events come in order: every build container's came before this start.
+	for {
+		select {
+		case ev := <-evs:
+			if ev.ID != id {
+				t.Fatalf("an event of a container that is not the stack's: %+v", ev)
+			}
+			if ev.Action != "start" {
+				continue
+			}
+			obs, err := r.Observe(ctx, p)
+			if err != nil || len(obs.Containers) != 1 || obs.Containers[0].ID != id {
+				t.Fatalf("observed %+v %v", obs.Containers, err)
+			}
+			return
+		case err := <-errs:
+			t.Fatalf("event stream: %v", err)
+		case <-ctx.Done():
+			t.Fatal("no start event before the deadline")
+		}
+	}
+}

@@ -21,8 +21,8 @@ import (
 func (r *Runtime) Events(ctx context.Context, project string) (<-chan engine.ContainerEvent, <-chan error) {
 	out := make(chan engine.ContainerEvent, 64)
 	errs := make(chan error, 1)
-	res := r.api.Events(ctx, client.EventsListOptions{Filters: client.Filters{}.
-		Add("type", string(events.ContainerEventType)).Add("label", model.LabelProject+"="+project)})
+	res := r.api.Events(ctx, client.EventsListOptions{Filters: containerFilter(project).
+		Add("type", string(events.ContainerEventType))})
 	go func() {
 		defer close(errs)
 		defer close(out)

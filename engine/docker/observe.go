@@ -22,6 +22,14 @@ func projectFilter(project string) client.Filters {
 	return client.Filters{}.Add("label", model.LabelProject+"="+project)
 }
 
+// containerFilter selects the project's containers. Requiring the
+// container-number label leaves out the legacy builder's intermediate
+// containers: they inherit the project label from the image being built
+// (build labels are LABEL steps) and are no part of the stack.
+func containerFilter(project string) client.Filters {
+	return projectFilter(project).Add("label", model.LabelNumber)
+}
+
 // inspectParallel bounds Observe's concurrent inspects: enough to hide
 // the round trips, few enough not to swamp an engine with a big project.
 const inspectParallel = 16
@@ -40,7 +48,7 @@ func (r *Runtime) Observe(ctx context.Context, p *model.Project) (model.Observed
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		res, err := r.api.ContainerList(gctx, client.ContainerListOptions{All: true, Filters: projectFilter(p.Name)})
+		res, err := r.api.ContainerList(gctx, client.ContainerListOptions{All: true, Filters: containerFilter(p.Name)})
 		if err != nil {
 			return err
 		}
