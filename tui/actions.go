@@ -27,7 +27,7 @@ type shellDoneMsg struct {
 type downDoneMsg struct{ err error }
 
 var pastTense = map[string]string{
-	"restart": "restarted", "rebuild": "rebuilt", "stop": "stopped", "start": "started", "scratch": "finished a scratch rebuild",
+	"restart": "restarted", "rebuild": "rebuilt", "stop": "stopped", "start": "started",
 }
 
 var progressive = map[string]string{
@@ -85,6 +85,10 @@ func (m *Model) actionDone(msg actionDoneMsg) {
 	}
 	if msg.err != nil {
 		m.setNotice(noticeErr, who+": "+msg.verb+" failed: "+msg.err.Error())
+		return
+	}
+	if msg.verb == "scratch" { // only started: the scratch pane follows it
+		m.setNotice(noticeInfo, who+": scratch rebuild started")
 		return
 	}
 	m.setNotice(noticeOK, who+": "+pastTense[msg.verb]+" in "+msg.took.Round(100*time.Millisecond).String())

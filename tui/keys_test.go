@@ -57,6 +57,9 @@ func TestActionsCallTheController(t *testing.T) {
 	press(m, "b")
 	press(m, "x")      // web is running: stop
 	press(m, "G", "S") // scratch
+	if s := screen(m); !strings.Contains(s, "scratch rebuild started") || strings.Contains(s, "finished") {
+		t.Fatalf("S only starts a scratch rebuild; the notice should say so:\n%s", s)
+	}
 	// Move to worker-1 (exited): x starts it.
 	press(m, "j", "j", "j", "j")
 	press(m, "x")

@@ -50,7 +50,8 @@ type Controller interface {
 	Stop(ctx context.Context, service string) error
 	// Start starts a service's containers (x on a stopped service).
 	Start(ctx context.Context, service string) error
-	// Scratch runs a scratch rebuild now (S).
+	// Scratch starts a scratch rebuild now (S) and returns: its progress
+	// and result arrive as event.Scratch.
 	Scratch(ctx context.Context) error
 	// Shell returns the command that opens an interactive shell in a
 	// container (s), or nil when that is not possible.
