@@ -120,6 +120,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newWatchCmd(g),
 		newSyncCmd(g),
 		newScratchCmd(g),
+		newInitCmd(g),
 	)
 	return root
 }

@@ -40,6 +40,12 @@ type Options struct {
 	Services   []string // when set, these services and their dependencies only
 }
 
+// FileNames are the compose file names looked for in a directory, the
+// project's own and the override files merged on top.
+func FileNames() []string {
+	return append(append([]string(nil), cli.DefaultFileNames...), cli.DefaultOverrideFileNames...)
+}
+
 // Load reads the project the options name.
 func Load(ctx context.Context, o Options) (*model.Project, error) {
 	r, err := o.resolve()
