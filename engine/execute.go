@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"devstack/engine/plan"
 )
@@ -112,5 +113,9 @@ func dedupe(errs []error) []error {
 
 // opError names the step that failed.
 func opError(o *plan.Op, err error) error {
-	return fmt.Errorf("unable to %s %s: %w", o.Kind, o.Name, err)
+	prefix := fmt.Sprintf("unable to %s %s", o.Kind, o.Name)
+	if strings.HasPrefix(err.Error(), prefix+":") {
+		return err // the runtime said it already
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
 }
