@@ -105,7 +105,14 @@ func readBuildStream(body io.Reader, svc *model.Service, sink event.Sink) (strin
 			return "", fmt.Errorf("unable to read the build output of service %q: %w", svc.Name, err)
 		}
 		if m.Error != nil {
-			return "", &BuildError{Service: svc.Name, Step: step, Message: strings.TrimSpace(m.Error.Message), Tail: tail}
+			msg := strings.TrimSpace(m.Error.Message)
+			if base, ok := baseImage(step); ok {
+				// The builder pulls a missing base image: say so as pull does.
+				if why := pullReason(base, errors.New(msg)); why != "" {
+					msg = fmt.Sprintf("its base image %s is not here and could not be pulled: %s", base, why)
+				}
+			}
+			return "", &BuildError{Service: svc.Name, Step: step, Message: msg, Tail: tail}
 		}
 		if m.Aux != nil {
 			var aux struct{ ID string }
@@ -145,6 +152,16 @@ func readBuildStream(body io.Reader, svc *model.Service, sink event.Sink) (strin
 		return "", &BuildError{Service: svc.Name, Step: step, Message: "the engine ended the build without an image", Tail: tail}
 	}
 	return imageID, nil
+}
+
+// baseImage returns the image of a "Step N/M : FROM image [AS name]" step.
+func baseImage(step string) (string, bool) {
+	_, instr, ok := strings.Cut(step, " : ")
+	f := strings.Fields(instr)
+	if !ok || len(f) < 2 || !strings.EqualFold(f[0], "FROM") {
+		return "", false
+	}
+	return f[1], true
 }
 
 // BuildError is a failed build: the step, the engine's message and the

@@ -518,6 +518,13 @@ func TestBuild(t *testing.T) {
 		t.Errorf("build error = %v", err)
 	}
 
+	// A base image that is neither here nor pullable: said as pull says it.
+	svc.Build = &model.Build{Context: dir, Inline: "FROM devstack-nonexistent/base:1\nRUN true\n"}
+	_, err = r.Build(ctx, p, &svc, engine.BuildOptions{}, event.Discard)
+	if err == nil || !strings.Contains(err.Error(), "its base image devstack-nonexistent/base:1 is not here and could not be pulled: ") {
+		t.Errorf("missing base image: %v", err)
+	}
+
 	svc.Build = &model.Build{Context: filepath.Join(dir, "nope")}
 	if _, err := r.Build(ctx, p, &svc, engine.BuildOptions{}, event.Discard); err == nil ||
 		!strings.Contains(err.Error(), `"app"`) || !strings.Contains(err.Error(), filepath.Join(dir, "nope")) {

@@ -72,6 +72,15 @@ func (r *Runtime) Pull(ctx context.Context, ref string, sink event.Sink) error {
 
 // pullError says why a pull failed in words a user can act on.
 func pullError(ref string, err error) error {
+	if why := pullReason(ref, err); why != "" {
+		return fmt.Errorf("unable to pull %s: %s", ref, why)
+	}
+	return fmt.Errorf("unable to pull %s: %w", ref, err)
+}
+
+// pullReason explains a failed pull of ref, or returns "" when the
+// engine's message is not one it recognises.
+func pullReason(ref string, err error) string {
 	msg := err.Error()
 	has := func(subs ...string) bool {
 		for _, s := range subs {
@@ -83,18 +92,16 @@ func pullError(ref string, err error) error {
 	}
 	switch {
 	case errors.Is(err, errPullStalled):
-		return fmt.Errorf("unable to pull %s: no registry could be reached: the registry stopped answering (%v); "+
-			"check the network, or build the image locally", ref, err)
+		return fmt.Sprintf("no registry could be reached: the registry stopped answering (%v); check the network, or build the image locally", err)
 	case has("no such host", "dial tcp", "connection refused", "i/o timeout", "network is unreachable",
 		"TLS handshake timeout", "Client.Timeout", "connection reset", "server misbehaving"):
-		return fmt.Errorf("unable to pull %s: no registry could be reached (the engine said: %v); "+
+		return fmt.Sprintf("no registry could be reached (the engine said: %v); "+
 			"check the engine's network and proxy, or build the image locally (a build: section, or `docker build -t %s`) or load it with `docker load`",
-			ref, err, ref)
+			err, ref)
 	case has("manifest unknown", "not found", "pull access denied", "repository does not exist"):
-		return fmt.Errorf("unable to pull %s: the registry does not have it, or needs a login (the engine said: %v); "+
-			"check the name and tag, or `docker login`", ref, err)
+		return fmt.Sprintf("the registry does not have it, or needs a login (the engine said: %v); check the name and tag, or `docker login`", err)
 	case has("unauthorized", "authentication required", "denied"):
-		return fmt.Errorf("unable to pull %s: the registry refused access (the engine said: %v); `docker login` first", ref, err)
+		return fmt.Sprintf("the registry refused access (the engine said: %v); `docker login` first", err)
 	}
-	return fmt.Errorf("unable to pull %s: %w", ref, err)
+	return ""
 }

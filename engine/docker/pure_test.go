@@ -135,3 +135,18 @@ func TestResolveHost(t *testing.T) {
 		t.Error("--host with --context must be refused")
 	}
 }
+
+func TestBaseImage(t *testing.T) {
+	for step, want := range map[string]string{
+		"Step 1/5 : FROM node:22-alpine":       "node:22-alpine",
+		"Step 1/9 : from golang:1.25 AS build": "golang:1.25",
+		"Step 2/5 : RUN apk add curl":          "",
+		"Step 1/1 : FROM":                      "",
+		"":                                     "",
+	} {
+		got, ok := baseImage(step)
+		if got != want || ok != (want != "") {
+			t.Errorf("%q: %q %v", step, got, ok)
+		}
+	}
+}
