@@ -57,18 +57,11 @@ func Images(p *model.Project, obs model.Observed, services []string, build, noBu
 			if noBuild || (present && !build && svc.PullPolicy != "build") {
 				continue
 			}
-			key := svc.Build.Key()
-			if op, ok := builds[key]; ok {
-				if op.Name != svc.Image && !strings.Contains(op.Reason, svc.Image) {
-					op.Reason = strings.TrimPrefix(op.Reason+", also "+svc.Image, ", ")
-				}
-				continue
-			}
 			reason := "image missing"
 			if present {
 				reason = "--build"
 			}
-			builds[key] = pl.add(Op{Kind: Build, Service: name, Name: svc.Image, Reason: reason})
+			addBuild(pl, builds, svc, reason)
 		case svc.PullPolicy == "always":
 			pl.add(Op{Kind: Pull, Service: name, Name: svc.Image, Reason: "pull_policy: always"})
 		case !present && svc.PullPolicy != "never":
@@ -78,6 +71,34 @@ func Images(p *model.Project, obs model.Observed, services []string, build, noBu
 		}
 	}
 	return pl, nil
+}
+
+// Builds plans building the named services' images (every service with
+// a build section when none is named) and nothing else: neither their
+// dependencies' images nor pulls, as `build` does.
+func Builds(p *model.Project, services []string) (*Plan, error) {
+	pl := &Plan{}
+	builds := map[string]*Op{}
+	for _, svc := range p.Services {
+		if svc.Build == nil || (len(services) > 0 && !slices.Contains(services, svc.Name)) {
+			continue
+		}
+		addBuild(pl, builds, &svc, "build")
+	}
+	return pl, nil
+}
+
+// addBuild adds svc's build, or tags svc's image by the same build when
+// another service shares it (see SharedImages).
+func addBuild(pl *Plan, builds map[string]*Op, svc *model.Service, reason string) {
+	key := svc.Build.Key()
+	if op, ok := builds[key]; ok {
+		if op.Name != svc.Image && !strings.Contains(op.Reason, svc.Image) {
+			op.Reason = strings.TrimPrefix(op.Reason+", also "+svc.Image, ", ")
+		}
+		return
+	}
+	builds[key] = pl.add(Op{Kind: Build, Service: svc.Name, Name: svc.Image, Reason: reason})
 }
 
 // SharedImages returns the extra image tags a Build op produces (see Images).
