@@ -7,8 +7,12 @@ N       ?= 5
 
 .PHONY: build test demo demo-down bench image compose-v2 clean
 
+# The commit goes into `devstack version` (the build's own VCS stamp may be
+# turned off, as GOFLAGS=-buildvcs=false does).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/devstack
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/devstack
 
 # The local test image: FROM scratch plus Debian's static busybox, built only
 # when missing. FROM scratch needs no registry: nothing is pulled.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"devstack/engine/docker"
 	"devstack/engine/load"
 )
 
@@ -104,6 +106,40 @@ func newConfigCmd(g *globals) *cobra.Command {
 // version is set at build time with -ldflags "-X main.version=...".
 var version = ""
 
+// buildVersion is the release version stamped in at link time, else the
+// module's, else the commit the binary was built from.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, modified := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified {
+		rev += ", modified"
+	}
+	return "dev (commit " + rev + ")"
+}
+
 func newVersionCmd(g *globals) *cobra.Command {
 	var short bool
 	cmd := &cobra.Command{
@@ -111,19 +147,27 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Short: "Print the version of devstack (and of the engine it reaches)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := version
-			if v == "" {
-				if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-					v = info.Main.Version
-				} else {
-					v = "dev"
-				}
-			}
+			v := buildVersion()
 			if short {
 				fmt.Fprintln(g.stdout, v)
 				return nil
 			}
 			fmt.Fprintf(g.stdout, "devstack version %s\n", v)
+			// The engine too, as `docker version` does; devstack's own
+			// version is known either way, so an unreachable engine is
+			// reported, not an error.
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			rt, err := g.runtime(ctx)
+			if err == nil {
+				defer rt.Close()
+				var ev docker.EngineVersion
+				if ev, err = rt.EngineVersion(ctx); err == nil {
+					fmt.Fprintf(g.stdout, "engine %s (API %s, %s/%s) at %s\n", ev.Version, ev.APIVersion, ev.OS, ev.Arch, rt.Host())
+					return nil
+				}
+			}
+			fmt.Fprintf(g.stdout, "engine: not reachable: %v\n", err)
 			return nil
 		},
 	}

@@ -111,6 +111,20 @@ func (r *Runtime) Close() error {
 	return err
 }
 
+// EngineVersion is what `version` reports of the engine.
+type EngineVersion struct {
+	Version, APIVersion, OS, Arch string
+}
+
+// EngineVersion asks the engine for its version.
+func (r *Runtime) EngineVersion(ctx context.Context) (EngineVersion, error) {
+	v, err := r.api.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return EngineVersion{}, r.unreachable(err)
+	}
+	return EngineVersion{Version: v.Version, APIVersion: v.APIVersion, OS: v.Os, Arch: v.Arch}, nil
+}
+
 // Ping checks that the engine answers, and says where it looked if not.
 func (r *Runtime) Ping(ctx context.Context) error {
 	if _, err := r.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
