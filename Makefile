@@ -5,7 +5,7 @@ IMAGE   := devstack-test/busybox:1
 EXAMPLE := -f testdata/example/compose.yaml -f testdata/example/compose.override.yaml
 N       ?= 5
 
-.PHONY: build test demo demo-down bench image compose-v2 clean
+.PHONY: build test lint demo demo-down bench image compose-v2 clean
 
 # The commit goes into `devstack version` (the build's own VCS stamp may be
 # turned off, as GOFLAGS=-buildvcs=false does).
@@ -28,6 +28,13 @@ image:
 # The whole suite on a fresh machine (.ci/run installs and starts what it needs).
 test: image
 	$(GO) vet ./... && $(GO) test ./... -timeout 14m
+
+# gofmt, go vet and staticcheck (fetched from the Go module proxy, pinned).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	@out=$$(gofmt -l .); [ -z "$$out" ] || { echo "gofmt would change:"; echo "$$out"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 # Brings up the bundled example, attached (Ctrl-C stops it; `make demo-down` cleans up).
 demo: image build

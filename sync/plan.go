@@ -45,12 +45,6 @@ func (c changes) count() int {
 	return n
 }
 
-func (c changes) clone() changes {
-	out := changes{}
-	out.merge(c)
-	return out
-}
-
 // rels returns a few of the paths, sorted, for display.
 func (c changes) rels(max int) []string {
 	var out []string

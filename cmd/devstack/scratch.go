@@ -117,12 +117,11 @@ func runScratch(ctx context.Context, g *globals, f scratchFlags) error {
 
 	// On a schedule, the project is loaded afresh for every run: the
 	// compose file may have changed since the last.
-	name := g.projectName
-	if p, err := g.project(ctx, nil); err == nil {
-		name = p.Name
-	} else {
+	p, err := g.project(ctx, nil)
+	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	name := p.Name
 	var s *scratch.Scheduler
 	s = scratch.NewScheduler(scratch.SchedulerOptions{
 		Schedule: sched, Sink: sink, Project: name,

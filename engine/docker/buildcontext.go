@@ -62,11 +62,11 @@ func newBuildContext(b *model.Build) (*buildContext, error) {
 		}
 		st, err := os.Stat(abs)
 		if err != nil || st.IsDir() {
-			return nil, fmt.Errorf("Dockerfile %s does not exist: fix build.dockerfile (relative to the context %s)", abs, b.Context)
+			return nil, fmt.Errorf("the Dockerfile %s does not exist: fix build.dockerfile (relative to the context %s)", abs, b.Context)
 		}
 		real, err := filepath.EvalSymlinks(abs)
 		if err != nil {
-			return nil, fmt.Errorf("Dockerfile %s: %w", abs, err)
+			return nil, fmt.Errorf("the Dockerfile %s: %w", abs, err)
 		}
 		rel, err := filepath.Rel(dir, real)
 		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {

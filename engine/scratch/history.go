@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // StateDir is devstack's state directory: $XDG_STATE_HOME/devstack, else
@@ -67,7 +68,7 @@ func (h *History) open(readOnly bool) (*bolt.DB, error) {
 		}
 	}
 	db, err := bolt.Open(h.path, 0o600, &bolt.Options{Timeout: lockWait, ReadOnly: readOnly})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("the scratch history %s is busy (another devstack holds it); try again", h.path)
 	}
 	if err != nil {

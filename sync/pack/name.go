@@ -80,7 +80,7 @@ func ValidName(name string) error {
 	}
 	for _, part := range strings.Split(name, "/") {
 		if part == ".." {
-			return fmt.Errorf("%w: %q holds ..", ErrUnsafeName, name)
+			return fmt.Errorf("%w: %q has a \"..\" element", ErrUnsafeName, name)
 		}
 	}
 	return nil
