@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -170,15 +171,34 @@ func (s *session) Close() {
 
 // open loads the project, connects to the engine and picks the renderer.
 func (g *globals) open(ctx context.Context, services []string) (*session, error) {
-	p, err := g.project(ctx, services)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := g.runtime(ctx)
-	if err != nil {
+	p, rt, loadErr, connErr := g.loadAndConnect(ctx, services)
+	if err := cmp.Or(loadErr, connErr); err != nil {
+		if rt != nil {
+			rt.Close()
+		}
 		return nil, err
 	}
 	return g.session(p, rt), nil
+}
+
+// loadAndConnect loads the project while it connects to the engine: on a
+// remote engine the SSH handshake's round trips need not wait for the
+// compose file. The runtime, when connected, is returned even if loading
+// failed (the caller closes it); a load error is reported before an
+// engine one.
+func (g *globals) loadAndConnect(ctx context.Context, services []string) (p *model.Project, rt *docker.Runtime, loadErr, connErr error) {
+	type connected struct {
+		rt  *docker.Runtime
+		err error
+	}
+	ch := make(chan connected, 1)
+	go func() {
+		rt, err := g.runtime(ctx)
+		ch <- connected{rt, err}
+	}()
+	p, loadErr = g.project(ctx, services)
+	c := <-ch
+	return p, c.rt, loadErr, c.err
 }
 
 func (g *globals) session(p *model.Project, rt *docker.Runtime) *session {
@@ -191,14 +211,21 @@ func (g *globals) session(p *model.Project, rt *docker.Runtime) *session {
 // restart): given a project name and no compose file, it reads the
 // project from its containers' labels instead, as Compose does.
 func (g *globals) existing(ctx context.Context) (*model.Project, *docker.Runtime, error) {
-	p, err := g.project(ctx, nil)
+	p, rt, loadErr, connErr := g.loadAndConnect(ctx, nil)
 	var notFound *load.NotFoundError
 	name := g.nameWithoutFile()
-	if err != nil && (!errors.As(err, &notFound) || name == "") {
-		return nil, nil, err
+	noFile := errors.As(loadErr, &notFound) && name != ""
+	var err error
+	switch {
+	case loadErr != nil && !noFile:
+		err = loadErr
+	case connErr != nil:
+		err = connErr
 	}
-	rt, err := g.runtime(ctx)
 	if err != nil {
+		if rt != nil {
+			rt.Close()
+		}
 		return nil, nil, err
 	}
 	if p == nil {
