@@ -52,6 +52,8 @@ func TestBadInputIsExplained(t *testing.T) {
 			want: `<dir>/compose.yaml:4:5: services.web.ports must be an array: see the compose specification for the value this attribute takes`},
 		{fixture: "err-unknown-attribute", service: "web", line: 4,
 			want: `<dir>/compose.yaml:4:5: services.web: unknown attribute "imgae": check its spelling against the compose specification (extensions must start with x-)`},
+		{fixture: "err-port", service: "web", line: 8,
+			want: `<dir>/compose.yaml:8:9: services.web.ports: invalid proto: xtp: write a port as [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL], e.g. "127.0.0.1:8080:80" or "53:53/udp"`},
 		{fixture: "err-duration", service: "web", line: 4,
 			want: `<dir>/compose.yaml:4:5: services.web.stop_grace_period: invalid duration "soon": write a duration such as 500ms, 10s or 1m30s`},
 		{fixture: "err-undefined-volume", service: "web", line: 6,

@@ -172,6 +172,26 @@ var rules = []rule{
 		return e.at(files, "services", m[1])
 	}},
 
+	// The port parser names the bad part but neither the service nor
+	// the entry: find the ports entry that holds it.
+	{regexp.MustCompile(`^(?:invalid (?:containerPort|hostPort|proto|IP address):? (\S*)|invalid port '([^']*)'|no port specified|invalid ranges specified)`), func(files []string, err error, m []string) error {
+		bad := m[1] + m[2]
+		holds := func(s string) bool { return bad == "" || strings.Contains(s, bad) }
+		e := &Error{Err: err, Message: "ports: " + firstLine(err.Error()),
+			Hint: `write a port as [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL], e.g. "127.0.0.1:8080:80" or "53:53/udp"`}
+		pos, ok := locateSteps(files, key("services"), anyKey, key("ports"), holds)
+		if !ok {
+			e.File = strings.Join(files, ", ")
+			return e
+		}
+		e.File, e.Line, e.Column = pos.file, pos.line, pos.column
+		if len(pos.keys) > 1 {
+			e.Service = pos.keys[1]
+			e.Message = fmt.Sprintf("services.%s.ports: %s", pos.keys[1], firstLine(err.Error()))
+		}
+		return e
+	}},
+
 	{regexp.MustCompile(`^empty compose file$`), func(files []string, err error, m []string) error {
 		return &Error{File: strings.Join(files, ", "), Err: err, Message: "the compose file is empty or not a mapping",
 			Hint: "it needs at least a services: section"}
