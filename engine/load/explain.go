@@ -172,6 +172,20 @@ var rules = []rule{
 		return e.at(files, "services", m[1])
 	}},
 
+	{regexp.MustCompile(`error while interpolating ([^\s:]+): failed to cast to expected type: (?:strconv\.\w+: parsing "([^"]*)": )?(.+)$`), func(files []string, err error, m []string) error {
+		path := strings.Split(m[1], ".")
+		problem := m[3]
+		switch value, isBool := strings.CutPrefix(m[3], "invalid boolean: "); {
+		case isBool:
+			problem = fmt.Sprintf("%q is not true or false", value)
+		case m[2] != "":
+			problem = fmt.Sprintf("%q is not a number", m[2])
+		}
+		e := &Error{Service: serviceOf(path), Err: err, Message: m[1] + ": " + problem,
+			Hint: "see the compose specification for the value this attribute takes"}
+		return e.at(files, path...)
+	}},
+
 	// The port parser names the bad part but neither the service nor
 	// the entry: find the ports entry that holds it.
 	{regexp.MustCompile(`^(?:invalid (?:containerPort|hostPort|proto|IP address):? (\S*)|invalid port '([^']*)'|no port specified|invalid ranges specified)`), func(files []string, err error, m []string) error {
