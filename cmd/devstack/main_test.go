@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,24 @@ func TestScripts(t *testing.T) {
 					time.Sleep(50 * time.Millisecond) // polling with a deadline
 				}
 				ts.Fatalf("%s is %q, not %q, after a minute", args[0], state, args[1])
+			},
+			// waitexec CONTAINER REGEXP CMD...: run CMD in the container until
+			// its output matches REGEXP, for at most a minute.
+			"waitexec": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 3 {
+					ts.Fatalf("usage: waitexec CONTAINER REGEXP CMD...")
+				}
+				re := regexp.MustCompile(args[1])
+				deadline := time.Now().Add(time.Minute)
+				var out []byte
+				for time.Now().Before(deadline) {
+					out, _ = exec.Command("docker", append([]string{"exec", args[0]}, args[2:]...)...).CombinedOutput()
+					if re.Match(out) {
+						return
+					}
+					time.Sleep(50 * time.Millisecond) // polling with a deadline
+				}
+				ts.Fatalf("%s: %v never printed %q within a minute; last:\n%s", args[0], args[2:], args[1], out)
 			},
 			// jsonfield FILE KEY: FILE holds `ps --format json`; fail unless
 			// some entry has KEY (checks the output stays stable).

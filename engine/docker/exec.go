@@ -24,11 +24,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, o engine.ExecOptions) (in
 		AttachStdin: o.Stdin != nil, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
-		return -1, fmt.Errorf("unable to exec %q in container %s: %w", o.Cmd, shortID(id), r.engineError(err))
+		return -1, fmt.Errorf("unable to exec %s in container %s: %w", commandLine(o.Cmd), shortID(id), r.engineError(err))
 	}
 	att, err := r.api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{TTY: o.Tty})
 	if err != nil {
-		return -1, fmt.Errorf("unable to exec %q in container %s: %w", o.Cmd, shortID(id), r.engineError(err))
+		return -1, fmt.Errorf("unable to exec %s in container %s: %w", commandLine(o.Cmd), shortID(id), r.engineError(err))
 	}
 	defer att.Close()
 	done := make(chan struct{})
@@ -170,4 +170,14 @@ func (r *Runtime) AttachStart(ctx context.Context, id string, o engine.ExecOptio
 	case <-ctx.Done():
 		return -1, ctx.Err()
 	}
+}
+
+// commandLine shows a command in an error, cut short: a script passed to
+// sh -c can be pages long.
+func commandLine(cmd []string) string {
+	s := fmt.Sprintf("%q", cmd)
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
 }
