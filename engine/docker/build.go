@@ -64,6 +64,11 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 		ForceRemove: true,
 		Version:     build.BuilderV1,
 	}
+	auths, err := buildAuths()
+	if err != nil {
+		return "", fmt.Errorf("unable to build service %q: registry credentials: %w", svc.Name, err)
+	}
+	opts.AuthConfigs = auths
 	if parts := strings.Split(svc.Platform, "/"); len(parts) >= 2 {
 		pl := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
 		if len(parts) > 2 {

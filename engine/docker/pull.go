@@ -33,7 +33,11 @@ func (r *Runtime) Pull(ctx context.Context, ref string, sink event.Sink) error {
 	publish := func(detail string) {
 		sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindImage, Name: ref, Action: event.Pulling, Detail: detail})
 	}
-	res, err := r.api.ImagePull(ctx, ref, client.ImagePullOptions{})
+	auth, err := pullAuth(ref)
+	if err != nil {
+		return fmt.Errorf("unable to pull %s: registry credentials: %w", ref, err)
+	}
+	res, err := r.api.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
 	if err == nil {
 		defer res.Close()
 		for m, merr := range res.JSONMessages(ctx) {
@@ -100,7 +104,7 @@ func pullReason(ref string, err error) string {
 			err, ref)
 	case has("manifest unknown", "not found", "pull access denied", "repository does not exist"):
 		return fmt.Sprintf("the registry does not have it, or needs a login (the engine said: %v); check the name and tag, or `docker login`", err)
-	case has("unauthorized", "authentication required", "denied"):
+	case has("unauthorized", "authentication required", "denied", "no basic auth credentials"):
 		return fmt.Sprintf("the registry refused access (the engine said: %v); `docker login` first", err)
 	}
 	return ""
