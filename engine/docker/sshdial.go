@@ -30,11 +30,19 @@ type sshDialer struct {
 	cfg    *ssh.ClientConfig
 	addr   string // host:port
 	socket string // the engine's socket on the remote
+	jumps  []hop  // ProxyJump hosts, in order, reached before addr
 
 	mu     sync.Mutex
-	conn   *ssh.Client // nil until dialled, and after it broke
+	conn   *ssh.Client   // nil until dialled, and after it broke
+	via    []*ssh.Client // the jump hosts' connections under conn
 	closed bool
 	agent  net.Conn // the ssh-agent connection, if one is used
+}
+
+// hop is one SSH server on the way: where it is and how to log in.
+type hop struct {
+	addr string
+	cfg  *ssh.ClientConfig
 }
 
 // keepAlive is how often an idle SSH connection is probed, so a dead
@@ -55,17 +63,44 @@ func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
 		socket = "/var/run/docker.sock"
 	}
 	d := &sshDialer{addr: h.addr, socket: socket}
-	auths, agentConn, err := sshAuth(h.identities)
+	identities := h.identities
+	var jumps []sshHost
+	for _, spec := range h.jumps {
+		ju, err := url.Parse("ssh://" + spec)
+		if err != nil || ju.Hostname() == "" {
+			return nil, fmt.Errorf("invalid ProxyJump host %q in %s: use [user@]host[:port]", spec, filepath.Join(sshDir(), "config"))
+		}
+		j, err := resolveSSHHost(ju)
+		if err != nil {
+			return nil, err
+		}
+		jumps = append(jumps, j)
+		identities = append(identities, j.identities...)
+	}
+	auths, agentConn, err := sshAuth(identities)
 	if err != nil {
 		return nil, err
 	}
 	d.agent = agentConn
-	check, algos, err := hostKeyCheck(d.addr)
-	if err != nil {
+	config := func(addr, user string) (*ssh.ClientConfig, error) {
+		check, algos, err := hostKeyCheck(addr)
+		if err != nil {
+			return nil, err
+		}
+		return &ssh.ClientConfig{User: user, Auth: auths, HostKeyCallback: check, HostKeyAlgorithms: algos, Timeout: 15 * time.Second}, nil
+	}
+	for _, j := range jumps {
+		cfg, err := config(j.addr, j.user)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.jumps = append(d.jumps, hop{addr: j.addr, cfg: cfg})
+	}
+	if d.cfg, err = config(d.addr, h.user); err != nil {
 		d.Close()
 		return nil, err
 	}
-	d.cfg = &ssh.ClientConfig{User: h.user, Auth: auths, HostKeyCallback: check, HostKeyAlgorithms: algos, Timeout: 15 * time.Second}
 	if _, err := d.client(ctx); err != nil {
 		d.Close()
 		return nil, err
@@ -83,6 +118,7 @@ type sshHost struct {
 	addr       string   // host:port to dial
 	user       string   // who to log in as
 	identities []string // the IdentityFile entries of ~/.ssh/config, ~ expanded
+	jumps      []string // its ProxyJump hosts ([user@]host[:port] or aliases), in order
 }
 
 // resolveSSHHost reads what ~/.ssh/config says of the URL's host (an
@@ -130,6 +166,13 @@ func resolveSSHHost(u *url.URL) (sshHost, error) {
 		}
 	}
 	h.addr = net.JoinHostPort(host, port)
+	if j := get("ProxyJump"); j != "" && j != "none" {
+		for _, spec := range strings.Split(j, ",") {
+			if spec = strings.TrimSpace(spec); spec != "" {
+				h.jumps = append(h.jumps, spec)
+			}
+		}
+	}
 	return h, nil
 }
 
@@ -235,36 +278,37 @@ func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
 	if d.conn != nil {
 		return d.conn, nil
 	}
-	nd := net.Dialer{Timeout: d.cfg.Timeout}
-	raw, err := nd.DialContext(ctx, "tcp", d.addr)
-	if err != nil {
-		return nil, fmt.Errorf("unable to connect to %s: %w", d.addr, err)
-	}
-	// The handshake has no context of its own: bound it with one.
-	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
-	c, chans, reqs, err := ssh.NewClientConn(withQuickAck(raw), d.addr, d.cfg)
-	if !stop() {
-		err = errors.Join(err, ctx.Err())
-	}
-	if err != nil {
-		raw.Close()
-		if c != nil {
-			c.Close()
+	// Through the ProxyJump hosts, each reached over the one before.
+	var via []*ssh.Client
+	closeVia := func() {
+		for i := len(via) - 1; i >= 0; i-- {
+			via[i].Close()
 		}
-		return nil, fmt.Errorf("unable to log in to %s over SSH: %w", d.addr, err)
 	}
-	_ = raw.SetDeadline(time.Time{})
-	conn := ssh.NewClient(c, chans, reqs)
-	d.conn = conn
+	for _, h := range append(d.jumps, hop{addr: d.addr, cfg: d.cfg}) {
+		var prev *ssh.Client
+		if len(via) > 0 {
+			prev = via[len(via)-1]
+		}
+		c, err := sshLogin(ctx, prev, h)
+		if err != nil {
+			closeVia()
+			return nil, err
+		}
+		via = append(via, c)
+	}
+	conn := via[len(via)-1]
+	d.conn, d.via = conn, via[:len(via)-1]
 	done := make(chan struct{})
 	go func() {
 		_ = conn.Wait()
 		close(done)
 		d.mu.Lock()
 		if d.conn == conn {
-			d.conn = nil // the next dial reconnects
+			d.conn, d.via = nil, nil // the next dial reconnects
 		}
 		d.mu.Unlock()
+		closeVia() // the jump hosts' connections served only this one
 	}()
 	go func() {
 		t := time.NewTicker(keepAlive)
@@ -282,6 +326,38 @@ func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
 		}
 	}()
 	return conn, nil
+}
+
+// sshLogin opens an SSH connection to h: directly, or through prev.
+func sshLogin(ctx context.Context, prev *ssh.Client, h hop) (*ssh.Client, error) {
+	var raw net.Conn
+	var err error
+	if prev == nil {
+		nd := net.Dialer{Timeout: h.cfg.Timeout}
+		if raw, err = nd.DialContext(ctx, "tcp", h.addr); err == nil {
+			raw = withQuickAck(raw)
+		}
+	} else {
+		raw, err = prev.DialContext(ctx, "tcp", h.addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("unable to connect to %s: %w", h.addr, err)
+	}
+	// The handshake has no context of its own: bound it with one.
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
+	c, chans, reqs, err := ssh.NewClientConn(raw, h.addr, h.cfg)
+	if !stop() {
+		err = errors.Join(err, ctx.Err())
+	}
+	if err != nil {
+		raw.Close()
+		if c != nil {
+			c.Close()
+		}
+		return nil, fmt.Errorf("unable to log in to %s over SSH: %w", h.addr, err)
+	}
+	_ = raw.SetDeadline(time.Time{})
+	return ssh.NewClient(c, chans, reqs), nil
 }
 
 // DialContext opens a channel to the remote engine's socket; it is the
@@ -312,6 +388,9 @@ func (d *sshDialer) Close() error {
 		return nil
 	}
 	err := d.conn.Close()
-	d.conn = nil
+	for i := len(d.via) - 1; i >= 0; i-- {
+		d.via[i].Close()
+	}
+	d.conn, d.via = nil, nil
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -250,7 +251,8 @@ func TestSSHHostFromConfig(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	config := "Host box\n  HostName 10.1.2.3\n  Port 2222\n  User deploy\n  IdentityFile ~/.ssh/a\n  IdentityFile /keys/b\n"
+	config := "Host box\n  HostName 10.1.2.3\n  Port 2222\n  User deploy\n  IdentityFile ~/.ssh/a\n  IdentityFile /keys/b\n  ProxyJump gw1, ops@gw2:2200\n" +
+		"Host direct\n  ProxyJump none\n"
 	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +268,77 @@ func TestSSHHostFromConfig(t *testing.T) {
 		}
 	}
 	u, _ := url.Parse("ssh://box")
-	if h, _ := resolveSSHHost(u); len(h.identities) != 2 || h.identities[0] != filepath.Join(home, ".ssh", "a") || h.identities[1] != "/keys/b" {
+	h, _ := resolveSSHHost(u)
+	if len(h.identities) != 2 || h.identities[0] != filepath.Join(home, ".ssh", "a") || h.identities[1] != "/keys/b" {
 		t.Errorf("identities %v", h.identities)
+	}
+	if len(h.jumps) != 2 || h.jumps[0] != "gw1" || h.jumps[1] != "ops@gw2:2200" {
+		t.Errorf("jumps %q", h.jumps)
+	}
+	u, _ = url.Parse("ssh://direct")
+	if h, _ := resolveSSHHost(u); len(h.jumps) != 0 {
+		t.Errorf("ProxyJump none gave %q", h.jumps)
+	}
+}
+
+// ProxyJump: the engine's host is reached through a jump host, as ssh -J
+// does. The jump host is the same sshd behind a counting TCP proxy, so
+// the test sees that the connection went through it.
+func TestSSHProxyJump(t *testing.T) {
+	newTestRuntime(t)
+	port, hostKey, home := testSSHD(t)
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	accepted := make(chan struct{}, 16)
+	go func() {
+		for {
+			c, err := proxy.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go func() { _, _ = io.Copy(s, c) }()
+				_, _ = io.Copy(c, s)
+			}()
+		}
+	}()
+	jumpPort := proxy.Addr().(*net.TCPAddr).Port
+	dotSSH := filepath.Join(home, ".ssh")
+	config := fmt.Sprintf("Host bastion\n  HostName 127.0.0.1\n  Port %d\n  User %s\n\nHost devbox\n  HostName 127.0.0.1\n  Port %d\n  User %s\n  ProxyJump bastion\n",
+		jumpPort, me.Username, port, me.Username)
+	if err := os.WriteFile(filepath.Join(dotSSH, "config"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	known := knownhosts.Line([]string{knownhosts.Normalize(fmt.Sprintf("127.0.0.1:%d", port)), knownhosts.Normalize(fmt.Sprintf("127.0.0.1:%d", jumpPort))}, hostKey)
+	if err := os.WriteFile(filepath.Join(dotSSH, "known_hosts"), []byte(known+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 30*time.Second)
+	remote, err := New(ctx, Options{Host: "ssh://devbox"})
+	if err != nil {
+		t.Fatalf("ssh://devbox through bastion: %v", err)
+	}
+	defer remote.Close()
+	if _, err := remote.api.Ping(ctx, client.PingOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-accepted:
+	default:
+		t.Fatal("the connection did not go through the jump host")
 	}
 }
