@@ -162,6 +162,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		Short: "Run a one-off command in a new container of a service",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: g.withSession(false, func(ctx context.Context, s *session, args []string) error {
+			g.warnRemoteBinds(s)
 			svc, ok := s.project.Service(args[0])
 			if !ok {
 				return engine.CheckServices(s.project, args[:1])

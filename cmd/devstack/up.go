@@ -67,6 +67,7 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		return err
 	}
 	defer s.Close()
+	g.warnRemoteBinds(s)
 	opts := engine.UpOptions{
 		Services:      services,
 		Build:         f.build,

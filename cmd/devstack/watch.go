@@ -26,6 +26,7 @@ func newWatchCmd(g *globals) *cobra.Command {
 			"differs (x-devstack.sync.initial: false turns it off). Ctrl-C stops watching and leaves\n" +
 			"the stack running.",
 		RunE: g.withSession(true, func(ctx context.Context, s *session, args []string) error {
+			g.warnRemoteBinds(s)
 			ctx, stop := signalContext(ctx, nil)
 			defer stop()
 			if !noUp {
