@@ -2,9 +2,8 @@ package main
 
 import (
 	"fmt"
-	"net"
-	"net/url"
 
+	"devstack/engine/docker"
 	"devstack/engine/model"
 )
 
@@ -13,7 +12,7 @@ import (
 // machine, not on this one. Compose binds it without a word; the files
 // the user meant get there with develop.watch instead.
 func remoteBindWarnings(p *model.Project, host string) []string {
-	if !remoteEngine(host) {
+	if !docker.RemoteHost(host) {
 		return nil
 	}
 	var out []string
@@ -26,22 +25,6 @@ func remoteBindWarnings(p *model.Project, host string) []string {
 		}
 	}
 	return out
-}
-
-// remoteEngine reports whether an engine address is on another machine.
-func remoteEngine(host string) bool {
-	u, err := url.Parse(host)
-	if err != nil {
-		return false
-	}
-	switch u.Scheme {
-	case "ssh":
-		return true
-	case "tcp", "http", "https":
-		ip := net.ParseIP(u.Hostname())
-		return u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback())
-	}
-	return false // unix, npipe: this machine
 }
 
 // warnRemoteBinds prints remoteBindWarnings, as the loader's warnings are.

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,8 +23,10 @@ import (
 
 // Build builds svc's image with the engine's classic builder (API 1.41
 // engines offer BuildKit only through a session this client does not
-// run), streaming the context as an uncompressed tar that honours
-// .dockerignore. It returns the image ID.
+// run), streaming the context as a tar that honours .dockerignore:
+// gzipped for an engine on another machine, where the link is slower
+// than compressing (source trees shrink 3-5×), plain for a local one.
+// It returns the image ID.
 func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Service, o engine.BuildOptions, sink event.Sink) (string, error) {
 	b := svc.Build
 	if b == nil {
@@ -37,7 +40,18 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(bc.write(pw)) }()
+	go func() {
+		if !r.Remote() {
+			pw.CloseWithError(bc.write(pw))
+			return
+		}
+		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+		err := bc.write(zw)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		pw.CloseWithError(err)
+	}()
 	// Unblocks the writer whatever happens to the request.
 	defer pr.CloseWithError(errors.New("build ended"))
 

@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -97,6 +99,26 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// Remote reports whether the engine is on another machine (ssh://, or
+// tcp:// to an address that is not loopback).
+func (r *Runtime) Remote() bool { return RemoteHost(r.host) }
+
+// RemoteHost reports whether an engine address is on another machine.
+func RemoteHost(host string) bool {
+	u, err := url.Parse(host)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "ssh":
+		return true
+	case "tcp", "http", "https":
+		ip := net.ParseIP(u.Hostname())
+		return u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback())
+	}
+	return false // unix, npipe: this machine
 }
 
 // Host names the engine endpoint.

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"devstack/engine"
+	"devstack/engine/event"
 	"devstack/engine/model"
 )
 
@@ -210,6 +212,20 @@ func TestSSHDialerReachesTheEngine(t *testing.T) {
 	t.Logf("observe over SSH: %v each", (time.Since(start) / 5).Round(100*time.Microsecond))
 	if err := remote.RemoveContainer(ctx, id, true); err != nil {
 		t.Fatal(err)
+	}
+
+	// A build over SSH sends its context gzipped: the engine unpacks it.
+	if !remote.Remote() || r.Remote() {
+		t.Fatalf("Remote(): over SSH %v, local %v", remote.Remote(), r.Remote())
+	}
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"hello.txt": "hello", "Dockerfile": "FROM " + img + "\nCOPY hello.txt /hello.txt\nRUN test \"$(cat /hello.txt)\" = hello\n"})
+	tag := "devstack-test/" + p.Name + ":ssh"
+	t.Cleanup(func() {
+		_, _ = r.api.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
+	if _, err := remote.Build(ctx, p, &model.Service{Name: "app", Image: tag, Build: &model.Build{Context: dir}}, engine.BuildOptions{}, event.Discard); err != nil {
+		t.Fatalf("build over SSH: %v", err)
 	}
 }
 
