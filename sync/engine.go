@@ -81,6 +81,9 @@ type Options struct {
 	StateDir string
 	// Transport forces a transport; default TransportAuto.
 	Transport string
+	// Compress sends batches gzipped: set it when the engine is on
+	// another machine (the link is slower than compressing).
+	Compress bool
 	// HugeBatch is the number of changed paths above which a batch (a
 	// branch switch) becomes a resync of the service; default 1000.
 	HugeBatch int

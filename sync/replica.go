@@ -223,7 +223,7 @@ func (rp *replica) send(ctx context.Context, rs roots, p plan, snapshot map[stri
 	owner := rp.resolveOwner(ctx)
 	shares := split(p.puts)
 	parts := make([]part, len(shares))
-	b := container.Batch{Delete: p.deletes, RootOwned: owner == pack.Owner{}}
+	b := container.Batch{Delete: p.deletes, RootOwned: owner == pack.Owner{}, Compress: rp.sv.s.o.Compress}
 	for i, share := range shares {
 		b.Parts = append(b.Parts, func(out io.Writer) error {
 			return parts[i].write(rp, rs, share, owner, out)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"devstack/engine"
 	"devstack/engine/docker"
 	"devstack/engine/model"
 )
@@ -32,4 +33,10 @@ func (g *globals) warnRemoteBinds(s *session) {
 	for _, w := range remoteBindWarnings(s.project, s.rt.Host()) {
 		fmt.Fprintln(g.stderr, "warning:", w)
 	}
+}
+
+// isRemote reports whether a runtime's engine is on another machine.
+func isRemote(rt engine.Runtime) bool {
+	r, ok := rt.(interface{ Remote() bool })
+	return ok && r.Remote()
 }

@@ -73,6 +73,7 @@ func runSync(ctx context.Context, e *engine.Engine, p *model.Project, services [
 		Engine:    &syncEngine{rt: e.Runtime(), e: e, p: p},
 		Sink:      e.Sink(),
 		Transport: transport,
+		Compress:  isRemote(e.Runtime()),
 	})
 	if err != nil {
 		return err

@@ -32,11 +32,14 @@ frames() { while IFS=' ' read -r k n; do [ "$k" = C ] || return 0; dd bs=65536 c
 for t in tar dd xargs find stat rm; do command -v $t >/dev/null 2>&1 || exit 3; done
 [ "$(printf abc | dd bs=2 count=3 iflag=fullblock,count_bytes 2>/dev/null)" = abc ] || exit 3
 [ "$(printf 'a b\0c' | xargs -0 echo 2>/dev/null)" = "a b c" ] || exit 3
-echo "$M ready"
+Z=0; [ "$(printf x | gzip -c 2>/dev/null | gzip -dc 2>/dev/null)" = x ] && Z=1
+echo "$M ready $Z"
 while IFS= read -r op; do
   case "$op" in
   T) frames | { tar -xf - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M T $?";;
   R) frames | { tar -xof - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M R $?";;
+  TZ) frames | { gzip -dc | tar -xf - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M TZ $?";;
+  RZ) frames | { gzip -dc | tar -xof - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M RZ $?";;
   D) frames | { xargs -0 rm -rf -- 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M D $?";;
   L) d=$(frames); s=0; if [ -e "$d" ]; then find "$d" -exec stat -c '%%f %%s %%Y %%u %%g %%n' -- {} + 2>/dev/null; s=$?; fi; echo "$M L $s";;
   *) exit 0;;
@@ -58,6 +61,7 @@ type Agent struct {
 
 	mu     sync.Mutex // one request at a time
 	frame  []byte     // the framing buffer, reused; guarded by mu
+	gzip   bool       // the container has gzip: batches may come compressed
 	exit   int        // guarded by done
 	err    error      // guarded by done
 	broken error      // set once a request failed half-way; guarded by mu
@@ -123,7 +127,8 @@ func StartAgent(ctx context.Context, api API, id string) (*Agent, error) {
 				}
 				return nil, fmt.Errorf("unable to start the sync exec: exit %d: %s", a.exit, stderr.String())
 			}
-			if line == a.marker+" ready" {
+			if rest, ok := strings.CutPrefix(line, a.marker+" ready"); ok {
+				a.gzip = strings.TrimSpace(rest) == "1"
 				return a, nil
 			}
 		case <-timer.C:
@@ -140,6 +145,9 @@ var errAgentGone = errors.New("the sync exec in the container ended")
 
 // Kind names the transport.
 func (a *Agent) Kind() string { return "exec" }
+
+// Gzip reports whether the container can take gzipped batches.
+func (a *Agent) Gzip() bool { return a.gzip }
 
 // Close ends the exec.
 func (a *Agent) Close() {
@@ -191,7 +199,14 @@ func (a *Agent) Apply(ctx context.Context, b Batch) error {
 	if b.RootOwned {
 		op = "R"
 	}
+	compress := b.Compress && a.gzip
+	if compress {
+		op += "Z"
+	}
 	for _, part := range b.Parts {
+		if compress {
+			part = gzipped(part)
+		}
 		if _, err := a.request(ctx, op, part); err != nil {
 			return fmt.Errorf("unable to copy files into the container: %w", err)
 		}

@@ -8,6 +8,7 @@
 package container
 
 import (
+	"compress/gzip"
 	"context"
 	"io"
 
@@ -50,6 +51,22 @@ type Batch struct {
 	// RootOwned says every entry of Parts belongs to root (0:0), so a
 	// transport extracting as root need not set owners one by one.
 	RootOwned bool
+	// Compress asks for the parts to travel gzipped, where the transport
+	// can: the engine is on another machine, behind a slower link.
+	Compress bool
+}
+
+// gzipped wraps a part so that it writes its tar stream gzipped, at the
+// fastest level: the point is fewer bytes on the link, not the last one.
+func gzipped(part func(io.Writer) error) func(io.Writer) error {
+	return func(w io.Writer) error {
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		err := part(zw)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
 }
 
 // Transport applies batches to one container.

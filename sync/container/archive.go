@@ -39,6 +39,9 @@ func (a *Archive) Apply(ctx context.Context, b Batch) error {
 	errs := make([]error, len(b.Parts))
 	var wg sync.WaitGroup
 	for i, part := range b.Parts {
+		if b.Compress { // the engine unpacks gzip itself
+			part = gzipped(part)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -109,6 +109,17 @@ func TestAgentAppliesListsAndSurvivesAFailedRequest(t *testing.T) {
 		t.Fatalf("container holds %q", got)
 	}
 
+	// A batch for a remote engine travels gzipped (busybox has gzip).
+	if !ag.Gzip() {
+		t.Fatal("the agent did not find busybox's gzip")
+	}
+	if err := ag.Apply(ctx, container.Batch{Parts: parts(tarOf("zip/c.txt", "zipped")), Compress: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh(t, a, id, "cat /zip/c.txt"); got != "zipped" {
+		t.Fatalf("compressed batch gave %q", got)
+	}
+
 	// A root-owned batch is extracted without setting owners: what the
 	// headers say is not applied (they say 1000 here to show it).
 	if err := ag.Apply(ctx, container.Batch{Parts: parts(tarOf("root/r.txt", "r")), RootOwned: true}); err != nil {
@@ -269,6 +280,13 @@ func TestArchiveTransportOnBusybox(t *testing.T) {
 	m, err := ar.List(ctx, "/app")
 	if err != nil || len(m) != 1 || m["a.txt"].UID != 1000 {
 		t.Fatalf("listing %+v %v", m, err)
+	}
+	// Gzipped, for a remote engine: the engine unpacks it.
+	if err := ar.Apply(ctx, container.Batch{Parts: parts(tarOf("app/z.txt", "zipped")), Compress: true}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ar.List(ctx, "/app"); err != nil || m["z.txt"].Size != 6 {
+		t.Fatalf("after a gzipped batch: %+v %v", m, err)
 	}
 }
 

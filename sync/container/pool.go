@@ -120,7 +120,7 @@ func (p *Pool) Apply(ctx context.Context, b Batch) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = a.Apply(ctx, Batch{Parts: shares[i], RootOwned: b.RootOwned})
+			errs[i] = a.Apply(ctx, Batch{Parts: shares[i], RootOwned: b.RootOwned, Compress: b.Compress})
 		}()
 	}
 	wg.Wait()
