@@ -115,7 +115,7 @@ func ContextTar(files map[string][]byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// RemoveProject force-removes every container, network and volume labelled
+// RemoveProject force-removes every container, network, volume and image labelled
 // with the compose project name; tests call it in t.Cleanup.
 func RemoveProject(project string) {
 	filter := "label=com.docker.compose.project=" + project
@@ -131,6 +131,16 @@ func RemoveProject(project string) {
 		out, _ := exec.Command("docker", kind, "ls", "-q", "--filter", filter).Output()
 		for _, id := range bytes.Fields(out) {
 			_ = exec.Command("docker", kind, "rm", string(id)).Run()
+		}
+	}
+	// The images the project built carry its label too (its untagged
+	// parent layers go with them).
+	out, _ := exec.Command("docker", "images", "-q", "--filter", filter).Output()
+	seen := map[string]bool{}
+	for _, id := range bytes.Fields(out) {
+		if !seen[string(id)] {
+			seen[string(id)] = true
+			_ = exec.Command("docker", "rmi", "-f", string(id)).Run()
 		}
 	}
 }
