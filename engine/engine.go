@@ -96,11 +96,7 @@ func (e *Engine) BuildImages(ctx context.Context, p *model.Project, services []s
 // Build builds the named services' images unconditionally (all that have
 // a build section when none are named); nothing is pulled but base images.
 func (e *Engine) Build(ctx context.Context, p *model.Project, services []string, noCache bool) error {
-	pl, err := plan.Builds(p, services)
-	if err != nil {
-		return err
-	}
-	return e.apply(ctx, p, pl, applyOptions{noCache: noCache})
+	return e.apply(ctx, p, plan.Builds(p, services), applyOptions{noCache: noCache})
 }
 
 // Pull pulls the images of the named services (all when none are named).

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -233,8 +232,8 @@ func (g *globals) existing(ctx context.Context) (*model.Project, *docker.Runtime
 			rt.Close()
 			var none *engine.NoProjectError
 			if errors.As(err, &none) {
-				err = fmt.Errorf("no compose file found in %s or any parent directory (looked for %s), and %v: create one with `devstack init`, or name it with -f",
-					notFound.Dir, strings.Join(notFound.Names, ", "), none)
+				notFound.Also = none.Error()
+				err = notFound
 			}
 			return nil, nil, err
 		}

@@ -47,11 +47,16 @@ func (e *Error) Unwrap() error { return e.Err }
 type NotFoundError struct {
 	Dir   string   // where the upward search started
 	Names []string // the file names looked for
+	Also  string   // what else was looked at, if anything ("the engine holds no ...")
 }
 
 func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("no compose file found in %s or any parent directory (looked for %s): create one with `devstack init`, or name it with -f",
-		e.Dir, strings.Join(e.Names, ", "))
+	also := ""
+	if e.Also != "" {
+		also = ", and " + e.Also
+	}
+	return fmt.Sprintf("no compose file found in %s or any parent directory (looked for %s)%s: create one with `devstack init`, or name it with -f",
+		e.Dir, strings.Join(e.Names, ", "), also)
 }
 
 // at fills the error's position from where path is written in files.

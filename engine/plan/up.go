@@ -76,7 +76,7 @@ func Images(p *model.Project, obs model.Observed, services []string, build, noBu
 // Builds plans building the named services' images (every service with
 // a build section when none is named) and nothing else: neither their
 // dependencies' images nor pulls, as `build` does.
-func Builds(p *model.Project, services []string) (*Plan, error) {
+func Builds(p *model.Project, services []string) *Plan {
 	pl := &Plan{}
 	builds := map[string]*Op{}
 	for _, svc := range p.Services {
@@ -85,7 +85,7 @@ func Builds(p *model.Project, services []string) (*Plan, error) {
 		}
 		addBuild(pl, builds, &svc, "build")
 	}
-	return pl, nil
+	return pl
 }
 
 // addBuild adds svc's build, or tags svc's image by the same build when
