@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
@@ -157,6 +159,31 @@ func pullAuth(ref string) (string, error) {
 		return "", err
 	}
 	return base64.URLEncoding.EncodeToString(b), nil
+}
+
+// authCache keeps buildAuths' answer for a moment: an up builds several
+// images at once, and each would otherwise run every credential helper
+// again; short-lived, so a `docker login` meanwhile is seen soon.
+type authCache struct {
+	mu    sync.Mutex
+	at    time.Time
+	auths map[string]registry.AuthConfig
+}
+
+const authCacheFor = time.Minute
+
+func (c *authCache) get() (map[string]registry.AuthConfig, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.auths != nil && time.Since(c.at) < authCacheFor {
+		return c.auths, nil
+	}
+	auths, err := buildAuths()
+	if err != nil {
+		return nil, err
+	}
+	c.auths, c.at = auths, time.Now()
+	return auths, nil
 }
 
 // buildAuths returns the credentials of every registry the config file

@@ -78,7 +78,7 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 		ForceRemove: true,
 		Version:     build.BuilderV1,
 	}
-	auths, err := buildAuths()
+	auths, err := r.auths.get()
 	if err != nil {
 		return "", fmt.Errorf("unable to build service %q: registry credentials: %w", svc.Name, err)
 	}

@@ -38,6 +38,8 @@ type Runtime struct {
 	// pullStall bounds how long a pull may go without a word from the
 	// engine; tests shorten it.
 	pullStall time.Duration
+
+	auths authCache // registry credentials for builds
 }
 
 var _ engine.Runtime = (*Runtime)(nil)
