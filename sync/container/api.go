@@ -52,7 +52,9 @@ type Batch struct {
 	// transport extracting as root need not set owners one by one.
 	RootOwned bool
 	// Compress asks for the parts to travel gzipped, where the transport
-	// can: the engine is on another machine, behind a slower link.
+	// can: the engine is on another machine, behind a slower link. Only
+	// the exec transport does, unpacking with the container's own gzip;
+	// the archive API never gets a compressed stream (see Archive.Apply).
 	Compress bool
 }
 

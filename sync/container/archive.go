@@ -31,7 +31,10 @@ func (a *Archive) Close() {}
 const maxArgs = 96 * 1024
 
 // Apply deletes, then streams each part straight from the host files
-// into the engine (never a whole batch in memory), parts at once.
+// into the engine (never a whole batch in memory), parts at once. It
+// ignores b.Compress: the stream always goes uncompressed, because an
+// engine before 29.5.1 unpacks a compressed one with a decompressor found
+// inside the container, as root on the engine's host (CVE-2026-41567).
 func (a *Archive) Apply(ctx context.Context, b Batch) error {
 	if err := a.remove(ctx, b.Delete); err != nil {
 		return err
@@ -39,9 +42,6 @@ func (a *Archive) Apply(ctx context.Context, b Batch) error {
 	errs := make([]error, len(b.Parts))
 	var wg sync.WaitGroup
 	for i, part := range b.Parts {
-		if b.Compress { // the engine unpacks gzip itself
-			part = gzipped(part)
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

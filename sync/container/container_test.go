@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -10,7 +11,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,11 +50,18 @@ func newAPI(t *testing.T) api {
 // run starts a container of image running args, labelled for cleanup.
 func run(t *testing.T, image string, args ...string) string {
 	t.Helper()
+	return runWith(t, nil, image, args...)
+}
+
+// runWith is run with more options of docker run (mounts, user, tmpfs).
+func runWith(t *testing.T, opts []string, image string, args ...string) string {
+	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	project := "dssc" + hex.EncodeToString(b)
 	t.Cleanup(func() { enginetest.RemoveProject(project) })
-	cmd := append([]string{"run", "-d", "--label", "com.docker.compose.project=" + project, image}, args...)
+	cmd := append([]string{"run", "-d", "--label", "com.docker.compose.project=" + project}, opts...)
+	cmd = append(append(cmd, image), args...)
 	out, err := exec.Command("docker", cmd...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker run: %v: %s", err, out)
@@ -281,7 +291,8 @@ func TestArchiveTransportOnBusybox(t *testing.T) {
 	if err != nil || len(m) != 1 || m["a.txt"].UID != 1000 {
 		t.Fatalf("listing %+v %v", m, err)
 	}
-	// Gzipped, for a remote engine: the engine unpacks it.
+	// Compression asked for (a remote engine): the stream still goes
+	// uncompressed (see TestArchiveTransportNeverSendsCompressedArchives).
 	if err := ar.Apply(ctx, container.Batch{Parts: parts(tarOf("app/z.txt", "zipped")), Compress: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -362,5 +373,104 @@ func TestPoolExtractsPartsAtOnce(t *testing.T) {
 	m, err := p.List(ctx, "/app")
 	if err != nil || len(m) != 10 {
 		t.Fatalf("list %v %v", m, err)
+	}
+}
+
+// evilDecompressorImage is the test image plus an unpigz, pigz, gzip and
+// xz that leave a marker wherever they run (the container's root, a
+// bind-mounted host directory, the host's /tmp when run outside any
+// chroot) and then decompress as asked, so a copy through them succeeds.
+func evilDecompressorImage(t *testing.T) string {
+	t.Helper()
+	base := enginetest.Busybox(t)
+	const tag = "devstack-test/evil-decompressor:1"
+	if exec.Command("docker", "image", "inspect", tag).Run() == nil {
+		return tag
+	}
+	script := []byte("#!/bin/busybox sh\n" +
+		"for d in / /marks /tmp; do echo \"$0 ran as $(id -u)\" >> \"$d/" + evilMarker + "\" 2>/dev/null; done\n" +
+		"case \"$0\" in *xz) exec /bin/busybox xz \"$@\";; *) exec /bin/busybox gzip \"$@\";; esac\n")
+	ctxTar, err := enginetest.ContextTar(map[string][]byte{
+		"Dockerfile": []byte("FROM " + base + "\nCOPY evil /usr/local/bin/evil\n" +
+			"RUN [\"/bin/busybox\", \"sh\", \"-c\", \"mkdir -p /marks && for n in unpigz pigz gzip xz; do rm -f /bin/$n /usr/bin/$n; ln -s /usr/local/bin/evil /bin/$n; ln -s /usr/local/bin/evil /usr/bin/$n; done\"]\n"),
+		"evil": script,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("docker", "build", "-q", "-t", tag, "-")
+	cmd.Stdin = bytes.NewReader(ctxTar)
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v %s", tag, err, out)
+	}
+	return tag
+}
+
+const evilMarker = "devstack-evil-decompressor-ran"
+
+// sniffer records how every stream sent to PUT archive begins.
+type sniffer struct {
+	api
+	mu    sync.Mutex
+	heads [][]byte
+}
+
+func (s *sniffer) CopyTo(ctx context.Context, id, dir string, r io.Reader) error {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(4)
+	s.mu.Lock()
+	s.heads = append(s.heads, append([]byte(nil), head...))
+	s.mu.Unlock()
+	return s.api.CopyTo(ctx, id, dir, br)
+}
+
+// Compression asked for on the archive transport (a remote engine) never
+// reaches PUT archive: the engine would run the image's decompressor as
+// root on its host. The batch goes uncompressed, and no decompressor of
+// the image runs.
+func TestArchiveTransportNeverSendsCompressedArchives(t *testing.T) {
+	img := evilDecompressorImage(t)
+	marks := t.TempDir()
+	if err := os.Chmod(marks, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	hostMarker := filepath.Join(os.TempDir(), evilMarker)
+	if _, err := os.Lstat(hostMarker); err == nil {
+		t.Fatalf("%s exists before the test: remove it", hostMarker)
+	}
+	t.Cleanup(func() { os.Remove(hostMarker) }) // made by this test if at all
+	a := &sniffer{api: newAPI(t)}
+	id := runWith(t, []string{"-v", marks + ":/marks"}, img, "sleep", "3600")
+	ctx := context.Background()
+	// The image's gzip works (and leaves its marker) when run in the
+	// container: the fixture is armed.
+	if got := sh(t, a.api, id, "printf x | gzip -c | gzip -dc; rm -f /marks/"+evilMarker+" /"+evilMarker+" /tmp/"+evilMarker); got != "x" {
+		t.Fatalf("the image's gzip gave %q", got)
+	}
+
+	ar := &container.Archive{API: a, ID: id}
+	big := strings.Repeat("compressible ", 10_000)
+	if err := ar.Apply(ctx, container.Batch{Parts: parts(tarOf("app/", "", "app/a.txt", big), tarOf("app/b.txt", "b")), Compress: true}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ar.List(ctx, "/app"); err != nil || m["a.txt"].Size != int64(len(big)) || m["b.txt"].Size != 1 {
+		t.Fatalf("after the batch: %+v %v", m, err)
+	}
+	for i, h := range a.heads {
+		if len(h) >= 2 && h[0] == 0x1f && h[1] == 0x8b {
+			t.Errorf("stream %d sent to PUT archive is gzipped", i)
+		}
+	}
+	if len(a.heads) != 2 {
+		t.Errorf("%d streams sent, want 2", len(a.heads))
+	}
+	if got := sh(t, a.api, id, "cat /"+evilMarker+" /tmp/"+evilMarker+" 2>/dev/null; true"); got != "" {
+		t.Errorf("a decompressor of the image ran: %q", got)
+	}
+	for _, p := range []string{filepath.Join(marks, evilMarker), hostMarker} {
+		if b, err := os.ReadFile(p); err == nil {
+			t.Errorf("a decompressor of the image ran where the host sees it (%s): %q", p, b)
+		}
 	}
 }
