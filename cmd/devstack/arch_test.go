@@ -37,6 +37,7 @@ func TestImportArrows(t *testing.T) {
 		{"devstack/sync", "github.com/compose-spec/", false},
 		{"devstack/engine/model", "devstack/", true},
 		{"devstack/engine/event", "devstack/", true},
+		{"devstack/engine/state", "devstack/", true},
 		{"devstack/engine/plan", "github.com/moby/", false},
 		{"devstack/engine/plan", "github.com/compose-spec/", false},
 	}

@@ -1,16 +1,19 @@
 package scratch
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"devstack/engine"
+	"devstack/engine/state"
 )
 
 // A journal lists, while a rebuild runs, what it creates on the engine:
@@ -29,12 +32,17 @@ type journal struct {
 const journalSuffix = ".running"
 
 // openJournal starts the journal of rebuild id of project dev in dir.
+// Only rebuilds with a hex id (newID's) keep one: the sweep trusts no
+// name that does not carry the id.
 func openJournal(dir, dev, id string) (*journal, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if !isHex(id) {
+		return nil, fmt.Errorf("rebuild id %q is not hexadecimal", id)
+	}
+	if err := state.MkdirAll(dir); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, dev+"-scratch-"+id+journalSuffix)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := state.Create(path)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +82,11 @@ func sweep(ctx context.Context, rt engine.Runtime, dir, dev string) []string {
 	paths, _ := filepath.Glob(filepath.Join(dir, globEscape(dev)+"-scratch-*"+journalSuffix))
 	var out []string
 	for _, path := range paths {
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		id := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), dev+"-scratch-"), journalSuffix)
+		if !isHex(id) {
+			continue // another project's (dev "a" matches "a-scratch-x-scratch-…")
+		}
+		f, err := state.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			continue
 		}
@@ -82,7 +94,7 @@ func sweep(ctx context.Context, rt engine.Runtime, dir, dev string) []string {
 			f.Close() // a rebuild running now
 			continue
 		}
-		projects, images := readJournal(f)
+		projects, images := readJournal(f, dev, id)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		var errs []error
 		for _, name := range projects {
@@ -102,21 +114,54 @@ func sweep(ctx context.Context, rt engine.Runtime, dir, dev string) []string {
 	return out
 }
 
-func readJournal(f *os.File) (projects, images []string) {
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		kind, name, ok := strings.Cut(sc.Text(), " ")
-		if !ok || name == "" {
-			continue // a line cut short by the crash
-		}
-		switch kind {
-		case "project":
-			projects = append(projects, name)
-		case "image":
-			images = append(images, name)
+// readJournal returns the scratch projects and images the journal of
+// rebuild id of project dev names. Only what that rebuild can have
+// written is believed: whole lines (a crash can cut the last one short,
+// and `project myapp` cut from `project myapp-scratch-…` names the dev
+// project itself), naming its own scratch projects (<dev>-scratch-<id>,
+// -<n> for re-runs) and images (devstack-scratch/<dev>-<service>:<id>-<n>).
+// Anything else is a damaged or foreign file, and a sweep that believed
+// it could remove the developer's own containers and volumes.
+func readJournal(f *os.File, dev, id string) (projects, images []string) {
+	if !isHex(id) {
+		return nil, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil, nil
+	}
+	project := regexp.MustCompile(`^` + regexp.QuoteMeta(dev+"-scratch-"+id) + `(-[0-9]+)?$`)
+	image := regexp.MustCompile(`^devstack-scratch/` + regexp.QuoteMeta(refPart(dev)) + `-[a-z0-9._-]*:` + id + `-[0-9]+$`)
+	lines := strings.Split(string(data), "\n")
+	for _, line := range lines[:len(lines)-1] { // the last is "" or torn
+		kind, name, _ := strings.Cut(line, " ")
+		switch {
+		case kind == "project" && name != dev && project.MatchString(name):
+			projects = appendNew(projects, name)
+		case kind == "image" && image.MatchString(name):
+			images = appendNew(images, name)
 		}
 	}
 	return projects, images
+}
+
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // globEscape quotes the characters filepath.Glob treats specially.

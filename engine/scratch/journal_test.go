@@ -5,14 +5,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
+	gosync "sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"devstack/engine"
 	"devstack/engine/docker"
 	"devstack/engine/event"
 	"devstack/engine/load"
+	"devstack/engine/model"
 )
 
 // runChild is the child half of TestAnInterruptedRebuildIsCleanedUpNextTime:
@@ -127,5 +132,74 @@ func TestALockedJournalIsNotSwept(t *testing.T) {
 	// Another project's journals are not this project's business.
 	if got := sweep(context.Background(), nil, dir, "sho"); len(got) != 0 {
 		t.Fatalf("swept another project's journal: %v", got)
+	}
+}
+
+// sweepRecorder is a runtime that only notes what a sweep asks about:
+// each project it looks at and each image it removes. Its projects are
+// empty, so nothing else is asked of it.
+type sweepRecorder struct {
+	engine.Runtime // nil: any other call panics, failing the test
+	mu             gosync.Mutex
+	projects       []string
+	images         []string
+}
+
+func (s *sweepRecorder) Observe(_ context.Context, p *model.Project) (model.Observed, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.projects = append(s.projects, p.Name)
+	return model.Observed{}, nil
+}
+
+func (s *sweepRecorder) RemoveImage(_ context.Context, ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.images = append(s.images, ref)
+	return nil
+}
+
+// A journal is trusted only for what a rebuild of its project writes
+// there: whole lines naming that rebuild's own scratch projects and
+// images. A line torn by a crash (`project myapp` cut from
+// `myapp-scratch-…`), the dev project's own name, or any other project
+// or image is never taken down.
+func TestATornOrForeignJournalLineNamesNothing(t *testing.T) {
+	dir := t.TempDir()
+	journal := strings.Join([]string{
+		"project myapp-scratch-abc123",
+		"image devstack-scratch/myapp-web:abc123-1",
+		"project myapp-scratch-abc123-2",
+		"project myapp",                   // the dev project itself
+		"project otherapp-scratch-abc123", // another project's
+		"project myapp-scratch-ffffff",    // another rebuild's
+		"image redis:7",                   // not a scratch image
+		"image devstack-scratch/other-web:abc123-1",
+		"image devstack-scratch/myapp-web:latest",
+		"project myapp", // torn: the crash came before its newline
+	}, "\n")
+	if err := os.WriteFile(filepath.Join(dir, "myapp-scratch-abc123.running"), []byte(journal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rt := &sweepRecorder{}
+	sweep(context.Background(), rt, dir, "myapp")
+	sort.Strings(rt.projects)
+	if got := strings.Join(slices.Compact(rt.projects), " "); got != "myapp-scratch-abc123 myapp-scratch-abc123-2" {
+		t.Errorf("swept projects %q, want only the rebuild's own scratch projects", got)
+	}
+	if got := strings.Join(rt.images, " "); got != "devstack-scratch/myapp-web:abc123-1" {
+		t.Errorf("removed images %q, want only the rebuild's own scratch image", got)
+	}
+
+	// A journal holding only the torn line names nothing at all.
+	rt = &sweepRecorder{}
+	if err := os.WriteFile(filepath.Join(dir, "myapp-scratch-def456.running"), []byte("project myapp"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sweep(context.Background(), rt, dir, "myapp")
+	for _, p := range rt.projects {
+		if p == "myapp" {
+			t.Fatalf("a torn line swept the dev project: %v", rt.projects)
+		}
 	}
 }
