@@ -5,7 +5,7 @@ IMAGE   := devstack-test/busybox:1
 EXAMPLE := -f testdata/example/compose.yaml -f testdata/example/compose.override.yaml
 N       ?= 5
 
-.PHONY: build test lint demo demo-down bench image compose-v2 clean
+.PHONY: build test lint demo demo-down bench soak image compose-v2 clean
 
 # The commit goes into `devstack version` (the build's own VCS stamp may be
 # turned off, as GOFLAGS=-buildvcs=false does).
@@ -48,6 +48,13 @@ demo-down: build
 bench: image build
 	-@cmd/devstack-bench/build-compose-v2.sh
 	$(GO) run ./cmd/devstack-bench -devstack $(BIN) -n $(N)
+
+# The soak: the dashboard of a synced stack for SOAK (default 30m) with an
+# edit every second and a restart every minute; prints devstack's RSS,
+# goroutines and open files over time and fails if they grow or an edit is lost.
+SOAK ?= 30m
+soak: image
+	DEVSTACK_SOAK=$(SOAK) $(GO) test ./cmd/devstack -run '^TestSoak$$' -count=1 -v -timeout 0
 
 # Docker Compose v2 as a docker CLI plugin, built from the Go module proxy
 # outside the repository (no compose code is committed). Cached.

@@ -56,6 +56,10 @@ func Main() int {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if err := serveDebug(); err != nil {
+		fmt.Fprintln(stderr, "devstack:", err)
+		return 1
+	}
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(g)
 	root.SetArgs(args)
