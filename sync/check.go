@@ -166,6 +166,13 @@ func checkRule(ctx context.Context, r *rule, tr container.Transport, rec *record
 	diff := manifest.Compare(host, ctr, owner,
 		func(rel string) bool { return rec.Has(cp(rel)) },
 		func(rel string) bool { return !r.file() && !r.decide(r.abs(rel)).Synced })
+	hostName := func(rel string) string { return rel }
+	if r.file() {
+		hostName = func(string) string { return r.mapping(root).File }
+	}
+	if err := settle(ctx, tr, root, ctr, &diff, hostName, cp); err != nil {
+		return t, err
+	}
 	conv := func(rels []string) []string {
 		var out []string
 		for _, rel := range rels {

@@ -183,6 +183,8 @@ func (rp *replica) resync(ctx context.Context) result {
 		d := manifest.Compare(host, ctr, manifest.Owner(owner),
 			func(rel string) bool { return rp.rec.Has(cp(rel)) },
 			func(rel string) bool { return !r.decide(r.abs(rel)).Synced })
+		// A file it cannot compare is sent again (safe), not left behind.
+		_ = settle(ctx, tr, root, ctr, &d, func(rel string) string { return rel }, cp)
 		for _, rel := range d.Send() {
 			p.puts = append(p.puts, put{r, rel})
 		}

@@ -41,7 +41,8 @@ while IFS= read -r op; do
   TZ) frames | { gzip -dc | tar -xf - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M TZ $?";;
   RZ) frames | { gzip -dc | tar -xof - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M RZ $?";;
   D) frames | { xargs -0 rm -rf -- 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M D $?";;
-  L) d=$(frames); s=0; if [ -e "$d" ]; then find "$d" -exec stat -c '%%f %%s %%Y %%u %%g %%n' -- {} + 2>/dev/null; s=$?; fi; echo "$M L $s";;
+  L) d=$(frames); s=0; if [ -e "$d" ]; then find "$d" -exec stat -c '%%f %%s %%Y %%u %%g %%Z %%y %%n' -- {} + 2>/dev/null; s=$?; fi; echo "$M L $s";;
+  H) frames | { xargs -0 md5sum 2>/dev/null; cat >/dev/null; }; echo "$M H 0";;
   *) exit 0;;
   esac
 done
@@ -212,6 +213,29 @@ func (a *Agent) Apply(ctx context.Context, b Batch) error {
 		}
 	}
 	return nil
+}
+
+// Digest returns the content digests (manifest.DigestOf) of the files at
+// paths, absolute container paths; a file it cannot read (gone, no
+// md5sum in the image) is left out.
+func (a *Agent) Digest(ctx context.Context, paths []string) (map[string]string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out, err := a.request(ctx, "H", func(w io.Writer) error {
+		for _, p := range paths {
+			if strings.ContainsRune(p, 0) {
+				continue
+			}
+			if _, err := io.WriteString(w, p+"\x00"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unable to read files in the container: %w", err)
+	}
+	return parseSums(out), nil
 }
 
 // List lists dir through the exec.

@@ -78,6 +78,9 @@ type Transport interface {
 	Apply(ctx context.Context, b Batch) error
 	// List lists dir in the container (nothing when it does not exist).
 	List(ctx context.Context, dir string) (manifest.Manifest, error)
+	// Digest returns the content digests (manifest.DigestOf) of files,
+	// by absolute container path; a file it cannot read is left out.
+	Digest(ctx context.Context, paths []string) (map[string]string, error)
 	// Kind names the transport ("exec" or "archive").
 	Kind() string
 	// Close releases the transport.

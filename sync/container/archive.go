@@ -1,12 +1,14 @@
 package container
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"strings"
 	"sync"
 
@@ -90,6 +92,73 @@ func (a *Archive) remove(ctx context.Context, paths []string) error {
 		paths = paths[n:]
 	}
 	return nil
+}
+
+// Digest runs md5sum in the container; without it (no shell, no
+// md5sum) it reads each file through the archive API. A file it cannot
+// read is left out.
+func (a *Archive) Digest(ctx context.Context, paths []string) (map[string]string, error) {
+	sums := map[string]string{}
+	for rest := paths; len(rest) > 0; {
+		n, size := 0, 0
+		for n < len(rest) && (n == 0 || size+len(rest[n]) < maxArgs) {
+			size += len(rest[n]) + 1
+			n++
+		}
+		var out bytes.Buffer
+		code, err := a.API.Exec(ctx, a.ID, ExecSpec{Cmd: append([]string{"md5sum"}, rest[:n]...), User: rootUser, Stdout: &out, Stderr: io.Discard})
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil || code == 126 || code == 127 {
+			break // no md5sum: read them below
+		}
+		maps.Copy(sums, parseSums(strings.Split(out.String(), "\n")))
+		rest = rest[n:]
+	}
+	for _, p := range paths {
+		if _, ok := sums[p]; ok {
+			continue
+		}
+		if sum, err := a.readDigest(ctx, p); err == nil {
+			sums[p] = sum
+		} else if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return sums, nil
+}
+
+// readDigest digests one file read through the archive API.
+func (a *Archive) readDigest(ctx context.Context, p string) (string, error) {
+	rc, err := a.API.CopyFrom(ctx, a.ID, p)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	h, err := tr.Next()
+	if err != nil {
+		return "", err
+	}
+	if h.Typeflag != tar.TypeReg {
+		return "", fmt.Errorf("%s is not a regular file", p)
+	}
+	return manifest.DigestOf(tr)
+}
+
+// parseSums reads md5sum's "<hex>  <path>" lines. A name md5sum had to
+// escape (a backslash or newline in it) is left out.
+func parseSums(lines []string) map[string]string {
+	sums := map[string]string{}
+	for _, l := range lines {
+		sum, p, ok := strings.Cut(l, "  ")
+		if !ok || len(sum) != 32 || strings.HasPrefix(sum, "\\") || !strings.HasPrefix(p, "/") {
+			continue
+		}
+		sums[p] = sum
+	}
+	return sums
 }
 
 // List runs find and stat in the container; without them (no shell) it

@@ -119,6 +119,11 @@ func TestAgentAppliesListsAndSurvivesAFailedRequest(t *testing.T) {
 		t.Fatalf("container holds %q", got)
 	}
 
+	// Digests for files whose mtime cannot tell: one request for all.
+	if sums, err := ag.Digest(ctx, []string{"/app/a.txt", "/app/nothing"}); err != nil || len(sums) != 1 || sums["/app/a.txt"] != md5hello {
+		t.Fatalf("digests %v %v", sums, err)
+	}
+
 	// A batch for a remote engine travels gzipped (busybox has gzip).
 	if !ag.Gzip() {
 		t.Fatal("the agent did not find busybox's gzip")
@@ -251,6 +256,13 @@ func TestWithoutAShellTheArchiveTransportStillWritesAndLists(t *testing.T) {
 	if m, err := ar.List(ctx, "/nothing"); err != nil || len(m) != 0 {
 		t.Fatalf("missing dir: %v %v", m, err)
 	}
+	// No md5sum: the digest comes from the file read through the API.
+	if sums, err := ar.Digest(ctx, []string{"/app/a.txt", "/app/nothing"}); err != nil || len(sums) != 1 || sums["/app/a.txt"] != md5hello {
+		t.Fatalf("digests without a shell %v %v", sums, err)
+	}
+	if m["a.txt"].Digest != md5hello {
+		t.Fatalf("the tar listing carries no digest: %+v", m["a.txt"])
+	}
 	if err := ar.Apply(ctx, container.Batch{Delete: []string{"/app/a.txt"}}); err == nil {
 		t.Fatal("deleting without rm should report an error")
 	}
@@ -290,6 +302,9 @@ func TestArchiveTransportOnBusybox(t *testing.T) {
 	m, err := ar.List(ctx, "/app")
 	if err != nil || len(m) != 1 || m["a.txt"].UID != 1000 {
 		t.Fatalf("listing %+v %v", m, err)
+	}
+	if sums, err := ar.Digest(ctx, []string{"/app/a.txt", "/app/b.txt"}); err != nil || len(sums) != 1 || sums["/app/a.txt"] != md5hello {
+		t.Fatalf("digests %v %v", sums, err)
 	}
 	// Compression asked for (a remote engine): the stream still goes
 	// uncompressed (see TestArchiveTransportNeverSendsCompressedArchives).
@@ -406,6 +421,8 @@ func evilDecompressorImage(t *testing.T) string {
 	}
 	return tag
 }
+
+const md5hello = "5d41402abc4b2a76b9719d911017c592"
 
 const evilMarker = "devstack-evil-decompressor-ran"
 

@@ -96,6 +96,13 @@ func (p *Pool) List(ctx context.Context, dir string) (manifest.Manifest, error) 
 	return p.agents[0].List(ctx, dir)
 }
 
+// Digest digests files through the first exec.
+func (p *Pool) Digest(ctx context.Context, paths []string) (map[string]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.agents[0].Digest(ctx, paths)
+}
+
 // Apply deletes through the first exec, then spreads the parts over the
 // execs, each extracting its share in turn.
 func (p *Pool) Apply(ctx context.Context, b Batch) error {

@@ -24,6 +24,12 @@ type Diff struct {
 	// Conflicts are directories in the container where the host has
 	// something else, holding files devstack did not sync: left alone.
 	Conflicts []string
+	// Unsure are files of the same size and mtime second on both sides
+	// whose nanoseconds cannot tell them apart: the container's copy
+	// was written within a second of its mtime, so an edit of the same
+	// size later in that second looks the same. Compare their contents
+	// (Settle); they are in no other list.
+	Unsure []string
 }
 
 // Send returns Missing and Differ together, sorted.
@@ -56,8 +62,13 @@ func Compare(host, container Manifest, owner Owner, synced, excluded func(rel st
 			}
 			d.Differ = append(d.Differ, rel)
 			d.Replace = append(d.Replace, rel)
-		case differs(h, c, owner):
-			d.Differ = append(d.Differ, rel)
+		default:
+			switch differs(h, c, owner) {
+			case different:
+				d.Differ = append(d.Differ, rel)
+			case unsure:
+				d.Unsure = append(d.Unsure, rel)
+			}
 		}
 	}
 
@@ -100,7 +111,7 @@ func Compare(host, container Manifest, owner Owner, synced, excluded func(rel st
 			d.Delete = append(d.Delete, rel)
 		}
 	}
-	for _, s := range [][]string{d.Missing, d.Differ, d.Replace, d.Delete, d.ContainerOnly, d.Conflicts, d.Kept} {
+	for _, s := range [][]string{d.Missing, d.Differ, d.Replace, d.Delete, d.ContainerOnly, d.Conflicts, d.Kept, d.Unsure} {
 		sort.Strings(s)
 	}
 	return d
@@ -128,19 +139,69 @@ func parentOf(rel string) string {
 	return p
 }
 
-func differs(h, c Info, owner Owner) bool {
+// Settle moves the Unsure files whose contents differ to Differ: same
+// reports whether rel has the same content on both sides (false when it
+// cannot tell: sending again is always safe).
+func (d *Diff) Settle(same func(rel string) bool) {
+	for _, rel := range d.Unsure {
+		if !same(rel) {
+			d.Differ = append(d.Differ, rel)
+		}
+	}
+	d.Unsure = nil
+	sort.Strings(d.Differ)
+}
+
+// How a host path compares with the container's.
+const (
+	alike = iota
+	different
+	unsure
+)
+
+// racyWindow is how long after its mtime second a container copy may
+// have been written and still miss a same-size edit within that second
+// (one second, plus one for clocks that disagree by less than that).
+const racyWindow = 1
+
+func differs(h, c Info, owner Owner) int {
 	if c.UID >= 0 && (c.UID != owner.UID || c.GID != owner.GID) {
-		return true
+		return different
 	}
 	switch h.Kind {
 	case KindFile:
-		return h.Size != c.Size || h.MTime != c.MTime || h.Perm != c.Perm
+		if h.Size != c.Size || h.MTime != c.MTime || h.Perm != c.Perm {
+			return different
+		}
+		return sameSecond(h, c)
 	case KindDir:
-		return h.Perm != c.Perm
+		if h.Perm != c.Perm {
+			return different
+		}
 	case KindSymlink:
-		return h.Size != c.Size
+		if h.Size != c.Size {
+			return different
+		}
 	}
-	return false
+	return alike
+}
+
+// sameSecond compares two files of the same size and mtime second. Sync's
+// tar carries whole seconds, so a synced copy's nanoseconds are 0; ones
+// that are not came from elsewhere (an image, the container), and then
+// the nanoseconds settle it. A copy written well after its mtime second
+// cannot hide a later edit in that second (the edit's mtime would be
+// later still); one written within it can, and only its content tells.
+func sameSecond(h, c Info) int {
+	switch {
+	case h.MTimeNS == c.MTimeNS && h.MTimeNS >= 0:
+		return alike
+	case c.MTimeNS > 0 && h.MTimeNS >= 0:
+		return different
+	case c.CTime > 0 && c.CTime > c.MTime+racyWindow:
+		return alike
+	}
+	return unsure
 }
 
 // under reports whether rel is below one of dirs.

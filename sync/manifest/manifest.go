@@ -7,6 +7,8 @@ package manifest
 import (
 	"archive/tar"
 	"bufio"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,11 +30,20 @@ const (
 // Info is what is compared of one path.
 type Info struct {
 	Kind  byte
-	Size  int64  // files: bytes; symlinks: length of the target
-	MTime int64  // unix seconds
-	Perm  uint32 // permission bits and sticky; setuid and setgid are never synced
-	UID   int    // container side only; -1 when unknown
-	GID   int
+	Size  int64 // files: bytes; symlinks: length of the target
+	MTime int64 // unix seconds
+	// MTimeNS is the nanoseconds of the mtime past MTime; -1 when the
+	// listing does not say (a tar header, a stat without them).
+	MTimeNS int64
+	Perm    uint32 // permission bits and sticky; setuid and setgid are never synced
+	UID     int    // container side only; -1 when unknown
+	GID     int
+	// Container side only. CTime is the unix second of the last status
+	// change (when sync last wrote the file), 0 when unknown; Digest is
+	// the content's digest (DigestOf) when the listing read the content
+	// anyway (the archive API's tar), "" otherwise.
+	CTime  int64
+	Digest string
 }
 
 // Manifest maps slash-separated paths, relative to the synced directory,
@@ -90,7 +101,7 @@ func Host(root *os.Root, decide Decide) (Manifest, []Skip, error) {
 
 // FromFileInfo describes a host file as it would be once synced.
 func FromFileInfo(fi fs.FileInfo) Info {
-	i := Info{Kind: KindOther, MTime: fi.ModTime().Unix(), Perm: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
+	i := Info{Kind: KindOther, MTime: fi.ModTime().Unix(), MTimeNS: int64(fi.ModTime().Nanosecond()), Perm: uint32(fi.Mode().Perm()), UID: -1, GID: -1}
 	if fi.Mode()&fs.ModeSticky != 0 {
 		i.Perm |= 0o1000
 	}
@@ -108,13 +119,18 @@ func FromFileInfo(fi fs.FileInfo) Info {
 	return i
 }
 
+// StatFormat is the stat(1) format of one listing line: raw mode in hex,
+// size, mtime, uid, gid, ctime (seconds), the mtime again as a date (the
+// only way busybox's stat gives its nanoseconds), name. GNU coreutils
+// and busybox print it alike.
+const StatFormat = "%f %s %Y %u %g %Z %y %n"
+
 // ListCommand returns a shell command printing the container-side listing
-// of dir that ParseListing reads: one "%f %s %Y %u %g %n" line per path
-// (raw mode in hex, size, mtime, uid, gid, name). It works with GNU
-// coreutils and busybox alike. A missing dir lists nothing.
+// of dir that ParseListing reads: one StatFormat line per path. A missing
+// dir lists nothing.
 func ListCommand(dir string) []string {
 	q := quote(dir)
-	return []string{"sh", "-c", "[ -e " + q + " ] || exit 0; find " + q + " -exec stat -c '%f %s %Y %u %g %n' -- {} +"}
+	return []string{"sh", "-c", "[ -e " + q + " ] || exit 0; find " + q + " -exec stat -c '" + StatFormat + "' -- {} +"}
 }
 
 // quote makes s one shell word.
@@ -147,11 +163,12 @@ func ParseListing(r io.Reader, dir string) (Manifest, error) {
 }
 
 func parseLine(line, prefix string) (string, Info, bool) {
-	f := strings.SplitN(line, " ", 6)
-	if len(f) != 6 || !strings.HasPrefix(f[5], prefix) {
+	// mode size mtime uid gid ctime date time zone name
+	f := strings.SplitN(line, " ", 10)
+	if len(f) != 10 || !strings.HasPrefix(f[9], prefix) {
 		return "", Info{}, false
 	}
-	rel := f[5][len(prefix):]
+	rel := f[9][len(prefix):]
 	if !cleanRel(rel) {
 		return "", Info{}, false
 	}
@@ -160,15 +177,36 @@ func parseLine(line, prefix string) (string, Info, bool) {
 	mtime, err3 := strconv.ParseInt(f[2], 10, 64)
 	uid, err4 := strconv.Atoi(f[3])
 	gid, err5 := strconv.Atoi(f[4])
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+	ctime, err6 := strconv.ParseInt(f[5], 10, 64)
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		return "", Info{}, false
 	}
-	return rel, fromMode(uint32(mode), size, mtime, uid, gid), true
+	i := fromMode(uint32(mode), size, mtime, uid, gid)
+	i.CTime = ctime
+	i.MTimeNS = nanos(f[7])
+	return rel, i, true
+}
+
+// nanos reads the fraction of a stat date's time ("15:04:05.123456789"):
+// its nanoseconds, or -1 when it has none.
+func nanos(clock string) int64 {
+	_, frac, ok := strings.Cut(clock, ".")
+	if !ok || frac == "" || len(frac) > 9 {
+		return -1
+	}
+	n, err := strconv.ParseInt(frac, 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
+	for i := len(frac); i < 9; i++ {
+		n *= 10
+	}
+	return n
 }
 
 // fromMode builds an Info from a raw unix st_mode.
 func fromMode(mode uint32, size, mtime int64, uid, gid int) Info {
-	i := Info{Kind: KindOther, Size: size, MTime: mtime, Perm: mode & 0o1777, UID: uid, GID: gid}
+	i := Info{Kind: KindOther, Size: size, MTime: mtime, MTimeNS: -1, Perm: mode & 0o1777, UID: uid, GID: gid}
 	switch mode & 0o170000 {
 	case 0o040000:
 		i.Kind = KindDir
@@ -184,7 +222,8 @@ func fromMode(mode uint32, size, mtime int64, uid, gid int) Info {
 
 // ParseTar reads a tar stream of dir as the engine's archive API returns
 // it (entries named after dir's base name), for containers without a
-// shell. Only headers are used; contents are skipped.
+// shell. The contents travel anyway: each file's digest is taken on the
+// way, so a file whose mtime is ambiguous needs no second call.
 func ParseTar(r io.Reader, dir string) (Manifest, error) {
 	base := path.Base(path.Clean(dir))
 	m := Manifest{}
@@ -218,8 +257,27 @@ func ParseTar(r io.Reader, dir string) (Manifest, error) {
 		if h.Typeflag == tar.TypeSymlink {
 			size = int64(len(h.Linkname))
 		}
-		m[rel] = fromMode(typ|uint32(h.Mode)&0o7777, size, h.ModTime.Unix(), h.Uid, h.Gid)
+		i := fromMode(typ|uint32(h.Mode)&0o7777, size, h.ModTime.Unix(), h.Uid, h.Gid)
+		if h.Typeflag == tar.TypeReg {
+			d, err := DigestOf(tr)
+			if err != nil {
+				return nil, fmt.Errorf("unable to read the container's archive of %s: %w", dir, err)
+			}
+			i.Digest = d
+		}
+		m[rel] = i
 	}
+}
+
+// DigestOf returns the digest sync compares contents by: md5, which
+// every container with a shell has (md5sum), and which only has to tell
+// a file from its own earlier version, never withstand an adversary.
+func DigestOf(r io.Reader) (string, error) {
+	h := md5.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // cleanRel accepts only clean relative paths that stay below their

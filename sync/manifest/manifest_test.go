@@ -12,25 +12,27 @@ import (
 )
 
 func TestParseListing(t *testing.T) {
-	// Real busybox output for /app (see ListCommand).
-	out := `41ed 4096 1795441285 0 0 /app
-41ed 4096 1795441285 1000 1000 /app/d
-81a4 3 1795441285 1000 1000 /app/d/f
-a1ff 4 1795441285 0 0 /app/l
-81ed 12 17 0 0 /app/name with spaces
-8000 1 2 0 0 /app/../etc/passwd
+	// Real busybox output for /app (see ListCommand); the last file's
+	// date comes from a stat without nanoseconds.
+	out := `41ed 4096 1795441285 0 0 1795441285 2026-11-23 17:41:25.000000000 +0000 /app
+41ed 4096 1795441285 1000 1000 1795441286 2026-11-23 17:41:25.000000000 +0000 /app/d
+81a4 3 1795441285 1000 1000 1795441286 2026-11-23 17:41:25.250000000 +0000 /app/d/f
+a1ff 4 1795441285 0 0 1795441285 2026-11-23 17:41:25.000000000 +0000 /app/l
+81ed 12 17 0 0 17 1970-01-01 00:00:17 +0000 /app/name with spaces
+8000 1 2 0 0 2 1970-01-01 00:00:02.000000000 +0000 /app/../etc/passwd
 garbage line
-81a4 3 1795441285 0 0 /other/x
+81a4 3 1795441285 0 0 /app/old-format
+81a4 3 1795441285 0 0 1795441285 2026-11-23 17:41:25.000000000 +0000 /other/x
 `
 	m, err := ParseListing(strings.NewReader(out), "/app")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Manifest{
-		"d":                {Kind: KindDir, Perm: 0o755, MTime: 1795441285, UID: 1000, GID: 1000},
-		"d/f":              {Kind: KindFile, Size: 3, Perm: 0o644, MTime: 1795441285, UID: 1000, GID: 1000},
-		"l":                {Kind: KindSymlink, Size: 4, Perm: 0o777, MTime: 1795441285},
-		"name with spaces": {Kind: KindFile, Size: 12, Perm: 0o755, MTime: 17},
+		"d":                {Kind: KindDir, Perm: 0o755, MTime: 1795441285, UID: 1000, GID: 1000, CTime: 1795441286},
+		"d/f":              {Kind: KindFile, Size: 3, Perm: 0o644, MTime: 1795441285, MTimeNS: 250000000, UID: 1000, GID: 1000, CTime: 1795441286},
+		"l":                {Kind: KindSymlink, Size: 4, Perm: 0o777, MTime: 1795441285, CTime: 1795441285},
+		"name with spaces": {Kind: KindFile, Size: 12, Perm: 0o755, MTime: 17, MTimeNS: -1, CTime: 17},
 	}
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("got %+v\nwant %+v", m, want)
@@ -67,9 +69,9 @@ func TestParseTar(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Manifest{
-		"a.txt": {Kind: KindFile, Size: 2, Perm: 0o644, MTime: 1700000000, UID: 5, GID: 6},
-		"l":     {Kind: KindSymlink, Size: 5, Perm: 0o777, MTime: 1700000000},
-		"sub":   {Kind: KindDir, Perm: 0o700, MTime: 1700000000},
+		"a.txt": {Kind: KindFile, Size: 2, Perm: 0o644, MTime: 1700000000, MTimeNS: -1, UID: 5, GID: 6, Digest: "49f68a5c8493ec2c0bf489821c21fc3b"}, // md5("hi")
+		"l":     {Kind: KindSymlink, Size: 5, Perm: 0o777, MTime: 1700000000, MTimeNS: -1},
+		"sub":   {Kind: KindDir, Perm: 0o700, MTime: 1700000000, MTimeNS: -1},
 	}
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("got %+v\nwant %+v", m, want)
@@ -182,10 +184,60 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+// A same-size edit within the second its previous version was synced in
+// cannot be told by size and mtime second: nanoseconds tell where the
+// container has real ones, contents where it has the tar's whole seconds.
+func TestSameSecondEdits(t *testing.T) {
+	owner := Owner{UID: 0, GID: 0}
+	host := func(ns int64) Info {
+		return Info{Kind: KindFile, Size: 4, MTime: 100, MTimeNS: ns, Perm: 0o644, UID: -1, GID: -1}
+	}
+	ctr := func(ns, ctime int64) Info {
+		return Info{Kind: KindFile, Size: 4, MTime: 100, MTimeNS: ns, Perm: 0o644, CTime: ctime}
+	}
+	hm := Manifest{
+		"synced-within-the-second": host(750_000_000), // synced at 100.3 (tar: 100.0), edited at 100.75
+		"synced-in-the-next":       host(750_000_000), // written at 101.2: still racy (clocks may disagree)
+		"synced-later":             host(250_000_000), // written at 105: any later edit has a later second
+		"ns-from-elsewhere":        host(250_000_000), // the container's own ns (not sync's tar)
+		"same-ns":                  host(250_000_000),
+		"whole-seconds-both":       host(0),
+		"tar-listing":              host(250_000_000), // no shell: no ns, no ctime
+	}
+	cm := Manifest{
+		"synced-within-the-second": ctr(0, 100),
+		"synced-in-the-next":       ctr(0, 101),
+		"synced-later":             ctr(0, 105),
+		"ns-from-elsewhere":        ctr(500_000_000, 100),
+		"same-ns":                  ctr(250_000_000, 100),
+		"whole-seconds-both":       ctr(0, 100),
+		"tar-listing":              {Kind: KindFile, Size: 4, MTime: 100, MTimeNS: -1, Perm: 0o644, Digest: "x"},
+	}
+	d := Compare(hm, cm, owner, func(string) bool { return true }, func(string) bool { return false })
+	if got := strings.Join(d.Unsure, ","); got != "synced-in-the-next,synced-within-the-second,tar-listing" {
+		t.Errorf("Unsure = %s", got)
+	}
+	if got := strings.Join(d.Differ, ","); got != "ns-from-elsewhere" {
+		t.Errorf("Differ = %s", got)
+	}
+	d.Settle(func(rel string) bool { return rel == "synced-in-the-next" })
+	if got := strings.Join(d.Differ, ","); got != "ns-from-elsewhere,synced-within-the-second,tar-listing" || len(d.Unsure) != 0 {
+		t.Errorf("settled: Differ = %s, Unsure = %v", got, d.Unsure)
+	}
+}
+
+func TestNanos(t *testing.T) {
+	for in, want := range map[string]int64{"17:41:25.257048436": 257048436, "17:41:25.5": 500000000, "17:41:25": -1, "17:41:25.": -1, "x.1234567890": -1, "x.-1": -1} {
+		if got := nanos(in); got != want {
+			t.Errorf("nanos(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
 func FuzzParseListing(f *testing.F) {
-	f.Add("81a4 3 1795441285 0 0 /app/d/f\n41ed 4096 1 0 0 /app/../x\n", "/app")
-	f.Add("81a4 3 1 0 0 /app//x\n81a4 3 1 0 0 /app/./y\n", "/app/")
-	f.Add("81a4 3 1 0 0 //x\n", "/")
+	f.Add("81a4 3 1795441285 0 0 1 2026-11-23 17:41:25.5 +0000 /app/d/f\n41ed 4096 1 0 0 1 d t z /app/../x\n", "/app")
+	f.Add("81a4 3 1 0 0 1 d t.1 z /app//x\n81a4 3 1 0 0 1 d t z /app/./y\n", "/app/")
+	f.Add("81a4 3 1 0 0 1 d t z //x\n", "/")
 	f.Fuzz(func(t *testing.T, out, dir string) {
 		m, err := ParseListing(strings.NewReader(out), dir)
 		if err != nil {

@@ -270,3 +270,9 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// Open opens a host file for reading as the writer does: without
+// following a link in its last component or blocking on a FIFO.
+func Open(root *os.Root, name string) (*os.File, error) {
+	return root.OpenFile(name, os.O_RDONLY|openFlags, 0)
+}
