@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -195,7 +196,11 @@ func newScratchHistoryCmd(g *globals) *cobra.Command {
 				}
 			}
 			reports, err := h.List(project)
-			if err != nil {
+			var damaged *scratch.DamagedError
+			if errors.As(err, &damaged) {
+				// Moved aside and started anew: say so, list what there is.
+				fmt.Fprintln(g.stderr, "devstack:", damaged)
+			} else if err != nil {
 				return err
 			}
 			if asJSON {

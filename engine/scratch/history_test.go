@@ -73,6 +73,9 @@ func TestMain(m *testing.M) {
 			fmt.Println(i)
 		}
 	}
+	if path := os.Getenv("DEVSTACK_HISTORY_DAMAGED"); path != "" {
+		damagedHistoryChild(path, os.Getenv("DEVSTACK_HISTORY_OP"))
+	}
 	if dir := os.Getenv("DEVSTACK_SCRATCH_CHILD"); dir != "" {
 		runChild(dir, os.Getenv("DEVSTACK_SCRATCH_PROJECT"), os.Getenv("DEVSTACK_SCRATCH_STATE"))
 	}
