@@ -35,7 +35,7 @@ func (e *Engine) Monitor(ctx context.Context, p *model.Project, o MonitorOptions
 		want[s] = true
 	}
 	m.want = want
-	backoff := 250 * time.Millisecond
+	backoff := minRetry
 	connected := true
 	for {
 		err := m.session(ctx, &connected)
@@ -44,7 +44,10 @@ func (e *Engine) Monitor(ctx context.Context, p *model.Project, o MonitorOptions
 			return nil
 		}
 		if connected {
+			// The link was up: this outage starts again from short
+			// waits, whatever the previous one grew them to.
 			connected = false
+			backoff = minRetry
 			e.sink.Publish(event.Connection{Time: e.now(), Host: e.rt.Host(), Connected: false, Error: errString(err)})
 		}
 		select {
@@ -53,11 +56,18 @@ func (e *Engine) Monitor(ctx context.Context, p *model.Project, o MonitorOptions
 			return nil
 		case <-time.After(backoff):
 		}
-		if backoff < 5*time.Second {
-			backoff *= 2
-		}
+		backoff = min(2*backoff, maxRetry)
 	}
 }
+
+// The monitor's waits between attempts to reach the engine again. An
+// attempt costs next to nothing when the engine is away (a refused
+// connection), and every second of waiting is a second the dashboard
+// shows the engine gone after it is back: so never more than a second.
+const (
+	minRetry = 100 * time.Millisecond
+	maxRetry = time.Second
+)
 
 var errAllStopped = fmt.Errorf("every container stopped")
 
@@ -101,10 +111,17 @@ func (m *monitor) session(ctx context.Context, connected *bool) error {
 			continue
 		}
 		m.publishState(c)
+		tail := m.o.Tail
+		if m.shown(c.ID) {
+			// Followed before the engine went away: only what came
+			// after the last line shown (it may have written more
+			// before it stopped, and again since it restarted).
+			tail = "resume"
+		}
 		if c.State == model.StateRunning || c.State == model.StateRestarting {
-			m.follow(ctx, c, m.o.Tail)
+			m.follow(ctx, c, tail)
 		} else if m.o.Logs && m.o.Tail != "0" && !m.o.UntilStopped {
-			m.follow(ctx, c, m.o.Tail)
+			m.follow(ctx, c, tail)
 		}
 	}
 	if m.o.UntilStopped && m.allStopped() {
@@ -129,6 +146,14 @@ func (m *monitor) session(ctx context.Context, connected *bool) error {
 			}
 		}
 	}
+}
+
+// shown reports whether a line of container id was published already.
+func (m *monitor) shown(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.lastLine[id]
+	return ok
 }
 
 func (m *monitor) wanted(c model.Container) bool {
