@@ -7,11 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -21,12 +25,10 @@ import (
 	"devstack/engine/model"
 )
 
-// Build builds svc's image with the engine's classic builder (API 1.41
-// engines offer BuildKit only through a session this client does not
-// run), streaming the context as a tar that honours .dockerignore:
-// gzipped for an engine on another machine, where the link is slower
-// than compressing (source trees shrink 3-5×), plain for a local one.
-// It returns the image ID.
+// Build builds svc's image and returns its ID. It builds with the
+// engine's BuildKit (API version 2 with a session, see buildkit.go)
+// unless the engine has none or DOCKER_BUILDKIT=0 asks for the legacy
+// builder, which is then said once.
 func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Service, o engine.BuildOptions, sink event.Sink) (string, error) {
 	b := svc.Build
 	if b == nil {
@@ -35,6 +37,101 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 	if svc.Image == "" {
 		return "", fmt.Errorf("service %q: no image name to tag the build with", svc.Name)
 	}
+	kit, why := r.builder(ctx)
+	if !kit {
+		r.legacyOnce.Do(func() {
+			sink.Publish(event.Warning{Time: time.Now(), Message: "builds use the engine's legacy builder: " + why +
+				"; RUN --mount, build secrets and build.ssh need BuildKit"})
+		})
+		if field := buildKitOnly(b); field != "" {
+			return "", fmt.Errorf("service %q: %s needs BuildKit, and builds use the legacy builder (%s): unset DOCKER_BUILDKIT or remove %s", svc.Name, field, why, field)
+		}
+		return r.buildLegacy(ctx, p, svc, o, sink)
+	}
+	return r.buildKit(ctx, p, svc, o, sink)
+}
+
+// builder tells whether builds go through BuildKit, and if not why.
+// Decided once per Runtime: the engine and the environment do not change
+// under a running devstack.
+func (r *Runtime) builder(ctx context.Context) (bool, string) {
+	r.builderOnce.Do(func() {
+		if v, ok := os.LookupEnv("DOCKER_BUILDKIT"); ok {
+			if on, err := strconv.ParseBool(v); err == nil && !on {
+				r.legacyWhy = "DOCKER_BUILDKIT=" + v + " is set"
+				return
+			}
+		}
+		ping, err := r.api.Ping(ctx, client.PingOptions{})
+		if err != nil {
+			r.kit = true // the build itself will say what is wrong
+			return
+		}
+		// BuildKit answers through the API (with a session) from API 1.39
+		// on Linux engines; Windows engines have none.
+		switch {
+		case ping.OSType != "" && ping.OSType != "linux":
+			r.legacyWhy = "the engine (" + ping.OSType + ") has no BuildKit"
+		case apiBelow(ping.APIVersion, 1, 39):
+			r.legacyWhy = "the engine's API " + ping.APIVersion + " predates BuildKit builds (1.39)"
+		default:
+			r.kit = true
+		}
+	})
+	return r.kit, r.legacyWhy
+}
+
+func apiBelow(v string, major, minor int) bool {
+	a, b, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
+	}
+	ma, err1 := strconv.Atoi(a)
+	mi, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma < major || (ma == major && mi < minor)
+}
+
+// buildKitOnly names the first build field only BuildKit honours, or "".
+func buildKitOnly(b *model.Build) string {
+	switch {
+	case len(b.Secrets) > 0:
+		return "build.secrets"
+	case len(b.SSH) > 0:
+		return "build.ssh"
+	case len(b.AdditionalContexts) > 0:
+		return "build.additional_contexts"
+	case len(b.CacheTo) > 0:
+		return "build.cache_to"
+	case len(b.NoCacheFilter) > 0:
+		return "build.no_cache_filter"
+	case b.Privileged:
+		return "build.privileged"
+	case len(b.Entitlements) > 0:
+		return "build.entitlements"
+	}
+	return ""
+}
+
+// buildLabels are the image's labels: the build's own and the project's.
+func buildLabels(p *model.Project, svc *model.Service) map[string]string {
+	labels := map[string]string{}
+	for k, v := range svc.Build.Labels {
+		labels[k] = v
+	}
+	labels[model.LabelProject] = p.Name
+	labels[model.LabelService] = svc.Name
+	return labels
+}
+
+// buildLegacy builds with the engine's classic builder, streaming the
+// context as a tar that honours .dockerignore: gzipped for an engine on
+// another machine, where the link is slower than compressing (source
+// trees shrink 3-5×), plain for a local one.
+func (r *Runtime) buildLegacy(ctx context.Context, p *model.Project, svc *model.Service, o engine.BuildOptions, sink event.Sink) (string, error) {
+	b := svc.Build
 	bc, err := newBuildContext(b)
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
@@ -55,12 +152,6 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 	// Unblocks the writer whatever happens to the request.
 	defer pr.CloseWithError(errors.New("build ended"))
 
-	labels := map[string]string{}
-	for k, v := range b.Labels {
-		labels[k] = v
-	}
-	labels[model.LabelProject] = p.Name
-	labels[model.LabelService] = svc.Name
 	tags := append([]string{svc.Image}, b.Tags...)
 	tags = append(tags, o.Tags...)
 	opts := client.ImageBuildOptions{
@@ -69,7 +160,7 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 		BuildArgs:   b.Args,
 		Target:      b.Target,
 		NetworkMode: b.Network,
-		Labels:      labels,
+		Labels:      buildLabels(p, svc),
 		ExtraHosts:  b.ExtraHosts,
 		ShmSize:     b.ShmSize,
 		NoCache:     o.NoCache || b.NoCache,
@@ -77,17 +168,14 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
+		Ulimits:     buildUlimits(b),
 	}
 	auths, err := r.auths.get()
 	if err != nil {
 		return "", fmt.Errorf("unable to build service %q: registry credentials: %w", svc.Name, err)
 	}
 	opts.AuthConfigs = auths
-	if parts := strings.Split(svc.Platform, "/"); len(parts) >= 2 {
-		pl := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-		if len(parts) > 2 {
-			pl.Variant = parts[2]
-		}
+	if pl, ok := platformOf(svc.Platform); ok {
 		opts.Platforms = []ocispec.Platform{pl}
 	}
 	res, err := r.api.ImageBuild(ctx, pr, opts)
@@ -102,6 +190,28 @@ func (r *Runtime) Build(ctx context.Context, p *model.Project, svc *model.Servic
 		return "", fmt.Errorf("build of service %q interrupted: %w", svc.Name, ctx.Err())
 	}
 	return id, err
+}
+
+// platformOf parses "os/arch[/variant]".
+func platformOf(s string) (ocispec.Platform, bool) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 {
+		return ocispec.Platform{}, false
+	}
+	pl := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) > 2 {
+		pl.Variant = parts[2]
+	}
+	return pl, true
+}
+
+func buildUlimits(b *model.Build) []*container.Ulimit {
+	var out []*container.Ulimit
+	for name, u := range b.Ulimits {
+		out = append(out, &container.Ulimit{Name: name, Soft: u.Soft, Hard: u.Hard})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 var stepRe = regexp.MustCompile(`^Step \d+/\d+ : `)
@@ -187,15 +297,22 @@ func baseImage(step string) (string, bool) {
 // last lines of output before it.
 type BuildError struct {
 	Service string
-	Step    string // "Step 2/5 : RUN make", "" if it failed before the first step
-	Message string
-	Tail    []string
+	Step    string // "Step 2/5 : RUN make" or "[2/5] RUN make"; "" if it failed before the first step
+	// Where the step comes from, when known (BuildKit builds).
+	Dockerfile string // as the user names it
+	Line       int
+	Command    string // the instruction as written, e.g. "RUN make"
+	Message    string
+	Tail       []string
 }
 
 func (e *BuildError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "build of service %q failed", e.Service)
-	if e.Step != "" {
+	switch {
+	case e.Line > 0:
+		fmt.Fprintf(&b, " at %s:%d (%s)", e.Dockerfile, e.Line, e.Command)
+	case e.Step != "":
 		fmt.Fprintf(&b, " at %q", e.Step)
 	}
 	fmt.Fprintf(&b, ": %s", e.Message)

@@ -40,6 +40,12 @@ type Runtime struct {
 	pullStall time.Duration
 
 	auths authCache // registry credentials for builds
+
+	// Which builder builds use (see builder), decided at the first build.
+	builderOnce sync.Once
+	kit         bool
+	legacyWhy   string
+	legacyOnce  sync.Once // the legacy builder is said once
 }
 
 var _ engine.Runtime = (*Runtime)(nil)

@@ -78,14 +78,33 @@ type Progress struct {
 
 func (Progress) Type() string { return "progress" }
 
-// BuildStep is one line of build output, with the step being run.
+// BuildStep is one line of build output, with the step being run, or
+// (BuildKit builds) a step that began or ended: then Status is set and
+// Line is empty.
 type BuildStep struct {
 	Time    time.Time `json:"time"`
 	Service string    `json:"service"`
 	Image   string    `json:"image"`
-	Step    string    `json:"step,omitempty"` // e.g. "Step 2/5 : RUN make"
-	Line    string    `json:"line"`
+	Step    string    `json:"step,omitempty"` // "Step 2/5 : RUN make" (legacy builder), "[2/5] RUN make" (BuildKit)
+	Line    string    `json:"line,omitempty"`
+
+	// BuildKit steps (vertices).
+	Vertex         string   `json:"vertex,omitempty"`     // the step's digest
+	Status         string   `json:"status,omitempty"`     // started | done | cached | failed
+	Duration       float64  `json:"duration_s,omitempty"` // when it ended
+	Error          string   `json:"error,omitempty"`
+	Tail           []string `json:"tail,omitempty"`            // its last lines of output, when it failed
+	Dockerfile     string   `json:"dockerfile,omitempty"`      // where the step comes from, when known
+	DockerfileLine int      `json:"dockerfile_line,omitempty"` //
 }
+
+// Status of a BuildStep.
+const (
+	StepStarted = "started"
+	StepDone    = "done"
+	StepCached  = "cached"
+	StepFailed  = "failed"
+)
 
 func (BuildStep) Type() string { return "build" }
 

@@ -110,19 +110,12 @@ var ignored = map[string]string{
 	"services.*.volumes.[].volume.labels":         "labels of anonymous volumes are not set",
 	"services.*.volumes.[].tmpfs.mode":            "tmpfs mounts use the engine's default mode",
 	"services.*.volumes.[].image":                 "image mounts are not supported",
-	"services.*.build.additional_contexts":        "additional build contexts are not sent to the builder",
-	"services.*.build.cache_from":                 "build caches are not imported; the engine's local cache is used",
-	"services.*.build.cache_to":                   "build caches are not exported",
-	"services.*.build.entitlements":               "builder entitlements are not granted",
 	"services.*.build.isolation":                  "a Windows container setting",
-	"services.*.build.no_cache_filter":            "use no_cache: true to rebuild every stage",
-	"services.*.build.platforms":                  "multi-platform builds are not supported; the service's platform is built",
-	"services.*.build.privileged":                 "builds run unprivileged",
 	"services.*.build.provenance":                 "attestations are not produced",
+	"services.*.build.secrets.[].uid":             "set uid= on the RUN --mount=type=secret line",
+	"services.*.build.secrets.[].gid":             "set gid= on the RUN --mount=type=secret line",
+	"services.*.build.secrets.[].mode":            "set mode= on the RUN --mount=type=secret line",
 	"services.*.build.sbom":                       "attestations are not produced",
-	"services.*.build.secrets":                    "build secrets are not passed to the builder",
-	"services.*.build.ssh":                        "the SSH agent is not forwarded to builds",
-	"services.*.build.ulimits":                    "build ulimits are not applied",
 }
 
 // honoured lists the attributes devstack implements, exactly (a map's or
@@ -201,6 +194,13 @@ var honoured = []string{
 	"services.*.build.args", "services.*.build.args.*", "services.*.build.target", "services.*.build.network",
 	"services.*.build.labels", "services.*.build.labels.*", "services.*.build.extra_hosts", "services.*.build.extra_hosts.*",
 	"services.*.build.shm_size", "services.*.build.no_cache", "services.*.build.pull", "services.*.build.tags",
+	// BuildKit builds (engine/docker/buildkit.go says how each is passed).
+	"services.*.build.secrets", "services.*.build.secrets.[].source", "services.*.build.secrets.[].target",
+	"services.*.build.ssh", "services.*.build.ssh.*",
+	"services.*.build.additional_contexts", "services.*.build.additional_contexts.*",
+	"services.*.build.cache_from", "services.*.build.cache_to", "services.*.build.platforms",
+	"services.*.build.no_cache_filter", "services.*.build.privileged", "services.*.build.entitlements",
+	"services.*.build.ulimits", "services.*.build.ulimits.*", "services.*.build.ulimits.*.soft", "services.*.build.ulimits.*.hard",
 
 	"services.*.develop", "services.*.develop.watch", "services.*.develop.watch.[].path",
 	"services.*.develop.watch.[].action", "services.*.develop.watch.[].target",

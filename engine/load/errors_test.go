@@ -36,6 +36,8 @@ func TestBadInputIsExplained(t *testing.T) {
 			want: `<dir>/compose.yaml:3:5: services extend each other in a cycle: a -> b -> a: make one of them stop extending the other`},
 		{fixture: "err-extends-missing", service: "web", line: 3,
 			want: `<dir>/compose.yaml:3:5: service "web" cannot extend: service "base" not found: fix extends: (service, and file if the base is in another file)`},
+		{fixture: "err-context-service", service: "web", line: 6,
+			want: `<dir>/compose.yaml:6:9: service "web": build.additional_contexts.base names service "bsae", which is not defined: fix the name after service: (or use a directory or docker-image://REF)`},
 		{fixture: "err-env-file", service: "web", line: 6,
 			want: "<dir>/compose.yaml:6:9: service \"web\": env_file <dir>/missing.env does not exist: create it, fix the path, or make it optional with `env_file: [{path: ..., required: false}]`"},
 		{fixture: "err-label-file", service: "web", line: 4,

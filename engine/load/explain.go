@@ -130,6 +130,18 @@ var rules = []rule{
 		return e
 	}},
 
+	{regexp.MustCompile(`^service "([^"]+)" declares (unknown|non-buildable) service "([^"]+)" as additional contexts (\S+)`), func(files []string, err error, m []string) error {
+		svc, what, other, name := m[1], m[2], m[3], m[4]
+		e := &Error{Service: svc, Err: err,
+			Message: fmt.Sprintf("service %q: build.additional_contexts.%s names service %q, which is not defined", svc, name, other),
+			Hint:    "fix the name after service: (or use a directory or docker-image://REF)"}
+		if what == "non-buildable" {
+			e.Message = fmt.Sprintf("service %q: build.additional_contexts.%s names service %q, which has no build: section", svc, name, other)
+			e.Hint = "use docker-image://IMAGE for an image that is not built here"
+		}
+		return e.at(files, "services", svc, "build", "additional_contexts", name)
+	}},
+
 	{regexp.MustCompile(`^service "([^"]+)" has neither an image nor a build context specified`), func(files []string, err error, m []string) error {
 		e := &Error{Service: m[1], Err: err, Message: fmt.Sprintf("service %q has neither an image nor a build section", m[1]),
 			Hint: "add image: (the image to run) or build: (how to build it)"}

@@ -245,6 +245,31 @@ func convertBuild(s types.ServiceConfig, files []string) (*model.Build, error) {
 		NoCache:    b.NoCache,
 		Pull:       b.Pull,
 		Tags:       nilIfEmpty(b.Tags),
+
+		CacheFrom:     nilIfEmpty(b.CacheFrom),
+		CacheTo:       nilIfEmpty(b.CacheTo),
+		Platforms:     nilIfEmpty(b.Platforms),
+		NoCacheFilter: nilIfEmpty(b.NoCacheFilter),
+		Privileged:    b.Privileged,
+		Entitlements:  nilIfEmpty(b.Entitlements),
+		Ulimits:       ulimits(b.Ulimits),
+	}
+	for _, sec := range b.Secrets {
+		id := sec.Target
+		if id == "" {
+			id = sec.Source
+		}
+		out.Secrets = append(out.Secrets, model.BuildSecret{Source: sec.Source, ID: id})
+	}
+	for _, k := range b.SSH {
+		id := k.ID
+		if id == "" {
+			id = "default"
+		}
+		out.SSH = append(out.SSH, model.SSHKey{ID: id, Path: k.Path})
+	}
+	if len(b.AdditionalContexts) > 0 {
+		out.AdditionalContexts = map[string]string(b.AdditionalContexts)
 	}
 	if len(out.Args) == 0 {
 		out.Args = nil

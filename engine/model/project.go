@@ -140,6 +140,31 @@ type Build struct {
 	NoCache    bool
 	Pull       bool
 	Tags       []string
+
+	// What only BuildKit builds honour.
+	Secrets            []BuildSecret     // build.secrets: project secrets offered to RUN --mount=type=secret
+	SSH                []SSHKey          // build.ssh: agents or keys offered to RUN --mount=type=ssh
+	AdditionalContexts map[string]string // build.additional_contexts: name -> absolute path, service:NAME or docker-image://REF
+	CacheFrom          []string          // build.cache_from
+	CacheTo            []string          // build.cache_to
+	Platforms          []string          // build.platforms
+	NoCacheFilter      []string          // build.no_cache_filter: stages built without the cache
+	Privileged         bool              // build.privileged
+	Entitlements       []string          // build.entitlements
+	Ulimits            map[string]Ulimit // build.ulimits
+}
+
+// BuildSecret offers the project secret Source to a build under the id
+// RUN --mount=type=secret,id=ID asks for.
+type BuildSecret struct {
+	Source string // project-level secret name
+	ID     string // the id the Dockerfile uses (target:, or the source's name)
+}
+
+// SSHKey offers an SSH agent or keys to a build under an id.
+type SSHKey struct {
+	ID   string // "default" unless named
+	Path string // "" for the user's agent (SSH_AUTH_SOCK), else a socket or key file
 }
 
 // Key identifies builds that produce the same image, so that services

@@ -1,0 +1,131 @@
+package buildkit
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+)
+
+// Dockerfile is a Dockerfile as devstack reads it to explain a build:
+// which line a step came from, and whether a `# syntax=` line asks for
+// a frontend image.
+type Dockerfile struct {
+	Name       string // as the user knows it, e.g. "api/Dockerfile"
+	Syntax     string // the frontend image of a `# syntax=` line, "" if none
+	SyntaxLine int
+	nodes      []*parser.Node
+	shift      int // lines devstack inserted before the user's (see WithStages)
+	firstFrom  int // line of the first FROM, 0 if none
+}
+
+// ParseDockerfile reads data; a Dockerfile that does not parse yields one
+// that explains nothing (the builder then says what is wrong with it).
+func ParseDockerfile(name string, data []byte) *Dockerfile {
+	df := &Dockerfile{Name: name}
+	if syntax, _, loc, ok := parser.DetectSyntax(data); ok {
+		df.Syntax = syntax
+		if len(loc) > 0 {
+			df.SyntaxLine = loc[0].Start.Line
+		}
+	}
+	res, err := parser.Parse(bytes.NewReader(data))
+	if err != nil {
+		return df
+	}
+	df.nodes = res.AST.Children
+	for _, n := range df.nodes {
+		if strings.EqualFold(n.Value, "from") {
+			df.firstFrom = n.StartLine
+			break
+		}
+	}
+	return df
+}
+
+// Instruction finds the instruction a BuildKit step ran, from the step's
+// name ("[stage-1 2/4] RUN make" -> line and "RUN make"). ok is false for
+// the builder's own steps and for names that match nothing.
+func (df *Dockerfile) Instruction(step string) (line int, text string, ok bool) {
+	if !strings.HasPrefix(step, "[") {
+		return 0, "", false
+	}
+	_, instr, found := strings.Cut(step, "] ")
+	if !found || strings.HasPrefix(step, "[internal]") {
+		return 0, "", false
+	}
+	want := squash(instr)
+	for _, n := range df.nodes {
+		got := squash(n.Original)
+		if got == want || (len(want) > 8 && strings.HasPrefix(got, want)) {
+			if n.StartLine == 0 {
+				return 0, "", false // a stage devstack added
+			}
+			return df.UserLine(n.StartLine), strings.TrimSpace(n.Original), true
+		}
+	}
+	return 0, "", false
+}
+
+// squash collapses runs of white space (and line continuations) so that
+// BuildKit's rendering of an instruction compares with its source.
+func squash(s string) string {
+	s = strings.ReplaceAll(s, "\\\n", " ")
+	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// WithStages returns data with a `FROM ref AS name` stage for each entry
+// put before the first FROM (after the global ARGs and the parser
+// directives, which must stay first), so `COPY --from=name` and
+// `FROM name` resolve to ref on a builder without named contexts. The
+// Dockerfile then reports the user's own line numbers for the rest.
+func (df *Dockerfile) WithStages(data []byte, stages map[string]string) ([]byte, error) {
+	if len(stages) == 0 {
+		return data, nil
+	}
+	if df.firstFrom == 0 {
+		return nil, fmt.Errorf("%s has no FROM instruction", df.Name)
+	}
+	names := make([]string, 0, len(stages))
+	for n := range stages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var add bytes.Buffer
+	for _, n := range names {
+		fmt.Fprintf(&add, "FROM %s AS %s\n", stages[n], n)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	var out bytes.Buffer
+	for i, l := range lines {
+		if i == df.firstFrom-1 {
+			out.Write(add.Bytes())
+		}
+		out.Write(l)
+	}
+	df.shift = len(names)
+	// Line numbers before the insertion do not move; after it they move
+	// by shift. Instruction maps back for nodes after the first FROM.
+	res, err := parser.Parse(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		return nil, fmt.Errorf("unable to add the additional contexts to %s: %w", df.Name, err)
+	}
+	df.nodes = res.AST.Children
+	for _, n := range df.nodes {
+		if n.StartLine >= df.firstFrom && n.StartLine < df.firstFrom+df.shift {
+			n.StartLine = 0 // a stage devstack added
+		}
+	}
+	return out.Bytes(), nil
+}
+
+// UserLine maps a line of the Dockerfile sent to the builder back to the
+// user's file.
+func (df *Dockerfile) UserLine(line int) int {
+	if df.shift > 0 && line >= df.firstFrom+df.shift {
+		return line - df.shift
+	}
+	return line
+}
