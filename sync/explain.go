@@ -75,6 +75,10 @@ func Explain(p *model.Project, path string) (Explanation, error) {
 			return e, err
 		}
 		for _, r := range rules {
+			path := path
+			if p, ok := r.fromWatched(path); ok {
+				path = p // below where a symlinked watch path points
+			}
 			d := r.decide(path)
 			if !d.Covered {
 				continue

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -180,7 +179,7 @@ func lstat(root *os.Root, r *rule, rel string) (byte, bool) {
 	}
 	name := rel
 	if r.file() {
-		name = filepath.Base(r.root)
+		name = r.fileName()
 	}
 	fi, err := root.Lstat(name)
 	if err != nil {

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -13,12 +14,17 @@ import (
 
 // rule is one develop.watch entry of a service.
 type rule struct {
-	svc    string
-	index  int
-	w      model.WatchRule
-	root   string // the watched host path, clean
-	target string // the container path, clean ("" for rebuild and restart)
-	m      atomic.Pointer[ignore.Rule]
+	svc   string
+	index int
+	w     model.WatchRule
+	root  string // the watched host path, clean
+	// watched is where root's link points when root is a symlink (""
+	// otherwise): inotify is set on the real directory, and its paths are
+	// read back as paths below root, so the rule's ignore files and
+	// container paths stay as written.
+	watched string
+	target  string // the container path, clean ("" for rebuild and restart)
+	m       atomic.Pointer[ignore.Rule]
 }
 
 // syncs reports whether the rule copies files.
@@ -33,6 +39,31 @@ func (r *rule) syncs() bool {
 func (r *rule) file() bool { return r.m.Load().File }
 
 func (r *rule) decide(abs string) ignore.Decision { return r.m.Load().Decide(abs) }
+
+// watchPath is the path to set inotify on.
+func (r *rule) watchPath() string {
+	if r.watched != "" {
+		return r.watched
+	}
+	return r.root
+}
+
+// fromWatched turns a path the watcher reports below a symlinked root's
+// real directory into the same path below root; ok is false for any
+// other path.
+func (r *rule) fromWatched(p string) (string, bool) {
+	if r.watched == "" {
+		return "", false
+	}
+	rel, ok := ignore.Rel(r.watched, p)
+	if !ok {
+		return "", false
+	}
+	if rel == "." {
+		return r.root, true
+	}
+	return filepath.Join(r.root, filepath.FromSlash(rel)), true
+}
 
 // rel returns abs relative to the rule ("." for the root itself, and for
 // the file of a single-file rule).
@@ -54,18 +85,22 @@ func (r *rule) abs(rel string) string {
 // openRoot opens the watched directory (a single file's directory) for
 // reading. It is opened afresh for each batch: a directory removed and
 // created again is a new directory.
+// A symlinked watch path is read where it points, confined there.
 func (r *rule) openRoot() (*os.Root, error) {
-	dir := r.root
+	dir := r.watchPath()
 	if r.file() {
-		dir = filepath.Dir(r.root)
+		dir = filepath.Dir(dir)
 	}
 	return os.OpenRoot(dir)
 }
 
+// fileName is a single-file rule's file in its opened root.
+func (r *rule) fileName() string { return filepath.Base(r.watchPath()) }
+
 func (r *rule) mapping(root *os.Root) pack.Mapping {
 	m := pack.Mapping{Root: root, Target: r.target}
 	if r.file() {
-		m.File = filepath.Base(r.root)
+		m.File = r.fileName()
 	}
 	return m
 }
@@ -110,6 +145,13 @@ func newRules(svc *model.Service) ([]*rule, error) {
 		case model.WatchRestart:
 		default:
 			return nil, fmt.Errorf("%s: unknown action %q (want sync, rebuild, restart, sync+restart or sync+exec)", where, w.Action)
+		}
+		if fi, err := os.Lstat(r.root); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			real, err := filepath.EvalSymlinks(r.root)
+			if err != nil {
+				return nil, fmt.Errorf("%s: path %s is a symlink that leads nowhere (%v): point it at a directory or file, or watch the real path", where, w.Path, err)
+			}
+			r.watched = real
 		}
 		if w.Action == model.WatchSyncExec && len(w.Exec) == 0 {
 			return nil, fmt.Errorf("%s: action sync+exec needs exec.command", where)

@@ -134,7 +134,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 			if _, err := os.Lstat(r.root); err != nil {
 				s.warn(sv.name, fmt.Sprintf("%s: %v (watching for it to appear)", r, err))
 			}
-			roots = append(roots, r.root)
+			roots = append(roots, r.watchPath())
 		}
 	}
 	w, err := watch.Start(watch.Options{
@@ -215,6 +215,26 @@ func (s *Syncer) noteStarted(c Container) {
 
 // dispatch hands a changed path to every service with a rule covering it.
 func (s *Syncer) dispatch(path string, created bool) {
+	for _, p := range s.asWritten(path) {
+		s.dispatchOne(p, created)
+	}
+}
+
+// asWritten returns the paths a watched path stands for: itself, and the
+// same path below every symlinked watch path pointing to where it is.
+func (s *Syncer) asWritten(path string) []string {
+	out := []string{path}
+	for _, sv := range s.services {
+		for _, r := range sv.rules {
+			if p, ok := r.fromWatched(path); ok && !contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Syncer) dispatchOne(path string, created bool) {
 	for _, sv := range s.services {
 		if path == sv.ignoreFile {
 			sv.reloadIgnore()
@@ -231,16 +251,18 @@ func (s *Syncer) dispatch(path string, created bool) {
 
 // skipDir: a directory is not watched when every rule covering it
 // excludes all of it.
-func (s *Syncer) skipDir(dir string) bool {
+func (s *Syncer) skipDir(watched string) bool {
 	covered := false
-	for _, sv := range s.services {
-		for _, r := range sv.rules {
-			if _, ok := ignore.Rel(r.root, dir); !ok || r.file() {
-				continue
-			}
-			covered = true
-			if !r.m.Load().SkipDir(dir) {
-				return false
+	for _, dir := range s.asWritten(watched) {
+		for _, sv := range s.services {
+			for _, r := range sv.rules {
+				if _, ok := ignore.Rel(r.root, dir); !ok || r.file() {
+					continue
+				}
+				covered = true
+				if !r.m.Load().SkipDir(dir) {
+					return false
+				}
 			}
 		}
 	}
