@@ -93,7 +93,9 @@ func Check(ctx context.Context, p *model.Project, e Engine, service string, o Ch
 		return d, err
 	}
 	if o.StateDir == "" {
-		o.StateDir = DefaultStateDir(p.Name)
+		if o.StateDir, err = DefaultStateDir(p.Name); err != nil {
+			return d, err
+		}
 	}
 	cs, err := e.Containers(ctx, service)
 	if err != nil {

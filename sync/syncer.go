@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"time"
 
 	"devstack/engine/event"
 	"devstack/engine/model"
+	"devstack/engine/state"
 	"devstack/sync/batch"
 	"devstack/sync/clock"
 	"devstack/sync/ignore"
@@ -33,13 +35,18 @@ type Syncer struct {
 	watcher atomic.Pointer[watch.Watcher] // set once watching started
 }
 
-// DefaultStateDir is where records of synced paths are kept for a project.
-func DefaultStateDir(project string) string {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
+// DefaultStateDir is where records of synced paths are kept for a
+// project: under the user's state directory (see state.Dir), never a
+// shared temporary one where another user could read or plant files.
+func DefaultStateDir(project string) (string, error) {
+	if project == "" || strings.ContainsAny(project, `/\`) || project == "." || project == ".." {
+		return "", fmt.Errorf("unable to keep sync records for project %q: not a project name", project)
 	}
-	return filepath.Join(base, "devstack", "sync", project)
+	dir, err := state.Dir()
+	if err != nil {
+		return "", fmt.Errorf("unable to keep sync records: %w", err)
+	}
+	return filepath.Join(dir, "sync", project), nil
 }
 
 // New checks the watch rules of the selected services and prepares a
@@ -67,7 +74,11 @@ func New(o Options) (*Syncer, error) {
 	}
 	switch o.StateDir {
 	case "":
-		o.StateDir = DefaultStateDir(o.Project.Name)
+		dir, err := DefaultStateDir(o.Project.Name)
+		if err != nil {
+			return nil, err
+		}
+		o.StateDir = dir
 	case "-":
 		o.StateDir = ""
 	}

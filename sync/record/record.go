@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"devstack/engine/state"
 )
 
 // Record is the set of container paths (absolute) synced into one
@@ -38,11 +40,11 @@ func Open(dir, id string) (*Record, error) {
 	if id == "" || strings.ContainsAny(id, `/\.`) {
 		return nil, fmt.Errorf("bad container id %q", id)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("unable to keep the sync record in %s: %w", dir, err)
+	if err := state.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("unable to keep the sync record: %w", err)
 	}
 	r.file = filepath.Join(dir, id+".rec")
-	if b, err := os.ReadFile(r.file); err == nil {
+	if b, err := state.ReadFile(r.file); err == nil {
 		r.ops = r.replay(b)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("unable to read the sync record: %w", err)
@@ -60,7 +62,10 @@ func Read(dir, id string) (*Record, error) {
 	if dir == "" {
 		return r, nil
 	}
-	b, err := os.ReadFile(filepath.Join(dir, id+".rec"))
+	if id == "" || strings.ContainsAny(id, `/\.`) {
+		return nil, fmt.Errorf("bad container id %q", id)
+	}
+	b, err := state.ReadFile(filepath.Join(dir, id+".rec"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("unable to read the sync record: %w", err)
 	}
@@ -196,8 +201,10 @@ func (r *Record) flushLocked() error {
 	return nil
 }
 
-// snapshotLocked rewrites the log as the current set (write, then rename,
-// so a crash leaves the old or the new record, never half of one).
+// snapshotLocked rewrites the log as the current set. state.Write
+// writes it beside under a unique name and renames it into place, so a
+// crash leaves the old or the new record, never half of one, and no link
+// planted in the directory is written through.
 func (r *Record) snapshotLocked() error {
 	if r.file == "" {
 		return nil
@@ -206,20 +213,18 @@ func (r *Record) snapshotLocked() error {
 		r.log.Close()
 		r.log, r.buf = nil, nil
 	}
-	tmp := r.file + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	err := state.Write(r.file, func(f io.Writer) error {
+		w := bufio.NewWriter(f)
+		for p, k := range r.paths {
+			w.WriteString("+" + string(k) + p)
+			w.WriteByte(0)
+		}
+		return w.Flush()
+	})
 	if err != nil {
 		return fmt.Errorf("unable to write the sync record: %w", err)
 	}
-	w := bufio.NewWriter(f)
-	for p, k := range r.paths {
-		w.WriteString("+" + string(k) + p)
-		w.WriteByte(0)
-	}
-	if err := errors.Join(w.Flush(), f.Close(), os.Rename(tmp, r.file)); err != nil {
-		return fmt.Errorf("unable to write the sync record: %w", err)
-	}
-	r.log, err = os.OpenFile(r.file, os.O_WRONLY|os.O_APPEND, 0o600)
+	r.log, err = state.OpenFile(r.file, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("unable to write the sync record: %w", err)
 	}
@@ -241,8 +246,9 @@ func (r *Record) Close() error {
 	return err
 }
 
-// Prune removes records not touched for longer than age: their
-// containers are long gone.
+// Prune removes records not touched for longer than age (their
+// containers are long gone), and the temporary files of snapshots a
+// crash interrupted.
 func Prune(dir string, age time.Duration) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -250,10 +256,10 @@ func Prune(dir string, age time.Duration) {
 	}
 	cutoff := time.Now().Add(-age)
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".rec") {
+		if !strings.HasSuffix(e.Name(), ".rec") && !state.Leftover(e.Name()) {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(cutoff) {
 			_ = os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}

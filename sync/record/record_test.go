@@ -1,6 +1,7 @@
 package record
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -107,5 +108,66 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A link planted where the record writes its snapshot (the fixed name
+// `<id>.rec.tmp` it once used, or the record itself) is not followed:
+// the file it points to is left as it was.
+func TestASnapshotDoesNotWriteThroughALink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(victim, []byte("the user's own file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, "id.rec.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, "id")
+	if err == nil {
+		must(t, r.Replace(map[string]byte{"/app/a": 'f'}))
+		must(t, r.Close())
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "the user's own file" {
+		t.Fatalf("the snapshot wrote through a planted link: the target now holds %q", b)
+	}
+
+	// A link in place of the record: not read, not appended to.
+	dir = t.TempDir()
+	if err := os.Symlink(victim, filepath.Join(dir, "id.rec")); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Open(dir, "id"); err == nil {
+		r.Put(map[string]byte{"/app/b": 'f'})
+		r.Close()
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "the user's own file" {
+		t.Fatalf("the record wrote through a link: the target now holds %q", b)
+	}
+}
+
+// Snapshots are written under unique names, synced and renamed: none is
+// left beside the record, and the record and its directory are private.
+func TestSnapshotsLeaveNoTemporaryFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sync", "shop")
+	r, err := Open(dir, "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		must(t, r.Replace(map[string]byte{fmt.Sprintf("/app/%d", i): 'f'}))
+	}
+	must(t, r.Close())
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "id.rec" {
+		t.Fatalf("files beside the record: %v", entries)
+	}
+	for _, p := range []string{dir, filepath.Dir(dir)} {
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s is %v, want 0700", p, fi.Mode().Perm())
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "id.rec")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("the record is %v, want 0600", fi.Mode().Perm())
 	}
 }
