@@ -126,9 +126,25 @@ func (rp *replica) apply(ctx context.Context, ch changes) result {
 
 // resync brings every sync rule's target in line with the host, sending
 // only what differs and deleting only what devstack synced before.
-func (rp *replica) resync(ctx context.Context) result {
+func (rp *replica) resync(ctx context.Context) (res result) {
 	rs := openRoots(rp.sv.syncRules)
 	defer rs.close()
+	// The resync compares each present rule's whole tree with the host,
+	// so what was pending for it (a batch that failed while the
+	// container or the engine was away) is part of it: sent again
+	// afterwards it would be applied twice. Kept if the resync fails.
+	covered := changes{}
+	for r, rels := range rp.pending {
+		if rs[r] != nil {
+			covered[r] = rels
+			delete(rp.pending, r)
+		}
+	}
+	defer func() {
+		if res.err != nil {
+			rp.pending.merge(covered)
+		}
+	}()
 	tr, err := rp.transport(ctx)
 	if err != nil {
 		return result{rp: rp, err: err}
@@ -199,7 +215,7 @@ func (rp *replica) resync(ctx context.Context) result {
 		}
 	}
 	p.deletes = topmost(deletes)
-	res := rp.send(ctx, rs, p, snapshot)
+	res = rp.send(ctx, rs, p, snapshot)
 	if res.err == nil {
 		rp.needResync = false
 	}
