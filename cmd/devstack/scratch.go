@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"devstack/cmd/devstack/render"
 	"devstack/engine/event"
 	"devstack/engine/load"
+	"devstack/engine/model"
 	"devstack/engine/scratch"
 )
 
@@ -29,6 +31,9 @@ type scratchFlags struct {
 	cron    string
 	onFail  string
 	verbose bool
+	// allowHostChecks approves the compose file's host checks (`run:`)
+	// without asking.
+	allowHostChecks bool
 }
 
 func newScratchCmd(g *globals) *cobra.Command {
@@ -48,7 +53,13 @@ one is the hidden dependency, reported with its evidence and a fix.
 Exit status: 0 passed, 1 hidden dependencies found, 2 could not run.
 
 With --every or --cron, rebuilds run on a schedule until interrupted (--every runs the
-first one at once); --on-fail runs a command with the report's path after each failure.`,
+first one at once); --on-fail runs a command with the report's path after each failure.
+
+Checks with run: are commands the compose file runs on this machine. They run only once
+approved for the compose file's content: asked once on a terminal (y/N), or approved with
+--allow-host-checks; without a terminal an unapproved one makes scratch refuse to run. The
+answer is kept in the state directory; an edited compose file asks again. The dashboard's
+background rebuilds skip host checks not approved yet, and say so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runScratch(cmd.Context(), g, f)
@@ -62,6 +73,7 @@ first one at once); --on-fail runs a command with the report's path after each f
 	fl.StringVar(&f.cron, "cron", "", `rebuild at the times of a 5-field cron expression (e.g. "0 * * * *"), until interrupted`)
 	fl.StringVar(&f.onFail, "on-fail", "", "after a failed rebuild, run this shell command with the report's path as its last argument")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show the scratch stacks' build output and progress")
+	fl.BoolVar(&f.allowHostChecks, "allow-host-checks", false, "run the compose file's x-devstack.scratch checks with run: (commands on this machine) without asking, and remember it for this compose file")
 	cmd.AddCommand(newScratchHistoryCmd(g))
 	return cmd
 }
@@ -97,6 +109,16 @@ func runScratch(ctx context.Context, g *globals, f scratchFlags) error {
 	opts := scratch.Options{
 		Runtime: rt, Load: g.loadOptions(nil), Timeout: f.timeout, Keep: f.keep,
 		Sink: sink, Events: engineEvents, History: history, ReportDir: filepath.Join(state, "scratch"),
+		HostChecks: scratch.HostChecks{
+			Approvals: scratch.OpenApprovals(filepath.Join(state, "host-checks")),
+			Allow:     f.allowHostChecks,
+			Refuse:    true, // no terminal to ask on: refuse rather than skip
+		},
+	}
+	if isTerminalReader(g.stdin) && isTerminal(g.stderr) {
+		opts.HostChecks.Ask = func(project string, checks []model.ScratchCheck) (bool, error) {
+			return askHostChecks(g.stdin, g.stderr, project, checks)
+		}
 	}
 	if sched == nil {
 		p, err := g.project(ctx, nil)
@@ -148,6 +170,39 @@ func runScratch(ctx context.Context, g *globals, f scratchFlags) error {
 	<-ctx.Done()
 	s.Wait()
 	return nil
+}
+
+// askHostChecks asks on the terminal whether project's host checks may
+// run; anything but y or yes is no.
+func askHostChecks(in io.Reader, out io.Writer, project string, checks []model.ScratchCheck) (bool, error) {
+	fmt.Fprintf(out, "%s's compose file runs these scratch checks on this machine (as you, not in a container):\n", project)
+	for _, c := range checks {
+		name := c.Name
+		if name == "" {
+			name = "(unnamed)"
+		}
+		fmt.Fprintf(out, "  %s: %s\n", name, c.Run)
+	}
+	fmt.Fprint(out, "Run them? The answer is remembered until the compose file changes. [y/N] ")
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && line == "" {
+		return false, err
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// isTerminalReader reports whether r is a terminal (stdin to ask on).
+func isTerminalReader(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func printReport(w io.Writer, rep *scratch.Report, asJSON bool) {

@@ -91,3 +91,64 @@ func TestScratchCannotRun(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 }
+
+// A compose file's host checks (x-devstack.scratch `run:`) are commands
+// on this machine: `devstack scratch` without a terminal to ask on
+// refuses to run them unapproved, names the flag that approves them, and
+// nothing runs; with the flag they run, and the approval is remembered
+// for that compose file.
+func TestScratchRefusesUnapprovedHostChecks(t *testing.T) {
+	enginetest.Busybox(t)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../testdata/hidden/host-check")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	project := "dshc" + hex.EncodeToString(b)
+	t.Cleanup(func() { enginetest.RemoveProject(project) })
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	devstack := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"-f", filepath.Join(dir, "compose.yaml"), "-p", project}, args...), nil, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	marker := filepath.Join(dir, "ran-on-host")
+
+	code, stdout, stderr := devstack("scratch")
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a host check ran without being approved")
+	}
+	if code != 2 || !strings.Contains(stderr, "--allow-host-checks") || !strings.Contains(stderr, "touch ran-on-host") {
+		t.Fatalf("exit %d, want 2 and a refusal naming the command and --allow-host-checks\n%s\n%s", code, stdout, stderr)
+	}
+
+	if code, stdout, stderr := devstack("scratch", "--allow-host-checks"); code != 0 {
+		t.Fatalf("with --allow-host-checks: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the approved host check did not run: %v", err)
+	}
+	os.Remove(marker)
+	// Remembered: no flag needed for the same file.
+	if code, stdout, stderr := devstack("scratch"); code != 0 {
+		t.Fatalf("after approval: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the remembered approval did not hold: %v", err)
+	}
+	os.Remove(marker)
+	// An edited file asks again (here: is refused again).
+	f, err := os.OpenFile(filepath.Join(dir, "compose.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("# edited\n")
+	f.Close()
+	if code, _, stderr := devstack("scratch"); code != 2 || !strings.Contains(stderr, "--allow-host-checks") {
+		t.Fatalf("an edited file ran unasked: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the edited file's host check ran unapproved")
+	}
+}

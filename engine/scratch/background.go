@@ -8,7 +8,8 @@ import (
 
 // Background returns the Scheduler a dashboard runs: on the project's
 // x-devstack.scratch schedule (every or cron; none: only RunNow), its
-// reports kept in the default history and written under StateDir, its
+// reports kept in the default history and written under StateDir, host
+// checks run only if approved before (skipped and said so otherwise), its
 // events published to base.Sink. base carries the Runtime, the Load
 // options and the Sink; each run loads the project afresh (the compose
 // file may have changed since the dashboard started), and a run asked
@@ -26,7 +27,7 @@ func Background(base Options) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if base.History == nil || base.ReportDir == "" {
+	if base.History == nil || base.ReportDir == "" || base.HostChecks.Approvals == nil {
 		dir, err := StateDir()
 		if err != nil {
 			return nil, err
@@ -37,7 +38,14 @@ func Background(base Options) (*Scheduler, error) {
 		if base.ReportDir == "" {
 			base.ReportDir = filepath.Join(dir, "scratch")
 		}
+		if base.HostChecks.Approvals == nil {
+			base.HostChecks.Approvals = OpenApprovals(filepath.Join(dir, "host-checks"))
+		}
 	}
+	// Nobody is there to answer in the background: host checks run only
+	// when approved before (by `devstack scratch`), else they are skipped
+	// and the result says so.
+	base.HostChecks.Ask, base.HostChecks.Allow, base.HostChecks.Refuse = nil, false, false
 	project := base.Project.Name
 	base.Project = nil
 	return NewScheduler(SchedulerOptions{

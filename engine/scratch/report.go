@@ -44,6 +44,8 @@ type Report struct {
 	Path string `json:"report,omitempty"`
 	// Trigger says what started it: "now", "schedule", "dashboard".
 	Trigger string `json:"trigger,omitempty"`
+	// Notes say what the rebuild left out (host checks not approved).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Phase is one timed step of a rebuild.
@@ -141,6 +143,9 @@ func (r *Report) Text() string {
 	b.WriteString("\n")
 	if r.Error != "" {
 		fmt.Fprintf(&b, "  error: %s\n", r.Error)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
 	}
 	for _, run := range r.Runs {
 		what := "from scratch"

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +61,10 @@ type Options struct {
 	History *History
 	// ReportDir is where the report's JSON file is written; "" writes none.
 	ReportDir string
+	// HostChecks says whether checks with `run:` (commands the compose
+	// file runs on this machine) may run; the zero value skips those not
+	// approved.
+	HostChecks HostChecks
 	// Trigger is recorded in the report ("now", "schedule", "dashboard").
 	Trigger string
 	// ID names the rebuild; "" picks a random one.
@@ -168,7 +173,6 @@ func (r *rebuild) prepare(ctx context.Context) error {
 	}
 	r.report.Project = r.dev.Name
 	r.sink.Publish(event.Scratch{Time: r.now(), Project: r.dev.Name, Phase: "started", Detail: r.o.Trigger})
-	r.startJournal(ctx)
 	r.cfg = r.dev.Ext.Scratch
 	if r.base != nil {
 		// The checks are the scratch project's own (interpolated without
@@ -178,6 +182,17 @@ func (r *rebuild) prepare(ctx context.Context) error {
 	if r.o.Config != nil {
 		r.cfg = *r.o.Config
 	}
+	// Before anything is created: a refusal leaves nothing to clean up.
+	run, note, err := r.o.HostChecks.decide(r.dev, r.cfg.Checks)
+	if err != nil {
+		return err
+	}
+	if !run {
+		r.cfg.Checks = slices.DeleteFunc(slices.Clone(r.cfg.Checks), func(c model.ScratchCheck) bool { return c.Run != "" })
+		r.report.Notes = append(r.report.Notes, note)
+		r.warn("scratch rebuild of " + r.dev.Name + ": " + note)
+	}
+	r.startJournal(ctx)
 	r.timeout = r.o.Timeout
 	if r.timeout <= 0 {
 		r.timeout = r.cfg.Timeout
@@ -248,6 +263,9 @@ func (r *rebuild) warn(msg string) {
 func (r *rebuild) doneDetail() string {
 	switch r.report.Status {
 	case StatusPass:
+		if len(r.report.Notes) > 0 {
+			return fmt.Sprintf("came up from scratch in %.0fs; %s", r.report.Duration, strings.Join(r.report.Notes, "; "))
+		}
 		return fmt.Sprintf("came up from scratch in %.0fs", r.report.Duration)
 	case StatusFail:
 		cats := make([]string, 0, len(r.report.Findings))
