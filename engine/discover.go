@@ -27,7 +27,7 @@ func Discover(ctx context.Context, rt Runtime, name string) (*model.Project, err
 	if err != nil {
 		return nil, err
 	}
-	if len(obs.Containers) == 0 && len(obs.Networks) == 0 && len(obs.Volumes) == 0 {
+	if len(obs.Containers) == 0 && len(obs.Networks) == 0 && len(obs.Volumes) == 0 && len(obs.AnonymousVolumes) == 0 {
 		return nil, &NoProjectError{Name: name}
 	}
 	p := &model.Project{Name: name}

@@ -51,6 +51,9 @@ type UpOptions struct {
 	Wait          bool          // return only once every service is running/healthy/completed
 	WaitTimeout   time.Duration // 0: no limit but ctx's
 	NoCache       bool          // builds without cache (scratch rebuilds)
+	// RenewAnonVolumes gives recreated containers fresh anonymous volumes
+	// instead of the replaced containers' (up -V).
+	RenewAnonVolumes bool
 }
 
 // Up builds what needs building and converges the project's containers.
@@ -63,11 +66,12 @@ func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
 		return err
 	}
 	pl, err := plan.Up(p, obs, plan.UpOptions{
-		Services:      o.Services,
-		ForceRecreate: o.ForceRecreate,
-		NoRecreate:    o.NoRecreate,
-		Wait:          o.Wait,
-		RemoveOrphans: o.RemoveOrphans,
+		Services:         o.Services,
+		ForceRecreate:    o.ForceRecreate,
+		NoRecreate:       o.NoRecreate,
+		Wait:             o.Wait,
+		RemoveOrphans:    o.RemoveOrphans,
+		RenewAnonVolumes: o.RenewAnonVolumes,
 	})
 	if err != nil {
 		return err
@@ -242,6 +246,9 @@ func (e *Engine) apply(ctx context.Context, p *model.Project, pl *plan.Plan, o a
 	if pl.Empty() {
 		return nil
 	}
+	if err := pl.Validate(); err != nil {
+		return err
+	}
 	r := &applier{e: e, p: p, o: o, ids: map[string]string{}, stopped: map[string]chan struct{}{}}
 	if needsEvents(pl) {
 		w, err := e.newWaiter(ctx, p.Name)
@@ -344,6 +351,14 @@ func (a *applier) remove(ctx context.Context, o *plan.Op) error {
 	return a.e.rt.RemoveContainer(ctx, a.id(o), a.o.removeVolumes)
 }
 
+// record notes the ID of a container this run created or renamed, for
+// the operations that follow it by name.
+func (a *applier) record(name, id string) {
+	a.mu.Lock()
+	a.ids[name] = id
+	a.mu.Unlock()
+}
+
 func (a *applier) id(o *plan.Op) string {
 	if o.ContainerID != "" {
 		return o.ContainerID
@@ -354,7 +369,13 @@ func (a *applier) id(o *plan.Op) string {
 }
 
 func (a *applier) progress(o *plan.Op, kind, action string, start time.Time, err error) {
-	ev := event.Progress{Time: a.e.now(), Kind: kind, Name: o.Name, Service: o.Service, Action: action, Detail: o.Reason}
+	name := o.Name
+	if o.Replaces != nil {
+		// People know the container by the name it keeps, not by the
+		// temporary one its replacement is made under.
+		name = o.Replaces.Name
+	}
+	ev := event.Progress{Time: a.e.now(), Kind: kind, Name: name, Service: o.Service, Action: action, Detail: o.Reason}
 	if !start.IsZero() {
 		ev.Duration = a.e.now().Sub(start).Seconds()
 	}
@@ -369,6 +390,9 @@ func (a *applier) progress(o *plan.Op, kind, action string, start time.Time, err
 func (a *applier) run(ctx context.Context, o *plan.Op) error {
 	svc, _ := a.p.Service(o.Service)
 	kind, doing, done := describe(o.Kind)
+	if o.Replaces != nil {
+		doing = event.Recreating
+	}
 	if done == event.Healthy && (svc == nil || svc.Healthcheck == nil || svc.Healthcheck.Disable) {
 		done = event.Running
 	}
@@ -403,13 +427,22 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 	case plan.Pull:
 		return rt.Pull(ctx, o.Name, a.e.sink)
 	case plan.Create:
-		id, err := rt.CreateContainer(ctx, a.p, svc, o.Number, CreateOptions{Name: o.Name})
+		co := CreateOptions{Name: o.Name}
+		if r := o.Replaces; r != nil {
+			co.Replace, co.InheritVolumes = r.ID, !r.RenewVolumes
+		}
+		id, err := rt.CreateContainer(ctx, a.p, svc, o.Number, co)
 		if err != nil {
 			return explainCreate(svc, err)
 		}
-		a.mu.Lock()
-		a.ids[o.Name] = id
-		a.mu.Unlock()
+		a.record(o.Name, id)
+		return nil
+	case plan.Rename:
+		id := a.id(o)
+		if err := rt.RenameContainer(ctx, id, o.To); err != nil {
+			return err
+		}
+		a.record(o.To, id)
 		return nil
 	case plan.Start:
 		return explainStart(svc, rt.StartContainer(ctx, a.id(o)))
@@ -468,6 +501,8 @@ func describe(k plan.Kind) (kind, doing, done string) {
 		return event.KindContainer, event.Restarting, event.Started
 	case plan.Remove:
 		return event.KindContainer, event.Removing, event.Removed
+	case plan.Rename:
+		return event.KindContainer, "", ""
 	case plan.WaitHealthy:
 		return event.KindContainer, event.Waiting, event.Healthy
 	case plan.Confirm:

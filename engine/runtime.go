@@ -51,6 +51,9 @@ type Runtime interface {
 	RestartContainer(ctx context.Context, id string, timeout *time.Duration) error
 	// RemoveContainer force-removes a container, with its anonymous volumes if volumes is set.
 	RemoveContainer(ctx context.Context, id string, volumes bool) error
+	// RenameContainer gives a container a new name (a replacement takes
+	// the name of the container it replaced).
+	RenameContainer(ctx context.Context, id, name string) error
 	// InspectContainer returns the current state of one container.
 	InspectContainer(ctx context.Context, id string) (model.Container, error)
 
@@ -89,6 +92,10 @@ type CreateOptions struct {
 	AutoRemove bool
 	NoPorts    bool   // run without --service-ports
 	Replace    string // ID of the container this one replaces (com.docker.compose.replace)
+	// InheritVolumes mounts the anonymous volumes of the container Replace
+	// names, where the new container wants anonymous volumes (its service's
+	// or its image's VOLUMEs), as Compose does on recreate.
+	InheritVolumes bool
 }
 
 // ContainerEvent is one engine event about a project container.

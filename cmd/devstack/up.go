@@ -22,6 +22,7 @@ type upFlags struct {
 	noBuild       bool
 	forceRecreate bool
 	noRecreate    bool
+	renewVolumes  bool
 	removeOrphans bool
 	timeout       int
 	noTUI         bool
@@ -45,6 +46,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.noBuild, "no-build", false, "never build; fail when an image is missing")
 	fl.BoolVar(&f.forceRecreate, "force-recreate", false, "recreate containers even when unchanged")
 	fl.BoolVar(&f.noRecreate, "no-recreate", false, "keep existing containers even when changed")
+	fl.BoolVarP(&f.renewVolumes, "renew-anon-volumes", "V", false, "give recreated containers new anonymous volumes instead of the old containers' (with --force-recreate: every container)")
 	fl.BoolVar(&f.removeOrphans, "remove-orphans", false, "remove containers of services the file no longer defines")
 	fl.IntVarP(&f.timeout, "timeout", "t", -1, "seconds to wait for containers to stop when interrupted (default: each service's stop_grace_period)")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "stream prefixed logs instead of opening the dashboard")
@@ -59,6 +61,9 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	if f.forceRecreate && f.noRecreate {
 		return fmt.Errorf("--force-recreate and --no-recreate contradict each other: pick one")
 	}
+	if f.renewVolumes && f.noRecreate {
+		return fmt.Errorf("--renew-anon-volumes and --no-recreate contradict each other: new volumes come only with new containers")
+	}
 	if f.wait {
 		f.detach = true
 	}
@@ -69,14 +74,15 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	defer s.Close()
 	g.warnRemoteBinds(s)
 	opts := engine.UpOptions{
-		Services:      services,
-		Build:         f.build,
-		NoBuild:       f.noBuild,
-		ForceRecreate: f.forceRecreate,
-		NoRecreate:    f.noRecreate,
-		RemoveOrphans: f.removeOrphans,
-		Wait:          f.wait,
-		WaitTimeout:   f.waitTimeout,
+		Services:         services,
+		Build:            f.build,
+		NoBuild:          f.noBuild,
+		ForceRecreate:    f.forceRecreate,
+		NoRecreate:       f.noRecreate,
+		RenewAnonVolumes: f.renewVolumes,
+		RemoveOrphans:    f.removeOrphans,
+		Wait:             f.wait,
+		WaitTimeout:      f.waitTimeout,
 	}
 
 	sync := !f.noSync && hasWatchRules(s.project, services)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"devstack/engine"
@@ -30,6 +31,21 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
+	imageVolumes, err := r.imageVolumes(ctx, svc.Image)
+	if err != nil {
+		return "", fmt.Errorf("service %q: %w", svc.Name, err)
+	}
+	var old []container.MountPoint
+	if o.Replace != "" && o.InheritVolumes {
+		res, err := r.api.ContainerInspect(ctx, o.Replace, client.ContainerInspectOptions{})
+		switch {
+		case err == nil:
+			old = res.Container.Mounts
+		case !cerrdefs.IsNotFound(err): // gone already: nothing left to carry over
+			return "", fmt.Errorf("unable to read the volumes of container %s, which %s replaces: %w", shortID(o.Replace), s.name, r.engineError(err))
+		}
+	}
+	anonymousVolumes(s.host, p, imageVolumes, old)
 	res, err := r.api.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: s.config, HostConfig: s.host, NetworkingConfig: s.network, Platform: s.platform, Name: s.name,
 	})
@@ -37,7 +53,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 		return "", fmt.Errorf("unable to create container %s: %w", s.name, r.engineError(err))
 	}
 	id := res.ID
-	undo := func() { _ = r.RemoveContainer(context.WithoutCancel(ctx), id, true) }
+	// A replacement's volumes may be the old container's: its undoing
+	// leaves every volume alone (fresh ones are labelled for down -v).
+	undo := func() { _ = r.RemoveContainer(context.WithoutCancel(ctx), id, o.Replace == "") }
 	for _, n := range s.extra {
 		if _, err := r.api.NetworkConnect(ctx, n.name, client.NetworkConnectOptions{Container: id, EndpointConfig: n.settings}); err != nil {
 			undo()
@@ -49,6 +67,34 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
 	return id, nil
+}
+
+// imageVolumes lists the VOLUMEs of an image; none when the image is
+// missing (the create that follows then says so).
+func (r *Runtime) imageVolumes(ctx context.Context, ref string) ([]string, error) {
+	res, err := r.api.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("unable to inspect image %s: %w", ref, r.engineError(err))
+	}
+	if res.Config == nil {
+		return nil, nil
+	}
+	var out []string
+	for v := range res.Config.Volumes {
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// RenameContainer gives a container a new name.
+func (r *Runtime) RenameContainer(ctx context.Context, id, name string) error {
+	if _, err := r.api.ContainerRename(ctx, id, client.ContainerRenameOptions{NewName: name}); err != nil {
+		return fmt.Errorf("unable to rename container %s to %s: %w", shortID(id), name, r.engineError(err))
+	}
+	return nil
 }
 
 // firstContainer finds the container network_mode service:x joins:

@@ -11,6 +11,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
@@ -81,10 +82,13 @@ func (r *Runtime) Observe(ctx context.Context, p *model.Project) (model.Observed
 		mu.Lock()
 		defer mu.Unlock()
 		for _, v := range res.Items {
-			if key := v.Labels[model.LabelVolume]; key != "" { // anonymous volumes have none
+			if key := v.Labels[model.LabelVolume]; key != "" {
 				obs.Volumes[key] = v.Name
+			} else { // anonymous: labelled with the project only
+				obs.AnonymousVolumes = append(obs.AnonymousVolumes, v.Name)
 			}
 		}
+		sort.Strings(obs.AnonymousVolumes)
 		return nil
 	})
 	// Inspecting each image lets the engine resolve the reference
@@ -174,6 +178,11 @@ func fromInspect(c container.InspectResponse) model.Container {
 	}
 	if c.NetworkSettings != nil {
 		out.Ports = publishedPorts(c.NetworkSettings.Ports)
+	}
+	for _, m := range c.Mounts {
+		if m.Type == mount.TypeVolume && m.Name != "" {
+			out.Volumes = append(out.Volumes, m.Name)
+		}
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -200,16 +201,77 @@ func containerSpec(p *model.Project, svc *model.Service, number int, o engine.Cr
 	case mode != "" && mode != "default" && len(svc.Networks) == 0:
 		host.NetworkMode = container.NetworkMode(mode) // e.g. bridge
 	default:
-		if err := s.mapNetworks(p, svc, o); err != nil {
+		if err := s.mapNetworks(p, svc, number, o); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
+// anonymousVolumes completes a container's mounts with its anonymous
+// volumes. Every VOLUME of the image (imageVolumes) that no mount of the
+// service covers becomes an explicit anonymous volume labelled with the
+// project, as the service's own anonymous volumes are: the engine makes
+// the same volume either way, but only a labelled one can be found again
+// by down -v once a replacement has taken it over (the engine counts a
+// volume mounted by name as named, and leaves it behind when the
+// container is removed with its volumes).
+//
+// On recreate, old holds the mounts of the replaced container: each
+// anonymous volume is then, as Compose does, the volume the old container
+// had at the same target, so that its data lives on. A named volume of
+// the project at that target is not taken over as an anonymous one.
+func anonymousVolumes(host *container.HostConfig, p *model.Project, imageVolumes []string, old []container.MountPoint) {
+	covered := map[string]bool{}
+	for _, m := range host.Mounts {
+		covered[path.Clean(m.Target)] = true
+	}
+	for _, b := range host.Binds {
+		if parts := strings.Split(b, ":"); len(parts) > 1 {
+			covered[path.Clean(parts[1])] = true
+		}
+	}
+	for target := range host.Tmpfs {
+		covered[path.Clean(target)] = true
+	}
+	sort.Strings(imageVolumes)
+	for _, v := range imageVolumes {
+		if target := path.Clean(v); !covered[target] {
+			covered[target] = true
+			host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeVolume, Target: target,
+				VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{model.LabelProject: p.Name}}})
+		}
+	}
+
+	named := map[string]bool{}
+	for key, v := range p.Volumes {
+		named[key] = true
+		if v.Name != "" {
+			named[v.Name] = true
+		}
+	}
+	previous := map[string]string{} // target -> the old container's anonymous volume there
+	for _, m := range old {
+		if m.Type == mount.TypeVolume && m.Name != "" && !named[m.Name] {
+			previous[path.Clean(m.Destination)] = m.Name
+		}
+	}
+	for i, m := range host.Mounts {
+		name, ok := previous[path.Clean(m.Target)]
+		if m.Type != mount.TypeVolume || m.Source != "" || !ok {
+			continue
+		}
+		host.Mounts[i].Source = name
+		host.Mounts[i].VolumeOptions = nil // the volume exists: nothing to create
+		if m.VolumeOptions != nil && m.VolumeOptions.NoCopy {
+			host.Mounts[i].VolumeOptions = &mount.VolumeOptions{NoCopy: true}
+		}
+	}
+}
+
 // mapNetworks joins the service's networks: the one of highest priority
 // (then by name) at create, the others after.
-func (s *spec) mapNetworks(p *model.Project, svc *model.Service, o engine.CreateOptions) error {
+func (s *spec) mapNetworks(p *model.Project, svc *model.Service, number int, o engine.CreateOptions) error {
 	keys := make([]string, 0, len(svc.Networks))
 	for k := range svc.Networks {
 		keys = append(keys, k)
@@ -232,6 +294,9 @@ func (s *spec) mapNetworks(p *model.Project, svc *model.Service, o engine.Create
 		// one-off `run` container does not receive the service's traffic.
 		aliases := []string{s.name}
 		if !o.OneOff {
+			// The name it is known by: a replacement, made under a
+			// temporary name, is renamed to it before it starts.
+			aliases[0] = containerName(p, svc, number, engine.CreateOptions{})
 			aliases = append(aliases, svc.Name)
 			aliases = append(aliases, sn.Aliases...)
 		}

@@ -263,3 +263,62 @@ func TestSecondsRoundsUp(t *testing.T) {
 		t.Error("nil must stay nil (the container's own timeout)")
 	}
 }
+
+func TestAnonymousVolumesAreLabelledAndCarriedOverOnRecreate(t *testing.T) {
+	p, svc := fullService()
+	// The replacement is made under Compose's temporary name, but answers
+	// on its networks to the name it is about to take.
+	s, err := containerSpec(p, svc, 2, engine.CreateOptions{Name: "0123456789ab_demo-api-2", Replace: "0123456789abcdef"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.name != "0123456789ab_demo-api-2" {
+		t.Errorf("name = %q", s.name)
+	}
+	if got := s.network.EndpointsConfig["demo_front"].Aliases; !slices.Contains(got, "demo-api-2") || slices.Contains(got, s.name) {
+		t.Errorf("aliases = %v, want the final name and not the temporary one", got)
+	}
+
+	old := []container.MountPoint{
+		{Type: mount.TypeVolume, Name: "anon-cache", Destination: "/cache"},
+		{Type: mount.TypeVolume, Name: "anon-image", Destination: "/var/lib/img/"},
+		{Type: mount.TypeVolume, Name: "demo_data", Destination: "/data"},      // named: stays named
+		{Type: mount.TypeVolume, Name: "anon-conf", Destination: "/conf"},      // now a bind
+		{Type: mount.TypeVolume, Name: "anon-gone", Destination: "/dropped"},   // no longer wanted
+		{Type: mount.TypeBind, Source: "/src/demo/must", Destination: "/must"}, // not a volume
+	}
+	// /data, /conf and /run are covered by the service's own mounts.
+	anonymousVolumes(s.host, p, []string{"/var/lib/img", "/data", "/conf", "/run", "/fresh"}, old)
+	got := map[string]mount.Mount{}
+	for _, m := range s.host.Mounts {
+		got[m.Target] = m
+	}
+	labelled := &mount.VolumeOptions{Labels: map[string]string{model.LabelProject: "demo"}}
+	for target, want := range map[string]mount.Mount{
+		"/cache":       {Type: mount.TypeVolume, Source: "anon-cache", Target: "/cache"},
+		"/var/lib/img": {Type: mount.TypeVolume, Source: "anon-image", Target: "/var/lib/img"},
+		"/fresh":       {Type: mount.TypeVolume, Target: "/fresh", VolumeOptions: labelled},
+		"/data":        {Type: mount.TypeVolume, Source: "demo_data", Target: "/data", VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+	} {
+		if !reflect.DeepEqual(got[target], want) {
+			t.Errorf("%s: %+v, want %+v", target, got[target], want)
+		}
+	}
+	for _, target := range []string{"/dropped", "/run"} {
+		if _, ok := got[target]; ok {
+			t.Errorf("%s mounted: %+v", target, got[target])
+		}
+	}
+	if n := len(s.host.Mounts); n != 6 { // the service's 4 (its other bind is in Binds) and the image's 2
+		t.Errorf("%d mounts: %+v", n, s.host.Mounts)
+	}
+
+	// -V (no old mounts): every anonymous volume is a fresh, labelled one.
+	s, _ = containerSpec(p, svc, 2, engine.CreateOptions{}, "")
+	anonymousVolumes(s.host, p, []string{"/var/lib/img"}, nil)
+	for _, m := range s.host.Mounts {
+		if m.Type == mount.TypeVolume && m.Source == "" && (m.VolumeOptions == nil || m.VolumeOptions.Labels[model.LabelProject] != "demo") {
+			t.Errorf("anonymous volume at %s is not labelled with the project: %+v", m.Target, m)
+		}
+	}
+}

@@ -52,6 +52,11 @@ type Observed struct {
 	Networks   map[string]string // project network key -> engine name
 	Volumes    map[string]string // project volume key -> engine name
 	Images     map[string]string // image reference -> image ID (only those the project uses)
+	// AnonymousVolumes are the engine names of the project's anonymous
+	// volumes (devstack labels every one it makes with the project): those
+	// its containers mount and those left by recreations with fresh ones.
+	// Only down -v removes them.
+	AnonymousVolumes []string
 }
 
 // Container is an observed container of the project.
@@ -72,6 +77,7 @@ type Container struct {
 	Restarts   int
 	Ports      []PublishedPort
 	Labels     map[string]string
+	Volumes    []string // engine names of the volumes it mounts
 }
 
 // PublishedPort is a port the engine published for a container.

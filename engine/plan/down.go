@@ -31,11 +31,12 @@ func Down(p *model.Project, obs model.Observed, o DownOptions) (*Plan, error) {
 	for _, s := range p.Disabled {
 		known[s] = true
 	}
-	var targets []model.Container
+	var targets, kept []model.Container
 	for _, c := range obs.Containers {
 		if known[c.Service] || c.OneOff || o.RemoveOrphans {
 			targets = append(targets, c)
 		} else {
+			kept = append(kept, c)
 			pl.add(Op{Kind: Orphan, Service: c.Service, Name: c.Name, ContainerID: c.ID, Number: c.Number})
 		}
 	}
@@ -54,6 +55,22 @@ func Down(p *model.Project, obs model.Observed, o DownOptions) (*Plan, error) {
 				continue
 			}
 			pl.add(Op{Kind: RemoveVolume, Name: obs.Volumes[key]}, ids(removes)...)
+		}
+		// Anonymous volumes a removed container mounted as its own go
+		// with it; those a replacement took over from the container it
+		// replaced (the engine then counts them as named), and those
+		// recreations with fresh ones left behind, go here. A container
+		// that stays (an orphan) keeps its own.
+		inUse := map[string]bool{}
+		for _, c := range kept {
+			for _, v := range c.Volumes {
+				inUse[v] = true
+			}
+		}
+		for _, name := range slices.Sorted(slices.Values(obs.AnonymousVolumes)) {
+			if !inUse[name] {
+				pl.add(Op{Kind: RemoveVolume, Name: name}, ids(removes)...)
+			}
 		}
 	}
 	return pl, nil

@@ -26,6 +26,9 @@ const (
 	Stop          Kind = "stop"
 	Remove        Kind = "remove"
 	Restart       Kind = "restart"
+	// Rename gives a replacement its final name once the container it
+	// replaces is gone (see Replacement).
+	Rename        Kind = "rename"
 	WaitHealthy   Kind = "wait healthy"
 	WaitCompleted Kind = "wait completed"
 	// Confirm waits until the engine itself reports the container running,
@@ -50,11 +53,52 @@ type Op struct {
 	ContainerID string
 	Reason      string // why, for recreations and scale-downs: "config changed"
 	Deps        []int  // IDs of operations that must finish first
+
+	// Replaces, on a Create, is the container the new one takes the place
+	// of; nil for a container that replaces none.
+	Replaces *Replacement
+	// To, on a Rename, is the name the container takes.
+	To string
+}
+
+// Replacement describes a recreation the way Compose makes one, so that
+// nothing in the old container's anonymous volumes is lost and nothing is
+// touched when the new container cannot be made: the replacement is
+// created under a temporary name (TempName) while the old container
+// still runs, mounting the old container's anonymous volumes; only then
+// is the old one stopped and removed (its volumes kept), and the new one
+// renamed into place and started.
+type Replacement struct {
+	ID   string // the replaced container
+	Name string // its name
+	// RenewVolumes gives the new container fresh anonymous volumes
+	// instead of the old one's (up --renew-anon-volumes).
+	RenewVolumes bool
+}
+
+// TempName is the name a replacement is created under while the
+// container it replaces still holds the name: Compose's
+// <old ID prefix>_<name>, so that both tools recognise it.
+func TempName(oldID, name string) string {
+	if len(oldID) > 12 {
+		oldID = oldID[:12]
+	}
+	return oldID + "_" + name
 }
 
 func (o *Op) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s %s", o.ID, o.Kind, o.Name)
+	if r := o.Replaces; r != nil {
+		volumes := "keeping its anonymous volumes"
+		if r.RenewVolumes {
+			volumes = "with new anonymous volumes"
+		}
+		fmt.Fprintf(&b, " replacing %s, %s", r.Name, volumes)
+	}
+	if o.To != "" {
+		fmt.Fprintf(&b, " to %s", o.To)
+	}
 	if o.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", o.Reason)
 	}
@@ -82,6 +126,29 @@ func (p *Plan) String() string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// Validate checks what the executor relies on: each op's ID is its
+// position, dependencies point to earlier ops, and the typed fields its
+// kind needs are set. Plans built outside the planner pass through it too.
+func (p *Plan) Validate() error {
+	for i, o := range p.Ops {
+		if o.ID != i+1 {
+			return fmt.Errorf("invalid plan: op %d has ID %d", i+1, o.ID)
+		}
+		for _, d := range o.Deps {
+			if d < 1 || d >= o.ID {
+				return fmt.Errorf("invalid plan: %q follows op %d, which does not come before it", o, d)
+			}
+		}
+		switch {
+		case o.Kind == Rename && o.To == "":
+			return fmt.Errorf("invalid plan: %q names no new name", o)
+		case o.Replaces != nil && (o.Kind != Create || o.Replaces.ID == ""):
+			return fmt.Errorf("invalid plan: %q replaces a container but is not a create of one with an ID", o)
+		}
+	}
+	return nil
 }
 
 // Empty reports whether the plan has nothing to do.

@@ -3,6 +3,7 @@ package plan
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"devstack/engine/model"
 )
@@ -129,14 +130,80 @@ func TestUpRecreatesOnlyWhatChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As Compose: the replacement is made while the old container runs,
+	// then the old one goes (its anonymous volumes kept, and mounted by
+	// the replacement) and the replacement takes its name.
 	check(t, pl, `
 1 wait healthy demo-db-1
 2 wait completed demo-migrate-1
-3 stop demo-web-1 (config changed)
-4 remove demo-web-1 (config changed) after 3
-5 create demo-web-1 (config changed) after 4
+3 create web-id_demo-web-1 replacing demo-web-1, keeping its anonymous volumes (config changed)
+4 stop demo-web-1 (config changed) after 3
+5 remove demo-web-1 (config changed) after 4
+6 rename web-id_demo-web-1 to demo-web-1 after 5
+7 start demo-web-1 after 6
+`)
+	create, rename := pl.Ops[2], pl.Ops[5]
+	if r := create.Replaces; r == nil || r.ID != "web-id" || r.Name != "demo-web-1" || r.RenewVolumes {
+		t.Fatalf("create carries %+v, want the replaced container and its volumes kept", r)
+	}
+	if rename.To != "demo-web-1" || rename.ContainerID != "" {
+		t.Fatalf("rename: To=%q ContainerID=%q, want the new name and the ID the create records", rename.To, rename.ContainerID)
+	}
+}
+
+func TestUpRenewAnonVolumesAndTheTemporaryName(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	const id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	obs.Containers[len(obs.Containers)-1].ID = id              // web-1
+	p.Services[3].Environment = map[string]*string{"NEW": nil} // web
+	p.Services[3].ConfigHash = model.Hash(p.Services[3])
+	pl, err := Up(p, obs, UpOptions{Services: []string{"web"}, RenewAnonVolumes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Compose's temporary name: the first 12 characters of the old ID.
+	check(t, pl, `
+1 wait healthy demo-db-1
+2 wait completed demo-migrate-1
+3 create 0123456789ab_demo-web-1 replacing demo-web-1, with new anonymous volumes (config changed)
+4 stop demo-web-1 (config changed) after 3
+5 remove demo-web-1 (config changed) after 4
+6 rename 0123456789ab_demo-web-1 to demo-web-1 after 5
+7 start demo-web-1 after 6
+`)
+	if r := pl.Ops[2].Replaces; r == nil || r.ID != id || !r.RenewVolumes {
+		t.Fatalf("create carries %+v", r)
+	}
+}
+
+func TestUpFinishesAReplacementCutShort(t *testing.T) {
+	// An earlier up made web's replacement and was stopped before the old
+	// container went: the old one goes now and the replacement, already
+	// up to date, takes the name.
+	p := stack()
+	obs := observedAll(p)
+	old := &obs.Containers[len(obs.Containers)-1] // web-1
+	old.ConfigHash = "stale"
+	old.Created = time.Unix(100, 0)
+	web, _ := p.Service("web")
+	obs.Containers = append(obs.Containers, model.Container{ID: "new-id", Name: TempName(old.ID, "demo-web-1"), Service: "web", Number: 1,
+		ConfigHash: web.ConfigHash, State: model.StateCreated, Image: "web:1", ImageID: "sha:web:1", Created: time.Unix(200, 0)})
+	pl, err := Up(p, obs, UpOptions{Services: []string{"web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 wait healthy demo-db-1
+2 wait completed demo-migrate-1
+3 stop demo-web-1 (replaced)
+4 remove demo-web-1 (replaced) after 3
+5 rename web-id_demo-web-1 to demo-web-1 after 4
 6 start demo-web-1 after 5
 `)
+	if pl.Ops[4].ContainerID != "new-id" || pl.Ops[5].ContainerID != "new-id" {
+		t.Fatalf("the rename and start must act on the replacement: %+v %+v", pl.Ops[4], pl.Ops[5])
+	}
 }
 
 func TestUpRecreatesWhenTheImageWasRebuilt(t *testing.T) {
@@ -149,10 +216,11 @@ func TestUpRecreatesWhenTheImageWasRebuilt(t *testing.T) {
 	}
 	check(t, pl, `
 1 wait healthy demo-db-1
-2 stop demo-migrate-1 (image changed)
-3 remove demo-migrate-1 (image changed) after 2
-4 create demo-migrate-1 (image changed) after 3
-5 start demo-migrate-1 after 1,4
+2 create migrate-id_demo-migrate-1 replacing demo-migrate-1, keeping its anonymous volumes (image changed)
+3 stop demo-migrate-1 (image changed) after 2
+4 remove demo-migrate-1 (image changed) after 3
+5 rename migrate-id_demo-migrate-1 to demo-migrate-1 after 4
+6 start demo-migrate-1 after 1,5
 `)
 }
 
@@ -279,4 +347,61 @@ func TestStopOnlyTouchesRunningContainersOfTheServices(t *testing.T) {
 1 stop demo-api-2
 2 stop demo-db-1 after 1
 `)
+}
+
+func TestDownVRemovesAnonymousVolumesButAnOrphansOwn(t *testing.T) {
+	p := stack()
+	p.Services = p.Services[1:2] // db only
+	obs := model.Observed{
+		Containers: []model.Container{
+			{ID: "db-id", Name: "demo-db-1", Service: "db", Number: 1, State: model.StateRunning, Volumes: []string{"demo_data", "inherited"}},
+			{ID: "old", Name: "demo-gone-1", Service: "gone", Number: 1, State: model.StateExited, Volumes: []string{"orphans"}},
+		},
+		Volumes:          map[string]string{"data": "demo_data"},
+		AnonymousVolumes: []string{"orphans", "left-by-renew", "inherited"},
+	}
+	pl, err := Down(p, obs, DownOptions{Volumes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 orphan demo-gone-1
+2 stop demo-db-1
+3 remove demo-db-1 after 2
+4 remove volume demo_data after 3
+5 remove volume inherited after 3
+6 remove volume left-by-renew after 3
+`)
+	// Without -v no volume goes, anonymous or not.
+	pl, err = Down(p, obs, DownOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(pl.String(), "volume") {
+		t.Fatalf("down without -v removes volumes:\n%s", pl)
+	}
+}
+
+func TestValidateRefusesWhatTheExecutorCannotRun(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	p.Services[3].Environment = map[string]*string{"NEW": nil}
+	p.Services[3].ConfigHash = model.Hash(p.Services[3])
+	pl, err := Up(p, obs, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.Validate(); err != nil {
+		t.Fatalf("the planner's own plan: %v", err)
+	}
+	for name, bad := range map[string]*Plan{
+		"rename without a name":  {Ops: []*Op{{ID: 1, Kind: Rename, Name: "x"}}},
+		"replacement without ID": {Ops: []*Op{{ID: 1, Kind: Create, Name: "x", Replaces: &Replacement{Name: "y"}}}},
+		"forward dependency":     {Ops: []*Op{{ID: 1, Kind: Start, Name: "x", Deps: []int{2}}, {ID: 2, Kind: Start, Name: "y"}}},
+		"IDs out of order":       {Ops: []*Op{{ID: 2, Kind: Start, Name: "x"}}},
+	} {
+		if err := bad.Validate(); err == nil || !strings.HasPrefix(err.Error(), "invalid plan: ") {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
 }

@@ -19,6 +19,9 @@ type UpOptions struct {
 	StartOnly     bool // `start`: start what exists, create nothing
 	Wait          bool // end with waits for every service (running/healthy/completed)
 	RemoveOrphans bool
+	// RenewAnonVolumes gives recreated containers fresh anonymous volumes
+	// instead of the ones of the containers they replace.
+	RenewAnonVolumes bool
 }
 
 // ContainerName is the engine name of replica n of svc: compose v2's
@@ -247,6 +250,9 @@ func Up(p *model.Project, obs model.Observed, o UpOptions) (*Plan, error) {
 func planService(pl *Plan, p *model.Project, svc *model.Service, existing []model.Container, imageID string, o UpOptions,
 	infra, after []*Op, restartDeps bool, needs map[string]bool) *readiness {
 	r := &readiness{kept: map[string]string{}}
+	// One container per replica number, the newest; older ones of the
+	// same number are left over from a replacement cut short (the old
+	// container and its replacement under its temporary name) and go.
 	byNumber := map[int]model.Container{}
 	for _, c := range existing {
 		if prev, dup := byNumber[c.Number]; dup && prev.Created.After(c.Created) {
@@ -254,40 +260,62 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 		}
 		byNumber[c.Number] = c
 	}
+	older := map[int][]model.Container{}
+	for _, c := range existing {
+		if byNumber[c.Number].ID != c.ID {
+			older[c.Number] = append(older[c.Number], c)
+		}
+	}
 	for n := 1; n <= svc.Replicas; n++ {
 		name := ContainerName(p, svc, n)
 		c, exists := byNumber[n]
+		// The name is free once the older containers of this number are gone.
+		var freed []*Op
+		if !o.StartOnly {
+			for _, old := range older[n] {
+				freed = append(freed, stopRemove(pl, svc.Name, old, "replaced"))
+			}
+		}
 		var started *Op
 		keptID := "" // the ID waits use when the container is kept as it is
 		switch {
 		case !exists && o.StartOnly:
 			continue
 		case !exists:
-			create := pl.add(Op{Kind: Create, Service: svc.Name, Name: name, Number: n}, ids(infra)...)
+			create := pl.add(Op{Kind: Create, Service: svc.Name, Name: name, Number: n}, append(ids(infra), ids(freed)...)...)
 			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, Number: n}, append(ids(after), create.ID)...)
 			r.changed = true
 		case !o.StartOnly && !o.NoRecreate && recreateReason(svc, c, imageID, o) != "":
 			reason := recreateReason(svc, c, imageID, o)
-			stop := pl.add(Op{Kind: Stop, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n, Reason: reason})
-			rm := pl.add(Op{Kind: Remove, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n, Reason: reason}, stop.ID)
-			create := pl.add(Op{Kind: Create, Service: svc.Name, Name: name, Number: n, Reason: reason}, append(ids(infra), rm.ID)...)
-			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, Number: n}, append(ids(after), create.ID)...)
+			temp := TempName(c.ID, name)
+			create := pl.add(Op{Kind: Create, Service: svc.Name, Name: temp, Number: n, Reason: reason,
+				Replaces: &Replacement{ID: c.ID, Name: c.Name, RenewVolumes: o.RenewAnonVolumes}}, ids(infra)...)
+			stop := pl.add(Op{Kind: Stop, Service: svc.Name, Name: c.Name, ContainerID: c.ID, Number: n, Reason: reason}, create.ID)
+			rm := pl.add(Op{Kind: Remove, Service: svc.Name, Name: c.Name, ContainerID: c.ID, Number: n, Reason: reason}, stop.ID)
+			rename := pl.add(Op{Kind: Rename, Service: svc.Name, Name: temp, Number: n, To: name}, append(ids(freed), rm.ID)...)
+			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, Number: n}, append(ids(after), rename.ID)...)
 			r.changed = true
-		case c.State == model.StateRunning || c.State == model.StateRestarting:
-			keptID = c.ID
-			if restartDeps {
-				started = pl.add(Op{Kind: Restart, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n, Reason: "dependency changed"}, ids(after)...)
-				r.changed = true
-			}
-		case c.State == model.StatePaused:
-			// Paused containers are left as they are; compose does the same.
 		default:
 			keptID = c.ID
-			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n}, ids(after)...)
-			r.changed = true
-		}
-		if c.State == model.StatePaused && exists {
-			keptID = c.ID
+			var renamed *Op
+			if c.Name != name && !o.StartOnly {
+				// A replacement whose old container was not yet gone.
+				renamed = pl.add(Op{Kind: Rename, Service: svc.Name, Name: c.Name, ContainerID: c.ID, Number: n, To: name}, ids(freed)...)
+			}
+			switch c.State {
+			case model.StateRunning, model.StateRestarting:
+				if restartDeps {
+					started = pl.add(Op{Kind: Restart, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n, Reason: "dependency changed"},
+						append(ids(after), ids([]*Op{renamed})...)...)
+					r.changed = true
+				}
+			case model.StatePaused:
+				// Paused containers are left as they are; compose does the same.
+			default:
+				started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, ContainerID: c.ID, Number: n},
+					append(ids(after), ids([]*Op{renamed})...)...)
+				r.changed = true
+			}
 		}
 		if started != nil {
 			r.started = append(r.started, started)
@@ -306,24 +334,32 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 	if o.StartOnly {
 		return r
 	}
-	// Scale down: replicas above the wanted count go, highest first.
+	// Scale down: replicas above the wanted count go, highest first, with
+	// the older containers of their numbers.
 	var extra []model.Container
 	for n, c := range byNumber {
 		if n > svc.Replicas {
 			extra = append(extra, c)
+			extra = append(extra, older[n]...)
 		}
 	}
-	for _, c := range existing {
-		if byNumber[c.Number].ID != c.ID {
-			extra = append(extra, c) // a duplicate number: keep the newest only
+	sort.Slice(extra, func(i, j int) bool {
+		if extra[i].Number != extra[j].Number {
+			return extra[i].Number > extra[j].Number
 		}
-	}
-	sort.Slice(extra, func(i, j int) bool { return extra[i].Number > extra[j].Number })
+		return extra[i].Name < extra[j].Name
+	})
 	for _, c := range extra {
-		stop := pl.add(Op{Kind: Stop, Service: svc.Name, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: "scale down"})
-		pl.add(Op{Kind: Remove, Service: svc.Name, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: "scale down"}, stop.ID)
+		stopRemove(pl, svc.Name, c, "scale down")
 	}
 	return r
+}
+
+// stopRemove stops and removes container c (an up keeps its anonymous
+// volumes) and returns the removal.
+func stopRemove(pl *Plan, service string, c model.Container, reason string) *Op {
+	stop := pl.add(Op{Kind: Stop, Service: service, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: reason})
+	return pl.add(Op{Kind: Remove, Service: service, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: reason}, stop.ID)
 }
 
 // recreateReason says why container c no longer matches svc, or "".
