@@ -616,6 +616,13 @@ func (k *kitBuild) buildError(tr *buildkit.Tracker, msg string) error {
 			be.Message = m
 		}
 	}
+	if base, ok := strings.CutPrefix(be.Step, "[internal] load metadata for "); ok {
+		// The builder pulls a missing base image: say so as pull does.
+		base = strings.TrimPrefix(strings.TrimPrefix(base, "docker.io/"), "library/")
+		if why := pullReason(base, errors.New(be.Message)); why != "" {
+			be.Message = fmt.Sprintf("its base image %s is not here and could not be pulled: %s", base, why)
+		}
+	}
 	if k.df != nil {
 		if line, text, ok := k.df.Instruction(be.Step); ok {
 			be.Dockerfile, be.Line, be.Command = k.df.Name, line, text
@@ -626,7 +633,7 @@ func (k *kitBuild) buildError(tr *buildkit.Tracker, msg string) error {
 }
 
 var (
-	missingSSH    = regexp.MustCompile(`no SSH key "?([^" ]+)"? forwarded from the client`)
+	missingSSH    = regexp.MustCompile(`(?:no SSH key "?([^" ]+)"? forwarded from the client|unset ssh forward key ([^" ]+))`)
 	missingSecret = regexp.MustCompile(`secret "?([^" :]+)"?( not found|: not found)`)
 	mountType     = regexp.MustCompile(`unsupported mount type "?([^" ]+)"?`)
 	dockerfileAt  = regexp.MustCompile(`(?i)dockerfile:(\d+)`)
@@ -642,6 +649,9 @@ func (k *kitBuild) explain(msg string) string {
 			k.df.Name, k.df.SyntaxLine, k.df.Syntax, k.df.Syntax, msg)
 	}
 	if m := missingSSH.FindStringSubmatch(msg); m != nil {
+		if m[1] == "" {
+			m[1] = m[2]
+		}
 		offered := []string{}
 		for _, s := range b.SSH {
 			offered = append(offered, s.ID)

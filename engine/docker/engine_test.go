@@ -477,7 +477,7 @@ func TestBuild(t *testing.T) {
 		"ignored.txt":   "must not be sent",
 		"kept.txt":      "kept",
 		"Dockerfile": "FROM " + img + " AS base\nARG GREETING\nCOPY . /ctx\n" +
-			"RUN test -e /ctx/kept.txt && test ! -e /ctx/ignored.txt && test ! -e /ctx/.devstack.Dockerfile && echo \"greeting=$GREETING\"\n" +
+			"RUN test -e /ctx/kept.txt && test ! -e /ctx/ignored.txt && test ! -e /ctx/.devstack.Dockerfile && echo \"greeting=$GREETING\" # " + p.Name + "\n" +
 			"FROM base AS unused\nRUN exit 1\n",
 	})
 	tag := "devstack-test/" + p.Name + ":1"
@@ -503,18 +503,18 @@ func TestBuild(t *testing.T) {
 	for _, e := range rec.Events() {
 		bs := e.(event.BuildStep)
 		sawGreeting = sawGreeting || bs.Line == "greeting=hi"
-		sawStep = sawStep || (strings.HasPrefix(bs.Step, "Step 4/") && strings.Contains(bs.Step, " : RUN test -e") && bs.Service == "app" && bs.Image == tag)
+		sawStep = sawStep || (strings.HasPrefix(bs.Step, "[base 3/3] RUN test -e") && bs.DockerfileLine == 4 && bs.Service == "app" && bs.Image == tag)
 	}
 	if !sawGreeting || !sawStep {
-		t.Errorf("build events lack the greeting (%v) or the step (%v)", sawGreeting, sawStep)
+		t.Errorf("build events lack the greeting (%v) or the step (%v): %v", sawGreeting, sawStep, rec.Events())
 	}
 
 	// An inline Dockerfile, with a failing step: the error names it.
-	svc.Build = &model.Build{Context: dir, Inline: "FROM " + img + "\nRUN echo about to fail\nRUN echo doomed; exit 3\n"}
+	svc.Build = &model.Build{Context: dir, Inline: "FROM " + img + "\nRUN echo about to fail " + p.Name + "\nRUN echo doomed; exit 3\n"}
 	_, err = r.Build(ctx, p, &svc, engine.BuildOptions{}, event.Discard)
 	var be *BuildError
-	if !errors.As(err, &be) || be.Step != "Step 3/5 : RUN echo doomed; exit 3" || !strings.Contains(err.Error(), be.Step) ||
-		!strings.Contains(err.Error(), "non-zero code: 3") || !strings.Contains(err.Error(), "doomed") {
+	if !errors.As(err, &be) || be.Line != 3 || be.Command != "RUN echo doomed; exit 3" || !strings.Contains(err.Error(), "dockerfile_inline:3 (RUN echo doomed; exit 3)") ||
+		!strings.Contains(err.Error(), "exit code: 3") || !strings.Contains(err.Error(), "doomed") {
 		t.Errorf("build error = %v", err)
 	}
 
@@ -632,6 +632,7 @@ func TestConcurrentNetworkCreatesMakeOne(t *testing.T) {
 func TestBuildContainersAreNoPartOfTheStack(t *testing.T) {
 	t.Parallel()
 	r, img := newTestRuntime(t)
+	r.builderOnce.Do(func() { r.legacyWhy = "this test is about the legacy builder's containers" })
 	ctx := testCtx(t, 90*time.Second)
 	p := newProject(t)
 	evctx, stop := context.WithCancel(ctx)
@@ -648,7 +649,9 @@ func TestBuildContainersAreNoPartOfTheStack(t *testing.T) {
 	}
 	intermediate := false
 	for _, e := range rec.Events() {
-		intermediate = intermediate || strings.Contains(e.(event.BuildStep).Line, "Running in")
+		if b, ok := e.(event.BuildStep); ok {
+			intermediate = intermediate || strings.Contains(b.Line, "Running in")
+		}
 	}
 	if !intermediate {
 		t.Fatal("the build ran no intermediate container: the test proves nothing")

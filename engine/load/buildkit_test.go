@@ -17,8 +17,8 @@ func TestBuildKitFields(t *testing.T) {
 	b := service(t, p, "app").Build
 	want := model.Build{
 		Context: filepath.Join(dir, "ctx"), Dockerfile: "Dockerfile", Network: "host",
-		Secrets: []model.BuildSecret{{Source: "npmrc", ID: "npmrc"}, {Source: "token", ID: "api_token"}},
-		SSH:     []model.SSHKey{{ID: "default"}, {ID: "deploy", Path: filepath.Join(dir, "keys", "deploy")}},
+		Secrets:            []model.BuildSecret{{Source: "npmrc", ID: "npmrc"}, {Source: "token", ID: "api_token"}},
+		SSH:                []model.SSHKey{{ID: "default"}, {ID: "deploy", Path: filepath.Join(dir, "keys", "deploy")}},
 		AdditionalContexts: map[string]string{"shared": filepath.Join(dir, "shared"), "base": "service:base"},
 		CacheFrom:          []string{"example/app:cache"}, CacheTo: []string{"type=inline"},
 		Platforms: []string{"linux/amd64"}, NoCacheFilter: []string{"deps"},

@@ -3,6 +3,7 @@ package buildkit
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -57,9 +58,14 @@ func (df *Dockerfile) Instruction(step string) (line int, text string, ok bool) 
 		return 0, "", false
 	}
 	want := squash(instr)
-	for _, n := range df.nodes {
-		got := squash(n.Original)
-		if got == want || (len(want) > 8 && strings.HasPrefix(got, want)) {
+	// Exact first; then with build arguments expanded (BuildKit names a
+	// step with $VAR replaced by its value).
+	for _, expand := range []bool{false, true} {
+		for _, n := range df.nodes {
+			got := squash(n.Original)
+			if got != want && !(expand && withArgs(got).MatchString(want)) {
+				continue
+			}
 			if n.StartLine == 0 {
 				return 0, "", false // a stage devstack added
 			}
@@ -67,6 +73,18 @@ func (df *Dockerfile) Instruction(step string) (line int, text string, ok bool) 
 		}
 	}
 	return 0, "", false
+}
+
+var argRef = regexp.MustCompile(`\$\{[^}]*\}|\$[a-zA-Z_][a-zA-Z0-9_]*`)
+
+// withArgs matches an instruction's text whatever its $VAR references
+// expanded to.
+func withArgs(instr string) *regexp.Regexp {
+	parts := argRef.Split(instr, -1)
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
+	}
+	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")
 }
 
 // squash collapses runs of white space (and line continuations) so that
