@@ -3,6 +3,7 @@ package scratch
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -201,5 +202,42 @@ func TestATornOrForeignJournalLineNamesNothing(t *testing.T) {
 		if p == "myapp" {
 			t.Fatalf("a torn line swept the dev project: %v", rt.projects)
 		}
+	}
+}
+
+// Everything a rebuild keeps — its journal, its report, the history — is
+// private to the user: directories 0700, files 0600.
+func TestScratchStateIsPrivate(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "devstack")
+	j, err := openJournal(filepath.Join(base, "scratch", "running"), "shop", "abc123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.done()
+	if _, err := WriteReport(filepath.Join(base, "scratch"), &Report{ID: "abc123", Project: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := OpenHistory(filepath.Join(base, "scratch.db")).Add(&Report{ID: "abc123", Project: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(base, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s is %v, want %v", path, fi.Mode().Perm(), want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
