@@ -29,7 +29,7 @@ type MonitorOptions struct {
 // scale-ups) and, when the engine connection breaks, reports it and
 // reconnects by itself, resuming every stream.
 func (e *Engine) Monitor(ctx context.Context, p *model.Project, o MonitorOptions) error {
-	m := &monitor{e: e, p: p, o: o, followed: map[string]context.CancelFunc{}, running: map[string]bool{}, lastLine: map[string]time.Time{}}
+	m := &monitor{e: e, p: p, o: o, followed: map[string]context.CancelFunc{}, running: map[string]bool{}, lastLine: map[string]time.Time{}, known: map[string]model.Container{}}
 	want := map[string]bool{}
 	for _, s := range o.Services {
 		want[s] = true
@@ -88,6 +88,7 @@ type monitor struct {
 	followed map[string]context.CancelFunc // container ID -> stops its log/stats streams
 	running  map[string]bool               // container ID -> running, for UntilStopped
 	lastLine map[string]time.Time          // container ID -> time of the last line published
+	known    map[string]model.Container    // container ID -> its last published state
 }
 
 // session runs one connection's worth of monitoring: it subscribes to
@@ -165,10 +166,19 @@ func (m *monitor) handle(ctx context.Context, ev ContainerEvent) {
 	case "start", "health_status", "die", "create", "restart", "oom", "pause", "unpause":
 	case "destroy":
 		m.unfollow(ev.ID)
+		m.mu.Lock()
+		delete(m.known, ev.ID)
+		m.mu.Unlock()
 		m.e.sink.Publish(event.State{Time: ev.Time, Service: ev.Service, Container: strings.TrimPrefix(ev.Name, "/"), ID: ev.ID, Replica: ev.Number, State: "removed"})
 		return
 	default:
 		return
+	}
+	if ev.Action == "oom" {
+		m.e.sink.Publish(event.Warning{Time: ev.Time, Service: ev.Service, Message: m.outOfMemory(ev)})
+	}
+	if ev.Action == "die" {
+		m.died(ev)
 	}
 	c, err := m.e.rt.InspectContainer(ctx, ev.ID)
 	if err != nil {
@@ -189,8 +199,42 @@ func (m *monitor) handle(ctx context.Context, ev ContainerEvent) {
 	}
 }
 
+// died reports a container's exit the moment the engine says so. The
+// inspect that follows can wait a good part of a second: the engine
+// holds the container while it cleans up after the process. Whether
+// it stopped for good (UntilStopped) is left to that inspect: a restart
+// policy may be about to start it again.
+func (m *monitor) died(ev ContainerEvent) {
+	m.mu.Lock()
+	c, ok := m.known[ev.ID]
+	m.mu.Unlock()
+	if !ok || !m.o.States {
+		return
+	}
+	c.State, c.Health, c.ExitCode = model.StateExited, "", ev.ExitCode
+	m.e.sink.Publish(StateEvent(c, m.e.now()))
+}
+
+// outOfMemory explains an oom event: the kernel killed a process of the
+// container (its main one, or another: then it may run on).
+func (m *monitor) outOfMemory(ev ContainerEvent) string {
+	limit := "no mem_limit: the machine itself ran out"
+	if svc, ok := m.p.Service(ev.Service); ok && svc.MemLimit > 0 {
+		limit = fmt.Sprintf("mem_limit %s", mebibytes(svc.MemLimit))
+	}
+	return fmt.Sprintf("%s ran out of memory (%s): the kernel killed a process in it", strings.TrimPrefix(ev.Name, "/"), limit)
+}
+
+func mebibytes(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
 func (m *monitor) publishState(c model.Container) {
 	m.mu.Lock()
+	m.known[c.ID] = c
 	// Only containers seen running count for UntilStopped: one just
 	// created is about to start, not stopped.
 	up := c.State == model.StateRunning || c.State == model.StateRestarting
