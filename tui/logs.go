@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -58,7 +59,14 @@ func (p *logPane) Update(msg tea.Msg) tea.Cmd {
 		p.store.Append(msg.Service, logbuf.Line{Unix: unixNano(msg.Time), Text: logbuf.Clean(msg.Line), Replica: int32(msg.Replica), Kind: kind})
 	case event.BuildStep:
 		text := msg.Line
-		if text == "" {
+		switch {
+		case msg.Status == event.StepDone:
+			text = fmt.Sprintf("%s  done %.1fs", msg.Step, msg.Duration)
+		case msg.Status == event.StepCached:
+			text = msg.Step + "  cached"
+		case msg.Status == event.StepFailed:
+			text = msg.Step + "  failed: " + msg.Error
+		case text == "":
 			text = msg.Step
 		}
 		p.store.Append(msg.Service, logbuf.Line{Unix: unixNano(msg.Time), Text: logbuf.Clean(text), Kind: logbuf.Build})

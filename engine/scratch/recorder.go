@@ -28,6 +28,7 @@ type buildHistory struct {
 	tail    []string
 	cached  bool     // the last line said the step used the cache
 	created []string // image IDs its steps made, oldest first
+	failed  bool     // a BuildKit step failed: step and tail are its own
 }
 
 // tailLines is how many lines of output evidence carries.
@@ -57,6 +58,24 @@ func (r *recorder) Publish(e event.Event) {
 		if b == nil {
 			b = &buildHistory{}
 			r.builds[e.Service] = b
+		}
+		if e.Status == event.StepFailed {
+			// BuildKit runs steps in parallel: the failed one is named by
+			// its own event (with its last lines), whatever ran after it.
+			b.step, b.failed = e.Step, true
+			b.tail = append([]string(nil), e.Tail...)
+			if len(b.tail) > tailLines {
+				b.tail = b.tail[len(b.tail)-tailLines:]
+			}
+			r.mu.Unlock()
+			r.next.Publish(e)
+			return
+		}
+		if b.failed || e.Status != "" {
+			// Past the failure, or a step that began or ended: no output line.
+			r.mu.Unlock()
+			r.next.Publish(e)
+			return
 		}
 		if e.Step != "" {
 			b.step = e.Step

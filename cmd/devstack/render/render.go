@@ -42,9 +42,12 @@ func (r *Plain) Publish(e event.Event) {
 	case event.Progress:
 		fmt.Fprintln(r.err, progressLine(e))
 	case event.BuildStep:
-		// One line per build step, not per output line: the full output is
-		// in the JSON stream and in error messages.
-		if e.Step != "" && r.lastStep[e.Service] != e.Step {
+		// One line per build step (BuildKit: when it starts and when it
+		// ends), not per output line: the full output is in the JSON
+		// stream and in error messages.
+		if line := BuildStepEnd(e); line != "" {
+			fmt.Fprintf(r.err, "%s %s\n", r.paint(e.Service, "build "+e.Service), line)
+		} else if e.Step != "" && r.lastStep[e.Service] != e.Step {
 			r.lastStep[e.Service] = e.Step
 			fmt.Fprintf(r.err, "%s %s\n", r.paint(e.Service, "build "+e.Service), e.Step)
 		}
@@ -82,6 +85,20 @@ func (r *Plain) Publish(e event.Event) {
 		}
 		fmt.Fprintln(r.err, line)
 	}
+}
+
+// BuildStepEnd is the line of a BuildKit step that ended ("[2/3] RUN
+// make  DONE 1.2s", "CACHED", "ERROR: ..."), "" for other build events.
+func BuildStepEnd(e event.BuildStep) string {
+	switch e.Status {
+	case event.StepDone:
+		return fmt.Sprintf("%s  DONE %.1fs", e.Step, e.Duration)
+	case event.StepCached:
+		return e.Step + "  CACHED"
+	case event.StepFailed:
+		return fmt.Sprintf("%s  ERROR: %s", e.Step, e.Error)
+	}
+	return ""
 }
 
 // Close flushes nothing: Plain writes through.
