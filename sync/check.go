@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -32,13 +33,21 @@ type TargetDrift struct {
 	Rule      int
 	Source    string // the host path
 	Target    string
+	need      int64    // bytes more the container needs to take what differs
 	Missing   []string // on the host, not in the container
 	Differ    []string // in both, different (size, mtime, mode, owner)
 	Deleted   []string // deleted on the host, synced before: sync removes them
 	// ContainerOnly were made in the container (never synced): sync
 	// leaves them alone.
 	ContainerOnly []string
-	Conflicts     []string // container directories where the host has a file, holding container-made files
+	// Space says the container's disk cannot take what is to send (""
+	// when it can, or when it could not be told).
+	Space string
+	// Conflicts are container directories where the host has a file,
+	// holding container-made files, and symlinks made in the container
+	// where the host has a directory: sync leaves them alone and sends
+	// nothing through them.
+	Conflicts []string
 }
 
 // Clean reports whether the containers hold exactly what sync would put
@@ -68,6 +77,9 @@ func (d Drift) String() string {
 			fmt.Fprintf(&b, ", %d container-only path(s)", len(t.ContainerOnly))
 		}
 		b.WriteString("\n")
+		if t.Space != "" {
+			fmt.Fprintf(&b, "  %s\n", t.Space)
+		}
 		for _, l := range []struct {
 			tag   string
 			paths []string
@@ -120,6 +132,7 @@ func Check(ctx context.Context, p *model.Project, e Engine, service string, o Ch
 			if err != nil {
 				return d, fmt.Errorf("container %s: %w", c.Name, err)
 			}
+			t.Space = space(ctx, e, c.ID, t)
 			t.Container = c.Name
 			d.Targets = append(d.Targets, t)
 		}
@@ -161,12 +174,18 @@ func checkRule(ctx context.Context, r *rule, tr container.Transport, rec *record
 		if err != nil {
 			return t, err
 		}
-		if ctr, err = tr.List(ctx, r.target); err != nil {
+		ctr, err = tr.List(ctx, r.target)
+		var se *manifest.SymlinkError
+		if errors.As(err, &se) {
+			t.Conflicts = se.Paths // the target is a link made in the container
+			return t, nil
+		}
+		if err != nil {
 			return t, err
 		}
 	}
 	diff := manifest.Compare(host, ctr, owner,
-		func(rel string) bool { return rec.Has(cp(rel)) },
+		func(rel string) byte { return rec.Kind(cp(rel)) },
 		func(rel string) bool { return !r.file() && !r.decide(r.abs(rel)).Synced })
 	hostName := func(rel string) string { return rel }
 	if r.file() {
@@ -182,9 +201,42 @@ func checkRule(ctx context.Context, r *rule, tr container.Transport, rec *record
 		}
 		return out
 	}
+	for _, rel := range append(diff.Missing, diff.Differ...) {
+		t.need += host[rel].Size - ctr[rel].Size
+	}
 	t.Missing, t.Differ, t.Deleted = conv(diff.Missing), conv(diff.Differ), conv(diff.Delete)
 	t.ContainerOnly, t.Conflicts = conv(diff.ContainerOnly), conv(diff.Conflicts)
 	return t, nil
+}
+
+// space tells, when files are to be sent, whether the container's disk
+// at the target has room for them (the copies they replace give theirs
+// back): a full disk stops a sync part-way, and says so here rather than
+// leaving "differs" unexplained.
+func space(ctx context.Context, e Engine, id string, t TargetDrift) string {
+	if t.need <= 0 {
+		return ""
+	}
+	var out strings.Builder
+	code, err := e.Exec(ctx, id, ExecSpec{Cmd: []string{"stat", "-f", "-c", "%a %S", "--", t.Target}, User: "0:0", Stdout: &out})
+	if err != nil || code != 0 {
+		return ""
+	}
+	var blocks, size int64
+	if _, err := fmt.Sscan(out.String(), &blocks, &size); err != nil {
+		return ""
+	}
+	if free := blocks * size; t.need > free {
+		return fmt.Sprintf("disk full: the container has %s free at %s, %s more to send: free space in the container", bytesText(free), t.Target, bytesText(t.need))
+	}
+	return ""
+}
+
+func bytesText(n int64) string {
+	if n < 10<<10 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 func parentDir(p string) string {

@@ -1,11 +1,15 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"path"
+	"strconv"
+	"strings"
 
 	"devstack/sync/container"
 	"devstack/sync/manifest"
@@ -36,6 +40,10 @@ type result struct {
 	deleted int
 	bytes   int64
 	err     error
+	// conflicts are container paths left alone because they are
+	// symlinks made in the container where sync needs a directory: not
+	// an error to retry, a report (sync check lists them too).
+	conflicts []string
 }
 
 func newReplica(sv *service, c Container) *replica {
@@ -61,7 +69,7 @@ func (rp *replica) transport(ctx context.Context) (container.Transport, error) {
 		rp.tr = &container.Archive{API: eng, ID: rp.c.ID}
 		return rp.tr, nil
 	}
-	pool, err := container.StartPool(ctx, eng, rp.c.ID, parallel)
+	pool, err := container.StartPoolAs(ctx, eng, rp.c.ID, parallel, rp.execUser(ctx))
 	switch {
 	case err == nil:
 		rp.tr = pool
@@ -73,6 +81,38 @@ func (rp *replica) transport(ctx context.Context) (container.Transport, error) {
 		return nil, fmt.Errorf("unable to reach container %s: %w", rp.c.Name, err)
 	}
 	return rp.tr, nil
+}
+
+// execUser picks who the exec transport runs as: the container's user
+// when every sync target is a directory that user owns (what a process of
+// the container could do there, sync may do too, and no more: a link it
+// plants leads nowhere it could not write itself), else root (needed to
+// write into directories the image made as root; the agent then refuses
+// to go through symlinks).
+func (rp *replica) execUser(ctx context.Context) string {
+	owner := rp.resolveOwner(ctx)
+	if owner.UID == 0 || len(rp.sv.syncRules) == 0 {
+		return "0:0"
+	}
+	cmd := []string{"stat", "-c", "%u %F", "--"}
+	for _, r := range rp.sv.syncRules {
+		cmd = append(cmd, r.target)
+	}
+	var out bytes.Buffer
+	code, err := rp.sv.s.o.Engine.Exec(ctx, rp.c.ID, ExecSpec{Cmd: cmd, User: "0:0", Stdout: &out})
+	if err != nil || code != 0 {
+		return "0:0" // a target is missing: only root may create it
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(rp.sv.syncRules) {
+		return "0:0"
+	}
+	for _, l := range lines {
+		if l != strconv.Itoa(owner.UID)+" directory" {
+			return "0:0"
+		}
+	}
+	return fmt.Sprintf("%d:%d", owner.UID, owner.GID)
 }
 
 // alive reports whether a transport is still usable (an exec ends with
@@ -152,6 +192,7 @@ func (rp *replica) resync(ctx context.Context) (res result) {
 	owner := rp.resolveOwner(ctx)
 	var p plan
 	var deletes []string
+	var conflicts []string
 	snapshot := map[string]byte{}
 	for _, r := range rp.sv.syncRules {
 		root := rs[r]
@@ -191,14 +232,29 @@ func (rp *replica) resync(ctx context.Context) (res result) {
 			}
 		}
 		ctr, err := tr.List(ctx, r.target)
+		var se *manifest.SymlinkError
+		if errors.As(err, &se) {
+			// The target itself is a link made in the container: leave
+			// it, and the record of what was synced there, alone.
+			conflicts = append(conflicts, se.Paths...)
+			for _, q := range rp.rec.Under(r.target) {
+				snapshot[q] = rp.rec.Kind(q)
+			}
+			continue
+		}
 		if err != nil {
 			rp.closeTransport()
 			return result{rp: rp, err: err}
 		}
 		cp := func(rel string) string { s, _ := r.containerPath(rel); return s }
 		d := manifest.Compare(host, ctr, manifest.Owner(owner),
-			func(rel string) bool { return rp.rec.Has(cp(rel)) },
+			func(rel string) byte { return rp.rec.Kind(cp(rel)) },
 			func(rel string) bool { return !r.decide(r.abs(rel)).Synced })
+		for _, rel := range d.Conflicts {
+			if ctr[rel].Kind == manifest.KindSymlink {
+				conflicts = append(conflicts, cp(rel))
+			}
+		}
 		// A file it cannot compare is sent again (safe), not left behind.
 		_ = settle(ctx, tr, root, ctr, &d, func(rel string) string { return rel }, cp)
 		for _, rel := range d.Send() {
@@ -215,17 +271,114 @@ func (rp *replica) resync(ctx context.Context) (res result) {
 		}
 	}
 	p.deletes = topmost(deletes)
-	res = rp.send(ctx, rs, p, snapshot)
+	res = rp.send(ctx, rs, p, withoutUnder(snapshot, conflicts, rp.rec))
+	res.conflicts = append(conflicts, res.conflicts...)
 	if res.err == nil {
 		rp.needResync = false
 	}
 	return res
 }
 
+// withoutUnder drops from a snapshot what lies at or below the conflicts
+// (nothing was sent there) and keeps what the record says of it.
+func withoutUnder(snapshot map[string]byte, conflicts []string, rec *record.Record) map[string]byte {
+	for _, c := range conflicts {
+		for q := range snapshot {
+			if q == c || strings.HasPrefix(q, c+"/") {
+				delete(snapshot, q)
+			}
+		}
+		if k := rec.Kind(c); k != 0 {
+			snapshot[c] = k
+		}
+		for _, q := range rec.Under(c) {
+			snapshot[q] = rec.Kind(q)
+		}
+	}
+	return snapshot
+}
+
 // send applies a plan in one transport round: deletions, then one tar
 // stream of every put. With snapshot, the record becomes exactly it
 // (minus what could not be sent); without, it is updated.
 func (rp *replica) send(ctx context.Context, rs roots, p plan, snapshot map[string]byte) result {
+	var conflicts []string
+	for range 3 {
+		res := rp.sendOnce(ctx, rs, p, snapshot)
+		var se *manifest.SymlinkError
+		if !errors.As(res.err, &se) || len(se.Paths) == 0 {
+			res.conflicts = conflicts
+			return res
+		}
+		// Symlinks made in the container since it was listed: send
+		// everything else, nothing through them.
+		conflicts = append(conflicts, se.Paths...)
+		p = p.without(se.Paths)
+		if snapshot != nil {
+			snapshot = withoutUnder(snapshot, se.Paths, rp.rec)
+		}
+	}
+	return result{rp: rp, err: &manifest.SymlinkError{Paths: conflicts}}
+}
+
+// dirs returns the container directories a plan's puts write into or
+// create: no symlink may stand there (see container.Batch.Dirs).
+func (p plan) dirs(rs roots) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(d string) {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	for _, pu := range p.puts {
+		cp, ok := pu.containerPath()
+		if !ok {
+			continue
+		}
+		add(path.Dir(cp))
+		if kind, _ := lstat(rs[pu.r], pu.r, pu.rel); kind == 'd' {
+			add(cp)
+		}
+	}
+	return out
+}
+
+// without drops the puts and deletions at or below the container paths.
+func (p plan) without(paths []string) plan {
+	below := func(cp string) bool {
+		for _, q := range paths {
+			if cp == q || strings.HasPrefix(cp, q+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	var out plan
+	for _, pu := range p.puts {
+		if cp, ok := pu.containerPath(); ok && !below(cp) {
+			out.puts = append(out.puts, pu)
+		}
+	}
+	for _, d := range p.deletes {
+		if !below(d) {
+			out.deletes = append(out.deletes, d)
+		}
+	}
+	return out
+}
+
+// containerPath is where a put lands.
+func (pu put) containerPath() (string, bool) {
+	if pu.r.file() {
+		return pu.r.target, true
+	}
+	cp, err := pu.r.containerPath(pu.rel)
+	return cp, err == nil
+}
+
+func (rp *replica) sendOnce(ctx context.Context, rs roots, p plan, snapshot map[string]byte) result {
 	res := result{rp: rp}
 	if len(p.puts) == 0 && len(p.deletes) == 0 {
 		if snapshot != nil {
@@ -241,7 +394,7 @@ func (rp *replica) send(ctx context.Context, rs roots, p plan, snapshot map[stri
 	owner := rp.resolveOwner(ctx)
 	shares := split(p.puts)
 	parts := make([]part, len(shares))
-	b := container.Batch{Delete: p.deletes, RootOwned: owner == pack.Owner{}, Compress: rp.sv.s.o.Compress}
+	b := container.Batch{Delete: p.deletes, Dirs: p.dirs(rs), RootOwned: owner == pack.Owner{}, Compress: rp.sv.s.o.Compress}
 	for i, share := range shares {
 		b.Parts = append(b.Parts, func(out io.Writer) error {
 			return parts[i].write(rp, rs, share, owner, out)

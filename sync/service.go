@@ -14,6 +14,7 @@ import (
 	"devstack/sync/batch"
 	"devstack/sync/clock"
 	"devstack/sync/ignore"
+	"devstack/sync/manifest"
 )
 
 // service syncs one service: one batcher for its rules, one goroutine
@@ -379,6 +380,9 @@ func (sv *service) publish(action string, start time.Time, ch changes, res []res
 	var errs []error
 	for _, r := range res {
 		e.Containers = append(e.Containers, r.rp.c.Name)
+		if len(r.conflicts) > 0 {
+			errs = append(errs, fmt.Errorf("%s: %w", r.rp.c.Name, &manifest.SymlinkError{Paths: r.conflicts}))
+		}
 		if r.err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", r.rp.c.Name, r.err))
 			continue

@@ -27,8 +27,15 @@ var ErrNoAgent = errors.New("the container has no shell with tar, dd, xargs, fin
 // the consumer leaves unread is drained, so one failed request cannot
 // desynchronise the next. Every request ends with a line "<marker> <op>
 // <status>" on stdout; the lines before it are the request's output.
+//
+// Writes and deletions (T, R, TZ, RZ, D) first take a section of
+// directories that must not be symlinks: a process in the container may
+// have swapped a synced directory for a link to /etc, and tar and rm
+// would follow it. When one is, the request is refused whole (status 4,
+// one "symlink <path>" line each) before anything is written.
 const agentScript = `M=%s
 frames() { while IFS=' ' read -r k n; do [ "$k" = C ] || return 0; dd bs=65536 count="$n" iflag=fullblock,count_bytes 2>/dev/null; done; }
+links() { frames | xargs -0 sh -c 'for d; do [ -L "$d" ] && echo "symlink $d"; done; exit 0' sh; }
 for t in tar dd xargs find stat rm; do command -v $t >/dev/null 2>&1 || exit 3; done
 [ "$(printf abc | dd bs=2 count=3 iflag=fullblock,count_bytes 2>/dev/null)" = abc ] || exit 3
 [ "$(printf 'a b\0c' | xargs -0 echo 2>/dev/null)" = "a b c" ] || exit 3
@@ -36,12 +43,15 @@ Z=0; [ "$(printf x | gzip -c 2>/dev/null | gzip -dc 2>/dev/null)" = x ] && Z=1
 echo "$M ready $Z"
 while IFS= read -r op; do
   case "$op" in
+  T|R|TZ|RZ|D) g=$(links); if [ -n "$g" ]; then frames >/dev/null; echo "$g"; echo "$M $op 4"; continue; fi;;
+  esac
+  case "$op" in
   T) frames | { tar -xf - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M T $?";;
   R) frames | { tar -xof - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M R $?";;
   TZ) frames | { gzip -dc | tar -xf - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M TZ $?";;
   RZ) frames | { gzip -dc | tar -xof - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M RZ $?";;
   D) frames | { xargs -0 rm -rf -- 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M D $?";;
-  L) d=$(frames); s=0; if [ -e "$d" ]; then find "$d" -exec stat -c '%%f %%s %%Y %%u %%g %%Z %%y %%n' -- {} + 2>/dev/null; s=$?; fi; echo "$M L $s";;
+  L) d=$(frames); s=0; if [ -e "$d" ] || [ -L "$d" ]; then find "$d" -exec stat -c '%%f %%s %%Y %%u %%g %%Z %%y %%n' -- {} + 2>/dev/null; s=$?; fi; echo "$M L $s";;
   H) frames | { xargs -0 md5sum 2>/dev/null; cat >/dev/null; }; echo "$M H 0";;
   *) exit 0;;
   esac
@@ -54,6 +64,7 @@ const frameSize = 1 << 20
 
 // Agent is the exec transport: one exec per container for its lifetime.
 type Agent struct {
+	user   string // who the exec runs as
 	marker string
 	stdin  *io.PipeWriter
 	lines  chan string   // stdout, line by line; closed when the exec ends
@@ -68,12 +79,20 @@ type Agent struct {
 	broken error      // set once a request failed half-way; guarded by mu
 }
 
-// StartAgent starts the exec transport in container id. It returns
-// ErrNoAgent (wrapped) when the image lacks the tools.
+// StartAgent starts the exec transport in container id, as root. It
+// returns ErrNoAgent (wrapped) when the image lacks the tools.
 func StartAgent(ctx context.Context, api API, id string) (*Agent, error) {
+	return StartAgentAs(ctx, api, id, rootUser)
+}
+
+// StartAgentAs starts the exec transport as user ("uid:gid"): whatever
+// it writes or deletes, it can only where that user could (and files are
+// that user's, never chowned).
+func StartAgentAs(ctx context.Context, api API, id, user string) (*Agent, error) {
 	nonce := make([]byte, 8)
 	_, _ = rand.Read(nonce)
 	a := &Agent{
+		user:   user,
 		marker: "@@devstack-sync-" + hex.EncodeToString(nonce),
 		lines:  make(chan string, 256),
 		done:   make(chan struct{}),
@@ -88,7 +107,7 @@ func StartAgent(ctx context.Context, api API, id string) (*Agent, error) {
 	go func() {
 		code, err := api.Exec(execCtx, id, ExecSpec{
 			Cmd:    []string{"sh", "-c", fmt.Sprintf(agentScript, a.marker)},
-			User:   rootUser,
+			User:   user,
 			Stdin:  inR,
 			Stdout: outW,
 			Stderr: &stderr,
@@ -174,12 +193,14 @@ func (a *Agent) Alive() bool {
 	return a.broken == nil
 }
 
-// Apply deletes, then extracts the tar stream, each as one request.
+// Apply deletes, then extracts the tar stream, each as one request. It
+// refuses (with a *manifest.SymlinkError) a deletion or a part that would
+// go through a symlink in the container.
 func (a *Agent) Apply(ctx context.Context, b Batch) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(b.Delete) > 0 {
-		_, err := a.request(ctx, "D", func(w io.Writer) error {
+		err := a.guarded(ctx, "D", guardDirs(nil, b.Delete), func(w io.Writer) error {
 			for _, p := range b.Delete {
 				if strings.ContainsRune(p, 0) {
 					continue
@@ -194,25 +215,45 @@ func (a *Agent) Apply(ctx context.Context, b Batch) error {
 			return fmt.Errorf("unable to delete files in the container: %w", err)
 		}
 	}
-	// The exec runs as root: root-owned entries need no chown, and one
-	// fewer call per file counts where creating files is slow (FUSE).
+	// As root, root-owned entries need no chown, and one fewer call per
+	// file counts where creating files is slow (FUSE). As another user,
+	// tar cannot chown: the files are that user's anyway.
 	op := "T"
-	if b.RootOwned {
+	if b.RootOwned || a.user != rootUser {
 		op = "R"
 	}
 	compress := b.Compress && a.gzip
 	if compress {
 		op += "Z"
 	}
+	guard := guardDirs(b.Dirs, nil)
 	for _, part := range b.Parts {
 		if compress {
 			part = gzipped(part)
 		}
-		if _, err := a.request(ctx, op, part); err != nil {
-			return fmt.Errorf("unable to copy files into the container: %w", err)
+		if err := a.guarded(ctx, op, guard, part); err != nil {
+			return fmt.Errorf("unable to copy files into the container: %w", noSpace(err))
 		}
 	}
 	return nil
+}
+
+// guarded sends a write or a deletion with the directories that must not
+// be symlinks; the agent's refusal becomes a *manifest.SymlinkError.
+func (a *Agent) guarded(ctx context.Context, op string, guard []string, payload func(io.Writer) error) error {
+	_, err := a.request(ctx, op, func(w io.Writer) error {
+		for _, d := range guard {
+			if _, err := io.WriteString(w, d+"\x00"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, payload)
+	var se *statusError
+	if errors.As(err, &se) && se.status == 4 {
+		return symlinkError(se.lines)
+	}
+	return err
 }
 
 // Digest returns the content digests (manifest.DigestOf) of the files at
@@ -256,7 +297,7 @@ func (a *Agent) List(ctx context.Context, dir string) (manifest.Manifest, error)
 // output lines before the status line. Any failure other than a non-zero
 // status leaves the protocol in an unknown state: the agent is then
 // broken and must be replaced.
-func (a *Agent) request(ctx context.Context, op string, payload func(io.Writer) error) ([]string, error) {
+func (a *Agent) request(ctx context.Context, op string, sections ...func(io.Writer) error) ([]string, error) {
 	if a.broken != nil {
 		return nil, a.broken
 	}
@@ -278,14 +319,16 @@ func (a *Agent) request(ctx context.Context, op string, payload func(io.Writer) 
 			if _, err := io.WriteString(bw, op+"\n"); err != nil {
 				return err
 			}
-			if err := payload(fw); err != nil {
-				return err
-			}
-			if err := fw.flush(); err != nil {
-				return err
-			}
-			if _, err := io.WriteString(bw, "E\n"); err != nil {
-				return err
+			for _, payload := range sections {
+				if err := payload(fw); err != nil {
+					return err
+				}
+				if err := fw.flush(); err != nil {
+					return err
+				}
+				if _, err := io.WriteString(bw, "E\n"); err != nil {
+					return err
+				}
 			}
 			return bw.Flush()
 		}()
@@ -322,13 +365,24 @@ func (a *Agent) request(ctx context.Context, op string, payload func(io.Writer) 
 			}
 			status, _ := strconv.Atoi(strings.TrimPrefix(line, prefix))
 			if status != 0 {
-				return nil, fmt.Errorf("exit status %d: %s", status, summary(out))
+				return nil, &statusError{status: status, lines: out}
 			}
 			return out, nil
 		case <-ctx.Done():
 			return fail(ctx.Err())
 		}
 	}
+}
+
+// statusError is a request the container ran and that failed: the
+// protocol is still in step.
+type statusError struct {
+	status int
+	lines  []string // the request's output
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("exit status %d: %s", e.status, summary(e.lines))
 }
 
 // summary keeps an error message short.

@@ -10,7 +10,12 @@ package container
 import (
 	"compress/gzip"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"path"
+	"sort"
+	"strings"
 
 	"devstack/sync/manifest"
 )
@@ -48,6 +53,12 @@ type Batch struct {
 	// extract them at once, which is what makes a big batch fast where
 	// creating a file is slow (FUSE-backed storage drivers).
 	Parts []func(w io.Writer) error
+	// Dirs are the container directories the parts write into or
+	// create. None of them, nor any directory above them, may be a
+	// symlink in the container: a transport refuses such a batch with a
+	// *manifest.SymlinkError before writing anything. Deletions are
+	// guarded the same way (the directories above each deleted path).
+	Dirs []string
 	// RootOwned says every entry of Parts belongs to root (0:0), so a
 	// transport extracting as root need not set owners one by one.
 	RootOwned bool
@@ -85,6 +96,53 @@ type Transport interface {
 	Kind() string
 	// Close releases the transport.
 	Close()
+}
+
+// guardDirs returns the directories a batch must not find symlinked:
+// each of dirs and every directory above it, and every directory above
+// each deleted path (rm removes a link itself, never what it points to).
+// "/" is left out: it is no link.
+func guardDirs(dirs, deletes []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(d string) {
+		for ; d != "/" && d != "." && d != "" && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	for _, d := range dirs {
+		add(path.Clean(d))
+	}
+	for _, p := range deletes {
+		add(path.Dir(path.Clean(p)))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// symlinkError reads the agent's "symlink <path>" lines.
+func symlinkError(lines []string) error {
+	e := &manifest.SymlinkError{}
+	for _, l := range lines {
+		if p, ok := strings.CutPrefix(l, "symlink "); ok {
+			e.Paths = append(e.Paths, p)
+		}
+	}
+	return e
+}
+
+// ErrNoSpace means the container's filesystem is full: a batch stopped
+// part-way. What it wrote is not recorded as synced, so it is sent again
+// (whole) once there is room.
+var ErrNoSpace = errors.New("the container's disk is full (no space left on device): free space in the container; sync sends the files again until they fit")
+
+// noSpace recognises a full filesystem in a failed write.
+func noSpace(err error) error {
+	if err != nil && strings.Contains(strings.ToLower(err.Error()), "no space left on device") {
+		return fmt.Errorf("%w: %v", ErrNoSpace, err)
+	}
+	return err
 }
 
 // rootUser runs sync's own commands: tar must be able to write anywhere

@@ -21,6 +21,8 @@ import (
 type Archive struct {
 	API API
 	ID  string
+
+	noShell bool // sh could not run: symlinks go unchecked (one caller at a time)
 }
 
 // Kind names the transport.
@@ -37,8 +39,12 @@ const maxArgs = 96 * 1024
 // ignores b.Compress: the stream always goes uncompressed, because an
 // engine before 29.5.1 unpacks a compressed one with a decompressor found
 // inside the container, as root on the engine's host (CVE-2026-41567).
+//
+// Symlinks are checked first, in the exec that deletes (one more exec
+// when there is nothing to delete): the engine extracts as root, and
+// would follow a link where a directory was.
 func (a *Archive) Apply(ctx context.Context, b Batch) error {
-	if err := a.remove(ctx, b.Delete); err != nil {
+	if err := a.guardAndRemove(ctx, guardDirs(b.Dirs, nil), b.Delete); err != nil {
 		return err
 	}
 	errs := make([]error, len(b.Parts))
@@ -68,30 +74,79 @@ func (a *Archive) copy(ctx context.Context, write func(io.Writer) error) error {
 		err = e
 	}
 	if err != nil {
-		return fmt.Errorf("unable to copy files into the container: %w", err)
+		return fmt.Errorf("unable to copy files into the container: %w", noSpace(err))
 	}
 	return nil
 }
 
-func (a *Archive) remove(ctx context.Context, paths []string) error {
+// guardScript refuses (exit 4) when one of its arguments before "--" is
+// a symlink, then removes the arguments after it.
+const guardScript = `s=0; while [ $# -gt 0 ] && [ "$1" != -- ]; do if [ -L "$1" ]; then echo "symlink $1"; s=4; fi; shift; done
+[ $s = 0 ] || exit 4; shift; [ $# = 0 ] || exec rm -rf -- "$@"`
+
+// guardAndRemove checks that no directory of guard, nor any above the
+// deleted paths, is a symlink, then deletes; a few execs of sh at most
+// (one in the common case), each within maxArgs. Without a shell in the
+// container nothing can be checked; deleting then fails.
+func (a *Archive) guardAndRemove(ctx context.Context, guard, deletes []string) error {
+	if len(deletes) == 0 && (len(guard) == 0 || a.noShell) {
+		return nil
+	}
+	chunks := [][2][]string{{guard, deletes}}
+	if argSize(guard)+argSize(deletes)+argSize(guardDirs(nil, deletes)) > maxArgs {
+		chunks = nil
+		for _, g := range cut(guard) {
+			chunks = append(chunks, [2][]string{g, nil})
+		}
+		for _, d := range cut(deletes) {
+			chunks = append(chunks, [2][]string{nil, d})
+		}
+	}
+	for _, c := range chunks {
+		g := append(c[0][:len(c[0]):len(c[0])], guardDirs(nil, c[1])...)
+		cmd := append(append(append([]string{"sh", "-c", guardScript, "sh"}, g...), "--"), c[1]...)
+		var out bytes.Buffer
+		code, err := a.API.Exec(ctx, a.ID, ExecSpec{Cmd: cmd, User: rootUser, Stdout: &out, Stderr: &out})
+		switch {
+		case err == nil && code == 4:
+			return symlinkError(strings.Split(strings.TrimSpace(out.String()), "\n"))
+		case len(c[1]) == 0 && (err != nil && ctx.Err() == nil || code == 126 || code == 127):
+			// No shell to check with: the engine's own extraction
+			// replaces a link where the stream has a directory entry.
+			a.noShell = true
+			continue
+		case err != nil:
+			return fmt.Errorf("unable to delete files in the container: %w", err)
+		case code != 0:
+			return fmt.Errorf("unable to delete files in the container: exit %d: %s", code, strings.TrimSpace(out.String()))
+		}
+	}
+	return nil
+}
+
+// argSize is the bytes paths take on a command line.
+func argSize(paths []string) int {
+	n := 0
+	for _, p := range paths {
+		n += len(p) + 1
+	}
+	return n
+}
+
+// cut splits paths into lists of at most maxArgs/2 bytes (the other half
+// leaves room for the directories above them).
+func cut(paths []string) [][]string {
+	var out [][]string
 	for len(paths) > 0 {
 		n, size := 0, 0
-		for n < len(paths) && (n == 0 || size+len(paths[n]) < maxArgs) {
+		for n < len(paths) && (n == 0 || size+len(paths[n]) < maxArgs/2) {
 			size += len(paths[n]) + 1
 			n++
 		}
-		var out bytes.Buffer
-		cmd := append([]string{"rm", "-rf", "--"}, paths[:n]...)
-		code, err := a.API.Exec(ctx, a.ID, ExecSpec{Cmd: cmd, User: rootUser, Stdout: &out, Stderr: &out})
-		if err != nil {
-			return fmt.Errorf("unable to delete files in the container: %w", err)
-		}
-		if code != 0 {
-			return fmt.Errorf("unable to delete files in the container: rm exited with %d: %s", code, strings.TrimSpace(out.String()))
-		}
+		out = append(out, paths[:n])
 		paths = paths[n:]
 	}
-	return nil
+	return out
 }
 
 // Digest runs md5sum in the container; without it (no shell, no

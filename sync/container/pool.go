@@ -17,6 +17,7 @@ import (
 type Pool struct {
 	api  API
 	id   string
+	user string // who the execs run as
 	size int
 
 	warm  chan struct{} // closed once the background execs started
@@ -30,11 +31,16 @@ type Pool struct {
 // StartPool starts the first exec (see StartAgent for its errors) and the
 // others in the background.
 func StartPool(ctx context.Context, api API, id string, size int) (*Pool, error) {
-	a, err := StartAgent(ctx, api, id)
+	return StartPoolAs(ctx, api, id, size, rootUser)
+}
+
+// StartPoolAs is StartPool with every exec running as user ("uid:gid").
+func StartPoolAs(ctx context.Context, api API, id string, size int, user string) (*Pool, error) {
+	a, err := StartAgentAs(ctx, api, id, user)
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{api: api, id: id, size: max(size, 1), agents: []*Agent{a}, warm: make(chan struct{})}
+	p := &Pool{api: api, id: id, user: user, size: max(size, 1), agents: []*Agent{a}, warm: make(chan struct{})}
 	go func() {
 		defer close(p.warm)
 		p.extra = p.start(context.WithoutCancel(ctx), p.size-1)
@@ -50,7 +56,7 @@ func (p *Pool) start(ctx context.Context, n int) []*Agent {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if a, err := StartAgent(ctx, p.api, p.id); err == nil {
+			if a, err := StartAgentAs(ctx, p.api, p.id, p.user); err == nil {
 				started[i] = a
 			}
 		}()
@@ -127,7 +133,7 @@ func (p *Pool) Apply(ctx context.Context, b Batch) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = a.Apply(ctx, Batch{Parts: shares[i], RootOwned: b.RootOwned, Compress: b.Compress})
+			errs[i] = a.Apply(ctx, Batch{Parts: shares[i], Dirs: b.Dirs, RootOwned: b.RootOwned, Compress: b.Compress})
 		}()
 	}
 	wg.Wait()

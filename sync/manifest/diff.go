@@ -45,14 +45,28 @@ func (d Diff) Empty() bool {
 }
 
 // Compare compares the host tree with the container directory. synced
-// says whether devstack synced a path into this container before (its
-// record); excluded says whether the rule leaves a path out (ignored or
-// not included): the container's copy of such a path is its own business.
-func Compare(host, container Manifest, owner Owner, synced, excluded func(rel string) bool) Diff {
+// says what kind of file devstack synced to a path of this container
+// before (its record; 0 for none); excluded says whether the rule leaves
+// a path out (ignored or not included): the container's copy of such a
+// path is its own business.
+//
+// A symlink in the container where the host has a directory is a conflict
+// unless devstack synced a link there: made in the container, it may lead
+// anywhere (/etc), so nothing is sent below it or deleted through it.
+func Compare(host, container Manifest, owner Owner, syncedKind func(rel string) byte, excluded func(rel string) bool) Diff {
 	var d Diff
+	synced := func(rel string) bool { return syncedKind(rel) != 0 }
+	links := map[string]bool{}
+	for rel, h := range host {
+		if c, ok := container[rel]; ok && h.Kind == KindDir && c.Kind == KindSymlink && syncedKind(rel) != KindSymlink {
+			links[rel] = true
+			d.Conflicts = append(d.Conflicts, rel)
+		}
+	}
 	for rel, h := range host {
 		c, ok := container[rel]
 		switch {
+		case links[rel] || under(rel, links):
 		case !ok:
 			d.Missing = append(d.Missing, rel)
 		case c.Kind != h.Kind:
@@ -78,7 +92,7 @@ func Compare(host, container Manifest, owner Owner, synced, excluded func(rel st
 	blocked := map[string]bool{}
 	var gone []string
 	for rel := range container {
-		if _, ok := host[rel]; ok {
+		if _, ok := host[rel]; ok || under(rel, links) {
 			continue
 		}
 		if excluded(rel) || !synced(rel) {

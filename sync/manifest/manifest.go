@@ -130,7 +130,7 @@ const StatFormat = "%f %s %Y %u %g %Z %y %n"
 // dir lists nothing.
 func ListCommand(dir string) []string {
 	q := quote(dir)
-	return []string{"sh", "-c", "[ -e " + q + " ] || exit 0; find " + q + " -exec stat -c '" + StatFormat + "' -- {} +"}
+	return []string{"sh", "-c", "[ -e " + q + " ] || [ -L " + q + " ] || exit 0; find " + q + " -exec stat -c '" + StatFormat + "' -- {} +"}
 }
 
 // quote makes s one shell word.
@@ -138,7 +138,19 @@ func quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// ParseListing reads the output of ListCommand(dir). Lines it cannot read
+// SymlinkError names container paths that are symlinks where sync would
+// write or delete through them: made in the container (a process swapped
+// a synced directory for a link to /etc, say), they are left alone and
+// nothing is synced through them.
+type SymlinkError struct{ Paths []string }
+
+func (e *SymlinkError) Error() string {
+	return fmt.Sprintf("conflict: %s: a symlink made in the container where sync needs a directory; nothing is written or deleted through it (remove it in the container to sync there again)", strings.Join(e.Paths, ", "))
+}
+
+// ParseListing reads the output of ListCommand(dir). When dir itself is a
+// symlink it returns a *SymlinkError: the listing is the link's, not the
+// directory's. Lines it cannot read
 // (a name with a newline in it) are skipped: such a path only looks
 // missing, so it is sent again, never deleted.
 func ParseListing(r io.Reader, dir string) (Manifest, error) {
@@ -151,6 +163,9 @@ func ParseListing(r io.Reader, dir string) (Manifest, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for sc.Scan() {
+		if isLinkLine(sc.Text(), dir) {
+			return nil, &SymlinkError{Paths: []string{dir}}
+		}
 		rel, info, ok := parseLine(sc.Text(), prefix)
 		if ok {
 			m[rel] = info
@@ -185,6 +200,17 @@ func parseLine(line, prefix string) (string, Info, bool) {
 	i.CTime = ctime
 	i.MTimeNS = nanos(f[7])
 	return rel, i, true
+}
+
+// isLinkLine reports whether a listing line is dir's own, saying it is a
+// symlink.
+func isLinkLine(line, dir string) bool {
+	f := strings.SplitN(line, " ", 10)
+	if len(f) != 10 || f[9] != dir {
+		return false
+	}
+	mode, err := strconv.ParseUint(f[0], 16, 32)
+	return err == nil && mode&0o170000 == 0o120000
 }
 
 // nanos reads the fraction of a stat date's time ("15:04:05.123456789"):

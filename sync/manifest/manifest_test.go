@@ -3,6 +3,7 @@ package manifest
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -160,7 +161,12 @@ func TestCompare(t *testing.T) {
 	syncedSet := map[string]bool{"deleted": true, "gone-dir": true, "gone-dir/a": true, "gone-dir/b": true,
 		"mixed-dir": true, "mixed-dir/synced": true, "was-dir": true, "was-dir/x": true, "was-gen-dir": true,
 		"node_modules/x.js": true}
-	synced := func(rel string) bool { return syncedSet[rel] }
+	synced := func(rel string) byte {
+		if syncedSet[rel] {
+			return KindFile
+		}
+		return 0
+	}
 	excluded := func(rel string) bool { return rel == "node_modules" || strings.HasPrefix(rel, "node_modules/") }
 	d := Compare(host, ctr, owner, synced, excluded)
 	check := func(name string, got, want []string) {
@@ -213,7 +219,7 @@ func TestSameSecondEdits(t *testing.T) {
 		"whole-seconds-both":       ctr(0, 100),
 		"tar-listing":              {Kind: KindFile, Size: 4, MTime: 100, MTimeNS: -1, Perm: 0o644, Digest: "x"},
 	}
-	d := Compare(hm, cm, owner, func(string) bool { return true }, func(string) bool { return false })
+	d := Compare(hm, cm, owner, func(string) byte { return KindFile }, func(string) bool { return false })
 	if got := strings.Join(d.Unsure, ","); got != "synced-in-the-next,synced-within-the-second,tar-listing" {
 		t.Errorf("Unsure = %s", got)
 	}
@@ -223,6 +229,29 @@ func TestSameSecondEdits(t *testing.T) {
 	d.Settle(func(rel string) bool { return rel == "synced-in-the-next" })
 	if got := strings.Join(d.Differ, ","); got != "ns-from-elsewhere,synced-within-the-second,tar-listing" || len(d.Unsure) != 0 {
 		t.Errorf("settled: Differ = %s, Unsure = %v", got, d.Unsure)
+	}
+}
+
+// A symlink the container made where the host has a directory is a
+// conflict: nothing is sent below it, nothing deleted through it. One
+// devstack synced (the host had a link there) is replaced.
+func TestCompareSymlinkInTheContainer(t *testing.T) {
+	dir := Info{Kind: KindDir, Perm: 0o755, UID: -1, GID: -1}
+	file := Info{Kind: KindFile, Size: 1, MTime: 1, Perm: 0o644, UID: -1, GID: -1}
+	link := Info{Kind: KindSymlink, Size: 4, Perm: 0o777, UID: -1, GID: -1}
+	host := Manifest{"sub": dir, "sub/inner": dir, "sub/inner/x": file, "was-link": dir, "was-link/y": file}
+	ctr := Manifest{"sub": dir, "sub/inner": link, "was-link": link}
+	kinds := map[string]byte{"sub": KindDir, "sub/inner": KindDir, "sub/inner/x": KindFile, "was-link": KindSymlink}
+	d := Compare(host, ctr, Owner{}, func(rel string) byte { return kinds[rel] }, func(string) bool { return false })
+	if strings.Join(d.Conflicts, ",") != "sub/inner" || strings.Join(d.Missing, ",") != "was-link/y" ||
+		strings.Join(d.Replace, ",") != "was-link" || len(d.Delete) != 0 {
+		t.Fatalf("diff %+v", d)
+	}
+	// A listing of a directory that is itself a link says so.
+	_, err := ParseListing(strings.NewReader("a1ff 4 1 0 0 1 d t z /app\n"), "/app")
+	var se *SymlinkError
+	if !errors.As(err, &se) || se.Paths[0] != "/app" {
+		t.Fatalf("listing a symlinked directory: %v", err)
 	}
 }
 
