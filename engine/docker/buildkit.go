@@ -291,7 +291,14 @@ func (r *Runtime) contextStages(ctx context.Context, p *model.Project, svc *mode
 				return nil, fmt.Errorf("service %q: %s: there is no service %q in the project: fix the name", svc.Name, field, strings.TrimPrefix(src, "service:"))
 			}
 			if _, err := r.api.ImageInspect(ctx, other.Image); err != nil {
-				return nil, fmt.Errorf("service %q: %s: the image of service %q (%s) is not built: build it first (devstack build %s)", svc.Name, field, other.Name, other.Image, other.Name)
+				// Not built yet: built now, as Compose builds the services
+				// a build depends on first.
+				if other.Build == nil || other.Name == svc.Name {
+					return nil, fmt.Errorf("service %q: %s: the image of service %q (%s) is not here and has no build: section to make it", svc.Name, field, other.Name, other.Image)
+				}
+				if _, err := r.buildKit(ctx, p, other, engine.BuildOptions{}, sink); err != nil {
+					return nil, fmt.Errorf("service %q: %s: building service %q first failed: %w", svc.Name, field, other.Name, err)
+				}
 			}
 			stages[name] = other.Image
 		case strings.HasPrefix(src, "docker-image://"):
