@@ -45,6 +45,7 @@ func TestImportArrows(t *testing.T) {
 	owners := map[string]string{
 		"github.com/compose-spec/compose-go": "devstack/engine/load",
 		"github.com/moby/moby":               "devstack/engine/docker",
+		"github.com/moby/buildkit":           "devstack/engine/docker", // its session libraries: engine/docker/buildkit
 	}
 	seen := 0
 	for {
