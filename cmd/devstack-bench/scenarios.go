@@ -23,6 +23,7 @@ var scenarios = []scenario{
 	{"dag20", benchDag20},
 	{"sync", benchSync},
 	{"dashboard", benchDashboard},
+	{"build", benchBuild},
 }
 
 func scenarioNames() []string {
