@@ -130,7 +130,7 @@ func (r *Runtime) prepareKit(ctx context.Context, p *model.Project, svc *model.S
 	}
 
 	for _, c := range b.CacheFrom {
-		ref, err := cacheRef(c, "src")
+		ref, err := cacheRef(c)
 		if err != nil {
 			return k, fail("build.cache_from", "%q: %v", c, err)
 		}
@@ -348,7 +348,7 @@ func (r *Runtime) contextImage(ctx context.Context, p *model.Project, svc *model
 // cacheRef reads a cache_from entry: an image reference, or
 // type=registry,ref=REF. Other cache types cannot be imported through the
 // engine's API.
-func cacheRef(c, _ string) (string, error) {
+func cacheRef(c string) (string, error) {
 	if !strings.Contains(c, "=") {
 		return c, nil
 	}

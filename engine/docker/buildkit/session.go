@@ -176,7 +176,7 @@ func (m secretStore) GetSecret(_ context.Context, id string) ([]byte, error) {
 	return data, nil
 }
 
-// IDs lists the secret ids a config offers, sorted (for messages).
+// SecretIDs lists the secret ids a config offers, sorted (for messages).
 func (c Config) SecretIDs() []string {
 	var ids []string
 	for id := range c.Secrets {
