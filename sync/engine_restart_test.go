@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +75,10 @@ services:
           target: /app
 `, map[string]string{"src/keep.txt": "k", "src/gone.txt": "g", "src/app.log": "one"})
 	src := filepath.Join(s.dir, "src")
-	sy := s.start(devsync.Options{})
+	// Only the engine's word (a container start) or a failure makes sync
+	// look for containers again: no periodic look during the engine's
+	// shutdown that would drop the replica and what is pending for it.
+	sy := s.start(devsync.Options{Refresh: time.Hour})
 	// As runSync does: container states tell the syncer of restarts.
 	ctx, cancel := context.WithCancel(context.Background())
 	monitorDone := make(chan struct{})
@@ -89,20 +93,27 @@ services:
 	d.Stop()
 	mark := s.mark()
 	must(t, os.Remove(filepath.Join(src, "gone.txt")))
-	f, err := os.OpenFile(filepath.Join(src, "app.log"), os.O_APPEND|os.O_WRONLY, 0)
-	must(t, err)
-	_, err = f.WriteString("\ntwo")
-	must(t, err)
-	must(t, f.Close())
 	writeFile(t, filepath.Join(src, "new.txt"), "n")
 	failed := s.waitSync(mark, func(e event.Sync) bool { return e.Error != "" })
 	t.Logf("while the engine is away: %s", failed.Error)
+	// A log the host appends to, a line at a time: each append is a
+	// batch that fails (and the retries back off, so that the engine's
+	// report of the restart comes first and the catch-up is a resync).
+	for i := 2; i <= 7; i++ {
+		at := s.mark()
+		f, err := os.OpenFile(filepath.Join(src, "app.log"), os.O_APPEND|os.O_WRONLY, 0)
+		must(t, err)
+		_, err = fmt.Fprintf(f, "\n%d", i)
+		must(t, err)
+		must(t, f.Close())
+		s.waitSync(at, func(e event.Sync) bool { return e.Error != "" })
+	}
 
 	answered := d.Start()
 	s.waitTree(c.ID, "/app", hostTree(t, src, nil))
 	t.Logf("sync caught up %v after the engine answered again", time.Since(answered).Round(time.Millisecond))
-	if got := s.sh(c.ID, "cat /app/app.log"); got != "one\ntwo" {
-		t.Errorf("the appended log reads %q in the container, want %q", got, "one\ntwo")
+	if got, want := s.sh(c.ID, "cat /app/app.log"), "one\n2\n3\n4\n5\n6\n7"; got != want {
+		t.Errorf("the appended log reads %q in the container, want %q", got, want)
 	}
 
 	// Nothing applied twice: the catch-up sent the two changed files and
