@@ -16,7 +16,8 @@ var ErrSkipped = errors.New("skipped: an earlier step failed")
 // follows have succeeded, at most limit at once. It carries no decisions:
 // run does the one engine call an operation stands for. When an operation
 // fails, everything that follows it is skipped while independent work goes
-// on; the errors are returned together.
+// on; the errors are returned together. A plan cut short by ctx fails
+// with ctx's error: callers must not report a half-made stack as made.
 func execute(ctx context.Context, pl *plan.Plan, limit int, run func(context.Context, *plan.Op) error) error {
 	n := len(pl.Ops)
 	if n == 0 {
@@ -46,6 +47,7 @@ func execute(ctx context.Context, pl *plan.Plan, limit int, run func(context.Con
 	}
 	failed := make([]bool, n+1)
 	var errs []error
+	cut := false // an operation gave up because ctx was cancelled
 	running, finished := 0, 0
 
 	// skip marks id and everything after it as failed without running them.
@@ -79,7 +81,11 @@ func execute(ctx context.Context, pl *plan.Plan, limit int, run func(context.Con
 		finished++
 		if r.err != nil {
 			failed[r.id] = true
-			if !errors.Is(r.err, context.Canceled) || ctx.Err() == nil {
+			// Each operation cut short says "context canceled": say it
+			// once, for the run, below.
+			if errors.Is(r.err, context.Canceled) && ctx.Err() != nil {
+				cut = true
+			} else {
 				errs = append(errs, r.err)
 			}
 			skip(r.id)
@@ -91,6 +97,11 @@ func execute(ctx context.Context, pl *plan.Plan, limit int, run func(context.Con
 				ready = append(ready, d)
 			}
 		}
+	}
+	// The operations skipped after the one cut short were never run: the
+	// plan is not carried out, even when nothing else failed.
+	if cut {
+		errs = append(errs, ctx.Err())
 	}
 	if len(errs) == 0 {
 		return nil
