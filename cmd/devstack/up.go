@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -112,6 +113,11 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 
 	if f.detach {
 		if err := s.engine.Up(ctx, s.project, opts); err != nil {
+			if ctx.Err() != nil {
+				// Ctrl-C: what was made stays for the next up or down,
+				// as with Compose; the exit status says it is not done.
+				return &exitError{code: 130, err: errors.New("interrupted: the stack is not fully up; run up again to finish, or down")}
+			}
 			return &exitError{code: 1, err: err}
 		}
 		return nil
