@@ -110,12 +110,15 @@ func TestFaults(t *testing.T) {
 				s.waitBuildProcess(true)
 			}
 			p.signal(syscall.SIGINT)
+			interrupted := time.Now()
 			if c.again != nil {
 				p.waitFor(c.again)
 				p.signal(syscall.SIGINT) // force
 			}
 			forced := time.Now()
-			if code := p.wait(); code != 130 {
+			code := p.wait()
+			exited := time.Since(interrupted)
+			if code != 130 {
 				t.Fatalf("devstack %s, interrupted, exited %d, want 130; output:\n%s", strings.Join(c.args, " "), code, p.output())
 			}
 			if c.again != nil && time.Since(forced) > time.Minute {
@@ -136,7 +139,7 @@ func TestFaults(t *testing.T) {
 			s.gate(c.gate, false)
 			s.devstack("down", "-v")
 			left := s.checkNothingLeft(-1)
-			t.Logf("Ctrl-C at %s: exit 130; after down -v: %s", c.name, left)
+			t.Logf("Ctrl-C at %s: exit 130 %.1fs after Ctrl-C; after down -v: %s", c.name, exited.Seconds(), left)
 		})
 	}
 }
@@ -192,6 +195,11 @@ func faultKills() []faultKill {
 			},
 			args: []string{"down"},
 			at:   faultProgress("container", "stopping"),
+			// Kill once the engine has passed the stop on to web (the
+			// event comes just before devstack asks for it).
+			before: func(s *faultStack) {
+				faultPoll(s.t, "web asked to stop", func() bool { return s.gateExists("stopping") })
+			},
 			// The engine finishes the stop devstack asked for: web exits
 			// once it may, and the next up must start it again.
 			after: func(s *faultStack) { s.waitState("web", "exited") },
@@ -331,6 +339,11 @@ func (s *faultStack) gate(name string, held bool) {
 	}
 }
 
+func (s *faultStack) gateExists(name string) bool {
+	_, err := os.Stat(filepath.Join(s.dir, "gate", name))
+	return err == nil
+}
+
 func (s *faultStack) env(extra []string) []string {
 	return append(os.Environ(), append([]string{"COMPOSE_PROJECT_NAME=" + s.project, "NO_COLOR=1"}, extra...)...)
 }
@@ -452,6 +465,10 @@ func (s *faultStack) running() []string {
 // of this machine: a build devstack left behind would show here.
 func (s *faultStack) waitBuildProcess(running bool) {
 	s.t.Helper()
+	if h := os.Getenv("DOCKER_HOST"); h != "" && !strings.HasPrefix(h, "unix://") {
+		s.t.Logf("the engine (%s) is not on this machine: its build processes cannot be seen from here", h)
+		return
+	}
 	want := "cat\x00/tmp/gate-" + s.hold + "\x00"
 	what := "the held build step's process ends"
 	if running {
