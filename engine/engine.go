@@ -405,10 +405,19 @@ func (a *applier) run(ctx context.Context, o *plan.Op) error {
 		err = opError(o, err)
 	}
 	if done != "" || err != nil {
-		a.progress(o, kind, done, start, err)
+		shown := err
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Cut short by Ctrl-C: nothing broke, and the client's own
+			// words (a request's URL, "context canceled") say less.
+			shown = errInterrupted
+		}
+		a.progress(o, kind, done, start, shown)
 	}
 	return err
 }
+
+// errInterrupted is how a step cut short by its context is reported.
+var errInterrupted = errors.New("interrupted")
 
 func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error {
 	rt := a.e.rt
