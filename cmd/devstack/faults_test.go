@@ -127,6 +127,11 @@ func TestFaults(t *testing.T) {
 			if c.hold {
 				s.waitBuildProcess(false) // the engine ends the build it was running
 			}
+			// A step cut short by Ctrl-C is said to be interrupted, not
+			// shown as the client library's error with the socket's URL.
+			if out := p.output(); strings.Contains(out, "context canceled") {
+				t.Errorf("devstack's output speaks of a cancelled context instead of an interruption:\n%s", out)
+			}
 			if c.stops {
 				if !strings.Contains(p.output(), "Gracefully stopping") {
 					t.Errorf("attached up did not say it was stopping the stack; output:\n%s", p.output())
