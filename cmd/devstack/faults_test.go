@@ -24,14 +24,18 @@ import (
 
 // The fault tests interrupt the real devstack binary (the test binary run
 // as "devstack", see TestMain) at each phase of up and down, against the
-// real engine, with the stack in testdata/faults. Gates in that stack hold
-// a phase open until the test lets go, so the interruption lands in the
-// phase for certain; nothing here sleeps to synchronise.
+// real engine, with the stack in testdata/faults. The signal goes when
+// devstack announces the phase; gates in the stack hold the long phases
+// (build, health, stop) open until the test lets go, so the signal lands
+// in them for certain. Creating a network or a container cannot be held:
+// the signal lands as the engine is asked, before or after it answers,
+// and either must be survived. Nothing here sleeps to synchronise.
 //
 // kill -9: the next up converges to the whole stack, the data written
 // before keeps, and the next down -v leaves nothing of the project.
-// Ctrl-C (attached up): devstack stops what it started and exits 130.
-// Either way a container and volume of the user's, outside the project,
+// Ctrl-C: attached up stops what it started and exits 130; a second one
+// kills instead of waiting; up -d and down exit 130, never 0.
+// Always: a container and a volume of the user's, outside the project,
 // stay as they were.
 
 // faultDeadline bounds each devstack run; the engine here is shared and
