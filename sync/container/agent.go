@@ -28,22 +28,24 @@ var ErrNoAgent = errors.New("the container has no shell with tar, dd, xargs, fin
 // desynchronise the next. Every request ends with a line "<marker> <op>
 // <status>" on stdout; the lines before it are the request's output.
 //
-// Writes and deletions (T, R, TZ, RZ, D) first take a section of
-// directories that must not be symlinks: a process in the container may
-// have swapped a synced directory for a link to /etc, and tar and rm
-// would follow it. When one is, the request is refused whole (status 4,
-// one "symlink <path>" line each) before anything is written.
+// Writes and deletions (T, R, TZ, RZ, D) name on their first line how
+// many directories follow, one a line, that must not be symlinks: a
+// process in the container may have swapped a synced directory for a
+// link to /etc, and tar and rm would follow it. When one is, the request
+// is refused whole (status 4, one "symlink <path>" line each) before
+// anything is written. The check is the shell's own test: no process is
+// started for it, so it costs nothing next to the batch.
 const agentScript = `M=%s
 frames() { while IFS=' ' read -r k n; do [ "$k" = C ] || return 0; dd bs=65536 count="$n" iflag=fullblock,count_bytes 2>/dev/null; done; }
-links() { frames | xargs -0 sh -c 'for d; do [ -L "$d" ] && echo "symlink $d"; done; exit 0' sh; }
 for t in tar dd xargs find stat rm; do command -v $t >/dev/null 2>&1 || exit 3; done
 [ "$(printf abc | dd bs=2 count=3 iflag=fullblock,count_bytes 2>/dev/null)" = abc ] || exit 3
 [ "$(printf 'a b\0c' | xargs -0 echo 2>/dev/null)" = "a b c" ] || exit 3
 Z=0; [ "$(printf x | gzip -c 2>/dev/null | gzip -dc 2>/dev/null)" = x ] && Z=1
 echo "$M ready $Z"
-while IFS= read -r op; do
+while IFS=' ' read -r op n; do
   case "$op" in
-  T|R|TZ|RZ|D) g=$(links); if [ -n "$g" ]; then frames >/dev/null; echo "$g"; echo "$M $op 4"; continue; fi;;
+  T|R|TZ|RZ|D) g=; i=0; while [ "$i" -lt "${n:-0}" ]; do IFS= read -r d; i=$((i+1)); case "$d" in E\ *) d=$(printf '%%b' "${d#E }");; *) d=${d#P };; esac; if [ -L "$d" ]; then echo "symlink $d"; g=1; fi; done
+    if [ -n "$g" ]; then frames >/dev/null; echo "$M $op 4"; continue; fi;;
   esac
   case "$op" in
   T) frames | { tar -xf - -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; echo "$M T $?";;
@@ -241,19 +243,28 @@ func (a *Agent) Apply(ctx context.Context, b Batch) error {
 // guarded sends a write or a deletion with the directories that must not
 // be symlinks; the agent's refusal becomes a *manifest.SymlinkError.
 func (a *Agent) guarded(ctx context.Context, op string, guard []string, payload func(io.Writer) error) error {
-	_, err := a.request(ctx, op, func(w io.Writer) error {
-		for _, d := range guard {
-			if _, err := io.WriteString(w, d+"\x00"); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, payload)
+	_, err := a.request(ctx, op, guardLines(guard), payload)
 	var se *statusError
 	if errors.As(err, &se) && se.status == 4 {
 		return symlinkError(se.lines)
 	}
 	return err
+}
+
+// guardLines writes the count and the directories, one a line: "P path",
+// or "E path" with backslash escapes where the path holds a newline or a
+// backslash (the shell reads it back with printf %b).
+func guardLines(guard []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, " %d", len(guard))
+	for _, d := range guard {
+		if strings.ContainsAny(d, "\n\\") {
+			b.WriteString("\nE " + strings.NewReplacer("\\", "\\\\", "\n", "\\n").Replace(d))
+		} else {
+			b.WriteString("\nP " + d)
+		}
+	}
+	return b.String()
 }
 
 // Digest returns the content digests (manifest.DigestOf) of the files at
@@ -262,7 +273,7 @@ func (a *Agent) guarded(ctx context.Context, op string, guard []string, payload 
 func (a *Agent) Digest(ctx context.Context, paths []string) (map[string]string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out, err := a.request(ctx, "H", func(w io.Writer) error {
+	out, err := a.request(ctx, "H", "", func(w io.Writer) error {
 		for _, p := range paths {
 			if strings.ContainsRune(p, 0) {
 				continue
@@ -283,7 +294,7 @@ func (a *Agent) Digest(ctx context.Context, paths []string) (map[string]string, 
 func (a *Agent) List(ctx context.Context, dir string) (manifest.Manifest, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out, err := a.request(ctx, "L", func(w io.Writer) error {
+	out, err := a.request(ctx, "L", "", func(w io.Writer) error {
 		_, err := io.WriteString(w, dir)
 		return err
 	})
@@ -293,11 +304,11 @@ func (a *Agent) List(ctx context.Context, dir string) (manifest.Manifest, error)
 	return manifest.ParseListing(strings.NewReader(strings.Join(out, "\n")), dir)
 }
 
-// request sends one operation with its framed payload and returns the
-// output lines before the status line. Any failure other than a non-zero
+// request sends one operation (its line: op, then head) with its framed
+// payload sections and returns the output lines before the status line. Any failure other than a non-zero
 // status leaves the protocol in an unknown state: the agent is then
 // broken and must be replaced.
-func (a *Agent) request(ctx context.Context, op string, sections ...func(io.Writer) error) ([]string, error) {
+func (a *Agent) request(ctx context.Context, op, head string, sections ...func(io.Writer) error) ([]string, error) {
 	if a.broken != nil {
 		return nil, a.broken
 	}
@@ -316,7 +327,7 @@ func (a *Agent) request(ctx context.Context, op string, sections ...func(io.Writ
 		}
 		fw := &framer{w: bw, buf: a.frame[:0]}
 		err := func() error {
-			if _, err := io.WriteString(bw, op+"\n"); err != nil {
+			if _, err := io.WriteString(bw, op+head+"\n"); err != nil {
 				return err
 			}
 			for _, payload := range sections {

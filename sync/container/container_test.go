@@ -170,6 +170,28 @@ func TestAgentAppliesListsAndSurvivesAFailedRequest(t *testing.T) {
 	if !ag.Alive() {
 		t.Fatal("agent should still be alive")
 	}
+
+	// A directory the batch writes into, or deletes below, that is a
+	// symlink in the container refuses the request before anything is
+	// written or deleted: even with a newline in its name.
+	sh(t, a, id, "mkdir -p /bait && echo keep > /bait/k && ln -s /bait /app/lnk && ln -s /bait \"/app/n\nl\"")
+	for _, dir := range []string{"/app/lnk", "/app/n\nl"} {
+		err = ag.Apply(ctx, container.Batch{Dirs: []string{dir}, Parts: parts(tarOf(dir[1:]+"/planted", "x"))})
+		var se *manifest.SymlinkError
+		if !errors.As(err, &se) || len(se.Paths) != 1 || se.Paths[0] != "/app/lnk" && dir == "/app/lnk" {
+			t.Fatalf("writing through %q: %v", dir, err)
+		}
+		err = ag.Apply(ctx, container.Batch{Delete: []string{dir + "/k"}})
+		if !errors.As(err, &se) {
+			t.Fatalf("deleting through %q: %v", dir, err)
+		}
+	}
+	if got := sh(t, a, id, "ls /bait"); got != "k\n" {
+		t.Fatalf("the bait directory holds %q", got)
+	}
+	if err := ag.Apply(ctx, container.Batch{Dirs: []string{"/app"}, Parts: parts(tarOf("app/fine.txt", "f"))}); err != nil {
+		t.Fatalf("a batch with no symlink in its way: %v", err)
+	}
 }
 
 func TestAgentEndsWithTheContainer(t *testing.T) {
