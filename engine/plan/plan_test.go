@@ -405,3 +405,31 @@ func TestValidateRefusesWhatTheExecutorCannotRun(t *testing.T) {
 		}
 	}
 }
+
+// A build that names another service's image as a context (service:NAME)
+// waits for that image's build, whichever order the services are listed in.
+func TestBuildWaitsForTheServiceItUsesAsAContext(t *testing.T) {
+	p := &model.Project{Name: "demo", Services: []model.Service{
+		{Name: "app", Image: "demo-app", Replicas: 1, Build: &model.Build{Context: "/src/app",
+			AdditionalContexts: map[string]string{"base": "service:base", "docs": "/src/docs"}}},
+		{Name: "base", Image: "demo-base", Replicas: 1, Build: &model.Build{Context: "/src/base"}},
+		// Two services whose contexts name each other: no edge may close the cycle.
+		{Name: "x", Image: "demo-x", Replicas: 1, Build: &model.Build{Context: "/src/x", AdditionalContexts: map[string]string{"y": "service:y"}}},
+		{Name: "y", Image: "demo-y", Replicas: 1, Build: &model.Build{Context: "/src/y", AdditionalContexts: map[string]string{"x": "service:x"}}},
+	}}
+	check(t, Builds(p, nil), `
+1 build demo-app (build) after 2
+2 build demo-base (build)
+3 build demo-x (build) after 4
+4 build demo-y (build)
+`)
+	pl, err := Images(p, model.Observed{Images: map[string]string{}}, []string{"app"}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only app was asked for and base is not one of its dependencies:
+	// base's image is the builder's to find, nothing to wait for here.
+	check(t, pl, `
+1 build demo-app (image missing)
+`)
+}

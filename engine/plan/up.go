@@ -73,6 +73,7 @@ func Images(p *model.Project, obs model.Observed, services []string, build, noBu
 			return nil, fmt.Errorf("service %q: image %q is not present and pull_policy is never: build or load it first", name, svc.Image)
 		}
 	}
+	orderContextBuilds(pl, p)
 	return pl, nil
 }
 
@@ -88,7 +89,73 @@ func Builds(p *model.Project, services []string) *Plan {
 		}
 		addBuild(pl, builds, &svc, "build")
 	}
+	orderContextBuilds(pl, p)
 	return pl
+}
+
+// orderContextBuilds makes a build whose additional_contexts name another
+// service's image (service:NAME) wait for that image's build when the plan
+// builds it too: otherwise both would run at once and the first would use
+// whatever image the tag pointed at before (or none). An edge that would
+// close a cycle is left out; the builder then reports the missing image.
+func orderContextBuilds(pl *Plan, p *model.Project) {
+	byImage := map[string]*Op{}
+	for _, o := range pl.Ops {
+		if o.Kind != Build {
+			continue
+		}
+		byImage[o.Name] = o
+		for _, img := range SharedImages(o) {
+			byImage[img] = o
+		}
+	}
+	for _, o := range pl.Ops {
+		if o.Kind != Build {
+			continue
+		}
+		svc, ok := p.Service(o.Service)
+		if !ok || svc.Build == nil {
+			continue
+		}
+		for _, src := range svc.Build.AdditionalContexts {
+			name, isService := strings.CutPrefix(src, "service:")
+			if !isService {
+				continue
+			}
+			other, ok := p.Service(name)
+			if !ok {
+				continue
+			}
+			dep := byImage[other.Image]
+			if dep == nil || dep == o || slices.Contains(o.Deps, dep.ID) || pl.reaches(dep, o.ID) {
+				continue
+			}
+			o.Deps = append(o.Deps, dep.ID)
+			slices.Sort(o.Deps)
+		}
+	}
+}
+
+// reaches reports whether op from waits, directly or not, for the op with
+// ID to.
+func (p *Plan) reaches(from *Op, to int) bool {
+	seen := map[int]bool{}
+	var walk func(o *Op) bool
+	walk = func(o *Op) bool {
+		for _, d := range o.Deps {
+			if d == to {
+				return true
+			}
+			if !seen[d] {
+				seen[d] = true
+				if walk(p.Ops[d-1]) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(from)
 }
 
 // addBuild adds svc's build, or tags svc's image by the same build when
