@@ -270,7 +270,17 @@ func (g *globals) withExisting(body func(ctx context.Context, s *session, args [
 			return nil, err
 		}
 		return g.session(p, rt), nil
-	}, true, body)
+	}, true, func(ctx context.Context, s *session, args []string) error {
+		// Ctrl-C lets the command finish the step it is in (a container
+		// half-removed is worse than one left running) and exit 130; a
+		// second one exits at once, since the engine may be what hangs.
+		ctx, stop := signalContext(ctx, func() {
+			fmt.Fprintln(g.stderr, "devstack: interrupted again: exiting now; run the command again to finish")
+			os.Exit(130)
+		})
+		defer stop()
+		return body(ctx, s, args)
+	})
 }
 
 func (g *globals) withOpen(open func(context.Context, []string) (*session, error), servicesInArgs bool, body func(ctx context.Context, s *session, args []string) error) func(*cobra.Command, []string) error {
