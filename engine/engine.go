@@ -23,7 +23,9 @@ type Engine struct {
 	// Limit bounds how many engine operations run at once. One pool for
 	// everything, so nested work cannot deadlock on it.
 	Limit int
-	now   func() time.Time
+	// ProbeLimit bounds concurrent healthcheck probes (ready.DefaultLimit when 0).
+	ProbeLimit int
+	now        func() time.Time
 }
 
 // New returns an engine on rt that reports to sink.
@@ -462,11 +464,7 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 	case plan.Remove:
 		return a.remove(ctx, o)
 	case plan.WaitHealthy, plan.WaitCompleted, plan.Confirm:
-		var hc *model.Healthcheck
-		if svc != nil {
-			hc = svc.Healthcheck
-		}
-		return a.w.wait(ctx, a.e, o, a.id(o), hc)
+		return a.w.wait(ctx, a.e, o, a.id(o), svc)
 	case plan.Orphan:
 		a.e.sink.Publish(event.Warning{Time: a.e.now(), Service: o.Service,
 			Message: fmt.Sprintf("found orphan container %s of a service the project no longer defines; remove it with --remove-orphans", o.Name)})

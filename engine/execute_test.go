@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"devstack/engine/model"
 	"devstack/engine/plan"
 )
 
@@ -105,30 +104,5 @@ func TestExecuteStopsLaunchingWhenCancelled(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || ran != 1 {
 		t.Fatalf("err=%v ran=%d", err, ran)
-	}
-}
-
-func TestSatisfied(t *testing.T) {
-	cases := []struct {
-		kind    plan.Kind
-		c       model.Container
-		done    bool
-		failure string
-	}{
-		{plan.WaitHealthy, model.Container{State: "running", Health: "healthy"}, true, ""},
-		{plan.WaitHealthy, model.Container{State: "running"}, true, ""},
-		{plan.WaitHealthy, model.Container{State: "running", Health: "starting"}, false, ""},
-		{plan.WaitHealthy, model.Container{Name: "x", State: "running", Health: "unhealthy"}, false, "is unhealthy"},
-		{plan.WaitHealthy, model.Container{Name: "x", State: "exited", ExitCode: 3}, false, "exited with code 3"},
-		{plan.WaitHealthy, model.Container{State: "restarting"}, false, ""},
-		{plan.WaitCompleted, model.Container{State: "running"}, false, ""},
-		{plan.WaitCompleted, model.Container{State: "exited"}, true, ""},
-		{plan.WaitCompleted, model.Container{Name: "x", State: "exited", ExitCode: 1}, false, "exited with code 1"},
-	}
-	for _, c := range cases {
-		done, failure := satisfied(c.kind, c.c)
-		if done != c.done || (c.failure == "") != (failure == "") || !strings.Contains(failure, c.failure) {
-			t.Errorf("satisfied(%s, %+v) = %v, %q; want %v, %q", c.kind, c.c, done, failure, c.done, c.failure)
-		}
 	}
 }

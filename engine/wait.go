@@ -9,7 +9,16 @@ import (
 
 	"devstack/engine/model"
 	"devstack/engine/plan"
+	"devstack/engine/ready"
 )
+
+// ProbeExec adapts a runtime to the shared prober: a healthcheck test is
+// a plain exec whose exit code is the answer.
+func ProbeExec(rt Runtime) ready.Exec {
+	return func(ctx context.Context, id string, cmd []string) (int, error) {
+		return rt.Exec(ctx, id, ExecOptions{Cmd: cmd})
+	}
+}
 
 // waiter fans the engine's container events out to the operations waiting
 // for a container to be running, healthy or done. Waiting on events rather
@@ -18,6 +27,7 @@ import (
 type waiter struct {
 	rt     Runtime
 	cancel context.CancelFunc
+	prober *ready.Prober // one for the whole plan: its limit caps every wait's probes
 
 	mu   sync.Mutex
 	subs map[string][]chan ContainerEvent // container name -> subscribers
@@ -29,6 +39,7 @@ const recheckEvery = 2 * time.Second
 func (e *Engine) newWaiter(ctx context.Context, project string) (*waiter, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &waiter{rt: e.rt, cancel: cancel, subs: map[string][]chan ContainerEvent{}}
+	w.prober = ready.NewProber(ctx, ProbeExec(e.rt), nil, e.ProbeLimit)
 	events, errs := e.rt.Events(ctx, project)
 	go func() {
 		for {
@@ -81,8 +92,12 @@ func (w *waiter) dispatch(ev ContainerEvent) {
 	}
 }
 
-// wait blocks until the container satisfies the operation's condition.
-func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string, hc *model.Healthcheck) error {
+// wait blocks until the container satisfies the operation's condition,
+// judged by the shared readiness rules. A wait for health also runs the
+// service's own test through the shared prober, so the container counts
+// as healthy as soon as its test first passes rather than at the
+// engine's next interval tick.
+func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string, svc *model.Service) error {
 	if id == "" {
 		return fmt.Errorf("container %s does not exist", o.Name)
 	}
@@ -90,11 +105,13 @@ func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string, hc 
 	defer w.unsubscribe(o.Name, ch)
 	tick := time.NewTicker(recheckEvery)
 	defer tick.Stop()
+	want := ready.Healthy
+	if o.Kind == plan.WaitCompleted {
+		want = ready.Completed
+	}
 	var probed <-chan struct{}
-	if o.Kind == plan.WaitHealthy {
-		pctx, stop := context.WithCancel(ctx)
-		defer stop()
-		probed = w.probe(pctx, id, hc)
+	if want == ready.Healthy && svc != nil {
+		probed = w.prober.Probe(id, svc.Healthcheck, time.Time{})
 	}
 	for {
 		// Inspect after subscribing, so no change between the two is lost.
@@ -102,12 +119,12 @@ func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string, hc 
 		if err != nil {
 			return err
 		}
-		done, failure := satisfied(o.Kind, c)
-		if done {
+		v, why := ready.Judge(want, ready.Rules{}, svc, c, ready.Seen{Probed: w.prober.Passed(id)})
+		switch v {
+		case ready.Ready:
 			return nil
-		}
-		if failure != "" {
-			return fmt.Errorf("service %q %s%s", o.Service, failure, e.logTail(ctx, id))
+		case ready.Failed:
+			return fmt.Errorf("service %q %s (container %s)%s", o.Service, why, c.Name, e.logTail(ctx, id))
 		}
 		select {
 		case <-ctx.Done():
@@ -120,87 +137,11 @@ func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string, hc 
 	}
 }
 
-// probe runs the service's own healthcheck test in the container right
-// after it starts, and again with a short backoff, instead of waiting for
-// the engine's first probe a whole interval later. The first success is
-// the same evidence the engine would see; failures count for nothing here
-// (the engine's own probes still decide "unhealthy"). It returns a channel
-// closed on the first success, or nil when there is no test to run.
-func (w *waiter) probe(ctx context.Context, id string, hc *model.Healthcheck) <-chan struct{} {
-	if hc == nil || hc.Disable || len(hc.Test) < 2 {
-		return nil
-	}
-	var cmd []string
-	switch hc.Test[0] {
-	case "CMD":
-		cmd = hc.Test[1:]
-	case "CMD-SHELL":
-		cmd = []string{"/bin/sh", "-c", strings.Join(hc.Test[1:], " ")}
-	default:
-		return nil
-	}
-	timeout := hc.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	ok := make(chan struct{})
-	go func() {
-		delay := 25 * time.Millisecond
-		for {
-			pctx, cancel := context.WithTimeout(ctx, timeout)
-			code, err := w.rt.Exec(pctx, id, ExecOptions{Cmd: cmd})
-			cancel()
-			if err == nil && code == 0 {
-				close(ok)
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			if delay < 500*time.Millisecond {
-				delay *= 2
-			}
-		}
-	}()
-	return ok
-}
-
 func healthSuffix(c model.Container) string {
 	if c.Health == "" {
 		return ""
 	}
 	return ", " + c.Health
-}
-
-// satisfied says whether c meets the wait, or why it never will.
-func satisfied(k plan.Kind, c model.Container) (bool, string) {
-	switch k {
-	case plan.WaitCompleted:
-		switch c.State {
-		case model.StateExited, model.StateDead:
-			if c.ExitCode == 0 {
-				return true, ""
-			}
-			return false, fmt.Sprintf("did not complete successfully: container %s exited with code %d", c.Name, c.ExitCode)
-		}
-		return false, ""
-	default: // running, or healthy where there is a healthcheck (WaitHealthy, Confirm)
-		switch c.State {
-		case model.StateRunning:
-			switch c.Health {
-			case model.HealthNone, model.HealthHealthy:
-				return true, ""
-			case model.HealthUnhealthy:
-				return false, fmt.Sprintf("is unhealthy: container %s failed its healthcheck", c.Name)
-			}
-			return false, ""
-		case model.StateExited, model.StateDead:
-			return false, fmt.Sprintf("exited: container %s exited with code %d", c.Name, c.ExitCode)
-		}
-		return false, ""
-	}
 }
 
 // logTail returns the container's last log lines, to explain a failure.

@@ -5,20 +5,20 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"devstack/engine"
 	"devstack/engine/model"
+	readiness "devstack/engine/ready"
 )
 
 // verdict is what one container's state says about the stack.
-type verdict int
+type verdict = readiness.Verdict
 
 const (
-	pending verdict = iota // not there yet
-	ready                  // running (and healthy), or a job done
-	broken                 // will not get there
+	pending = readiness.Pending // not there yet
+	ready   = readiness.Ready   // running (and healthy), or a job done
+	broken  = readiness.Failed  // will not get there
 )
 
 // settle is how long a container without a healthcheck must have been
@@ -26,43 +26,15 @@ const (
 // for a moment before it exits.
 const settle = time.Second
 
-// judge decides about one container of svc. A job is a service that is
-// meant to end: it is done once it exited 0, unless its restart policy
-// would start it again. up is how long the container has been seen
-// running.
+// rules are the shared readiness rules made strict: a stack passes only
+// when it really came up, so a restart is a failure and a job that ended
+// well (exit 0, no restart policy) is done.
+var rules = readiness.Rules{Settle: settle, NoRestarts: true, JobsDone: true}
+
+// judge decides about one container of svc. up is how long the container
+// has been seen running; probed says its healthcheck test passed once.
 func judge(svc *model.Service, c model.Container, probed bool, up time.Duration) (verdict, string) {
-	switch c.State {
-	case model.StateRunning:
-		if c.Restarts > 0 {
-			return broken, fmt.Sprintf("keeps restarting (%d restarts, last exit code %d)", c.Restarts, c.ExitCode)
-		}
-		switch c.Health {
-		case model.HealthHealthy:
-			return ready, ""
-		case model.HealthNone:
-			if up >= settle {
-				return ready, ""
-			}
-			return pending, "has only just started"
-		case model.HealthUnhealthy:
-			return broken, "is unhealthy: it failed its healthcheck"
-		}
-		if probed {
-			return ready, ""
-		}
-		return pending, "is starting (not healthy yet)"
-	case model.StateRestarting:
-		return broken, fmt.Sprintf("keeps restarting (exit code %d)", c.ExitCode)
-	case model.StateExited, model.StateDead:
-		restarts := svc.Restart == "always" || svc.Restart == "unless-stopped"
-		if c.ExitCode == 0 && !restarts {
-			return ready, ""
-		}
-		return broken, fmt.Sprintf("exited with code %d", c.ExitCode)
-	case model.StateCreated:
-		return pending, "was created but not started"
-	}
-	return pending, "is " + c.State
+	return readiness.Judge(readiness.Healthy, rules, svc, c, readiness.Seen{Probed: probed, Up: up})
 }
 
 // waitReady waits until every container of every service is ready, and
@@ -74,7 +46,7 @@ func waitReady(ctx context.Context, rt engine.Runtime, p *model.Project, order [
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events, _ := rt.Events(ctx, p.Name)
-	pr := &prober{rt: rt, ok: map[string]bool{}, started: map[string]bool{}}
+	pr := readiness.NewProber(ctx, engine.ProbeExec(rt), nil, 0)
 	seen := map[string]time.Time{} // container ID -> first seen running
 	tick := time.NewTicker(settle / 4)
 	defer tick.Stop()
@@ -109,7 +81,7 @@ func waitReady(ctx context.Context, rt engine.Runtime, p *model.Project, order [
 			}
 			for _, c := range cs {
 				if c.State == model.StateRunning && c.Health == model.HealthStarting {
-					pr.start(ctx, c.ID, svc.Healthcheck)
+					pr.Probe(c.ID, svc.Healthcheck, c.StartedAt)
 				}
 				var up time.Duration
 				if c.State == model.StateRunning {
@@ -118,7 +90,7 @@ func waitReady(ctx context.Context, rt engine.Runtime, p *model.Project, order [
 					}
 					up = time.Since(seen[c.ID])
 				}
-				v, why := judge(svc, c, pr.healthy(c.ID), up)
+				v, why := judge(svc, c, pr.Passed(c.ID), up)
 				switch v {
 				case broken:
 					if bad == nil {
@@ -142,7 +114,7 @@ func waitReady(ctx context.Context, rt engine.Runtime, p *model.Project, order [
 			if !ok {
 				events = nil // the ticker still re-inspects
 			}
-		case <-pr.changed():
+		case <-pr.Changed():
 		case <-tick.C:
 		}
 	}
@@ -172,82 +144,4 @@ func logTail(ctx context.Context, rt engine.Runtime, id string) []string {
 		lines = append(lines, line)
 	})
 	return lines
-}
-
-// prober runs healthcheck tests in containers until they first pass.
-type prober struct {
-	rt engine.Runtime
-
-	mu      sync.Mutex
-	ok      map[string]bool // container ID -> its test passed once
-	started map[string]bool
-	notify  chan struct{}
-}
-
-func (p *prober) healthy(id string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ok[id]
-}
-
-func (p *prober) changed() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.notify == nil {
-		p.notify = make(chan struct{})
-	}
-	return p.notify
-}
-
-func (p *prober) start(ctx context.Context, id string, hc *model.Healthcheck) {
-	cmd := healthCommand(hc)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if cmd == nil || p.started[id] {
-		return
-	}
-	p.started[id] = true
-	timeout := hc.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	go func() {
-		delay := 50 * time.Millisecond
-		for ctx.Err() == nil {
-			pctx, cancel := context.WithTimeout(ctx, timeout)
-			code, err := p.rt.Exec(pctx, id, engine.ExecOptions{Cmd: cmd})
-			cancel()
-			if err == nil && code == 0 {
-				p.mu.Lock()
-				p.ok[id] = true
-				if p.notify != nil {
-					close(p.notify)
-					p.notify = nil
-				}
-				p.mu.Unlock()
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay): // backoff between probes, not synchronisation
-			}
-			if delay < time.Second {
-				delay *= 2
-			}
-		}
-	}()
-}
-
-// healthCommand is the command a healthcheck runs, or nil.
-func healthCommand(hc *model.Healthcheck) []string {
-	if hc == nil || hc.Disable || len(hc.Test) < 2 {
-		return nil
-	}
-	switch hc.Test[0] {
-	case "CMD":
-		return hc.Test[1:]
-	case "CMD-SHELL":
-		return []string{"/bin/sh", "-c", strings.Join(hc.Test[1:], " ")}
-	}
-	return nil
 }
