@@ -465,6 +465,12 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		return a.remove(ctx, o)
 	case plan.WaitHealthy, plan.WaitCompleted, plan.Confirm:
 		return a.w.wait(ctx, a.e, o, a.id(o), svc)
+	case plan.Pause:
+		return rt.PauseContainer(ctx, a.id(o))
+	case plan.Unpause:
+		return rt.UnpauseContainer(ctx, a.id(o))
+	case plan.Kill:
+		return rt.KillContainer(ctx, a.id(o), o.Signal)
 	case plan.Orphan:
 		a.e.sink.Publish(event.Warning{Time: a.e.now(), Service: o.Service,
 			Message: fmt.Sprintf("found orphan container %s of a service the project no longer defines; remove it with --remove-orphans", o.Name)})
@@ -516,6 +522,12 @@ func describe(k plan.Kind) (kind, doing, done string) {
 		return event.KindContainer, "", event.Healthy
 	case plan.WaitCompleted:
 		return event.KindContainer, event.Waiting, event.Exited
+	case plan.Pause:
+		return event.KindContainer, event.Pausing, event.Paused
+	case plan.Unpause:
+		return event.KindContainer, event.Unpausing, event.Unpaused
+	case plan.Kill:
+		return event.KindContainer, event.Killing, event.Killed
 	}
 	return event.KindContainer, "", ""
 }

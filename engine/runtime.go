@@ -73,6 +73,15 @@ type Runtime interface {
 	CopyTo(ctx context.Context, id, dir string, tar io.Reader) error
 	// CopyFrom returns a tar stream of path inside the container.
 	CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, error)
+
+	// PauseContainer freezes a container's processes; UnpauseContainer
+	// thaws them.
+	PauseContainer(ctx context.Context, id string) error
+	UnpauseContainer(ctx context.Context, id string) error
+	// ListContainers lists the containers of every compose project on the
+	// engine in one list call, without inspecting any: ID, name, labels,
+	// state, image. Stopped ones too when all is set.
+	ListContainers(ctx context.Context, all bool) ([]model.Container, error)
 }
 
 // BuildOptions tune one build.

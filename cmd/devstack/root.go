@@ -125,6 +125,10 @@ func newRootCmd(g *globals) *cobra.Command {
 		newSyncCmd(g),
 		newScratchCmd(g),
 		newInitCmd(g),
+		newLsCmd(g),
+		newPauseCmd(g),
+		newUnpauseCmd(g),
+		newKillCmd(g),
 	)
 	return root
 }

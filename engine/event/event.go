@@ -53,6 +53,12 @@ const (
 	Failed     = "failed"
 	Orphan     = "orphan"
 	Skipped    = "skipped"
+	Pausing    = "pausing"
+	Paused     = "paused"
+	Unpausing  = "unpausing"
+	Unpaused   = "unpaused"
+	Killing    = "killing"
+	Killed     = "killed"
 )
 
 // Resource kinds of a Progress event.

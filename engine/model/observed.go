@@ -110,3 +110,13 @@ func hashJSON(v any) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// ProjectSummary is one compose project as `ls` lists it.
+type ProjectSummary struct {
+	Name string
+	// Status counts the containers by state, as Compose writes it:
+	// "exited(1), running(2)".
+	Status      string
+	ConfigFiles string // comma-separated, from the containers' label
+	WorkingDir  string
+}

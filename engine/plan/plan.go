@@ -39,6 +39,10 @@ const (
 	RemoveNetwork Kind = "remove network"
 	RemoveVolume  Kind = "remove volume"
 	Orphan        Kind = "orphan" // reported, not removed
+	Pause         Kind = "pause"
+	Unpause       Kind = "unpause"
+	// Kill sends Op.Signal to a container.
+	Kill Kind = "kill"
 )
 
 // Op is one step of a plan.
@@ -59,6 +63,8 @@ type Op struct {
 	Replaces *Replacement
 	// To, on a Rename, is the name the container takes.
 	To string
+	// Signal, on a Kill, is the signal sent ("" for SIGKILL).
+	Signal string
 }
 
 // Replacement describes a recreation the way Compose makes one, so that
@@ -98,6 +104,9 @@ func (o *Op) String() string {
 	}
 	if o.To != "" {
 		fmt.Fprintf(&b, " to %s", o.To)
+	}
+	if o.Signal != "" {
+		fmt.Fprintf(&b, " with %s", o.Signal)
 	}
 	if o.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", o.Reason)
