@@ -39,7 +39,7 @@ func (m *Model) apply(e event.Event) {
 	switch e := e.(type) {
 	case event.Log, event.BuildStep:
 		return // the log pane's alone, and by far the most frequent
-	case event.State, event.Stats:
+	case event.State, event.Stats, event.Forward:
 		m.services.Update(e)
 	case event.Progress:
 		m.services.Update(e)

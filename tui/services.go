@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -51,6 +52,9 @@ type servicesPane struct {
 
 	activity map[string]string    // service -> in-progress action ("building")
 	lastSync map[string]syncState // service -> its latest sync batch
+	// forwards: "service/replica" -> the engine's port -> where it is
+	// forwarded here ("127.0.0.1:8080"), or "" when it is not.
+	forwards map[string]map[string]string
 
 	keys          keyMap
 	width, height int
@@ -68,6 +72,8 @@ func (p *servicesPane) Update(msg tea.Msg) tea.Cmd {
 		p.applyProgress(msg)
 	case event.Sync:
 		p.applySync(msg)
+	case event.Forward:
+		p.applyForward(msg)
 	case tea.KeyPressMsg:
 		switch {
 		case key.Matches(msg, p.keys.Up):
@@ -136,6 +142,44 @@ func (p *servicesPane) find(service string, replica int) *row {
 		}
 	}
 	return nil
+}
+
+// applyForward records where a remote engine's port landed here.
+func (p *servicesPane) applyForward(e event.Forward) {
+	if p.forwards == nil {
+		p.forwards = map[string]map[string]string{}
+	}
+	k := fmt.Sprintf("%s/%d", e.Service, e.Replica)
+	if p.forwards[k] == nil {
+		p.forwards[k] = map[string]string{}
+	}
+	if e.Removed {
+		delete(p.forwards[k], e.Port)
+		return
+	}
+	p.forwards[k][e.Port] = e.Local
+}
+
+// portsText is a row's ports: each forwarded one as its local address.
+func (p *servicesPane) portsText(r *row) string {
+	fw := p.forwards[fmt.Sprintf("%s/%d", r.Service, r.Replica)]
+	if len(fw) == 0 {
+		return shortPorts(r.Ports)
+	}
+	ports := make([]string, len(r.Ports))
+	for i, port := range r.Ports {
+		local, ok := fw[port]
+		_, target, _ := strings.Cut(port, "->")
+		switch {
+		case !ok:
+			ports[i] = port
+		case local != "":
+			ports[i] = local + "->" + target
+		default:
+			ports[i] = port + " (not fwd)"
+		}
+	}
+	return shortPorts(ports)
 }
 
 // applyState folds a container's new state into its row.

@@ -41,7 +41,7 @@ var columns = []column{
 		}
 		return strconv.Itoa(r.Restarts)
 	}},
-	{title: "PORTS", min: 9, max: 40, priority: 2, cell: func(_ *servicesPane, r *row, _ cellContext) string { return shortPorts(r.Ports) }},
+	{title: "PORTS", min: 9, max: 40, priority: 2, cell: func(p *servicesPane, r *row, _ cellContext) string { return p.portsText(r) }},
 	{title: "CPU", min: 6, max: 7, priority: 4, right: true, cell: func(_ *servicesPane, r *row, _ cellContext) string {
 		if !r.HasStats {
 			return "-"

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"devstack/engine"
+	"devstack/engine/forward"
 )
 
 // timeoutFlag is -t/--timeout in seconds; -1 means each service's own
@@ -35,7 +37,14 @@ func newDownCmd(g *globals) *cobra.Command {
 		Short: "Stop and remove the stack's containers and networks (and volumes with -v)",
 		Args:  cobra.NoArgs,
 		RunE: g.withExisting(func(ctx context.Context, s *session, args []string) error {
-			return s.engine.Down(ctx, s.project, engine.DownOptions{Volumes: volumes, RemoveOrphans: orphans, Timeout: timeout.duration()})
+			err := s.engine.Down(ctx, s.project, engine.DownOptions{Volumes: volumes, RemoveOrphans: orphans, Timeout: timeout.duration()})
+			if err == nil {
+				// The stack is gone: so are its forwards.
+				if _, serr := forward.StopBackground(s.rt.Host(), s.project.Name, 5*time.Second); serr != nil {
+					fmt.Fprintln(g.stderr, "warning:", serr)
+				}
+			}
+			return err
 		}),
 	}
 	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes declared in the file and anonymous volumes")
@@ -49,7 +58,11 @@ func newStartCmd(g *globals) *cobra.Command {
 		Use:   "start [SERVICE...]",
 		Short: "Start existing containers, in dependency order",
 		RunE: g.withExisting(func(ctx context.Context, s *session, args []string) error {
-			return s.engine.Start(ctx, s.project, args)
+			if err := s.engine.Start(ctx, s.project, args); err != nil {
+				return err
+			}
+			g.ensureForwarder(ctx, s.project, s.rt, s.out, false)
+			return nil
 		}),
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"devstack/cmd/devstack/render"
 	"devstack/engine"
+	"devstack/engine/event"
+	"devstack/engine/forward"
 	"devstack/engine/model"
 )
 
@@ -31,6 +33,9 @@ type psEntry struct {
 	Replica  int       `json:"replica"`
 	OneOff   bool      `json:"oneoff"`
 	Restarts int       `json:"restarts"`
+	// Local maps each of Ports forwarded to this machine (a stack on a
+	// remote engine reached over SSH) to its local address.
+	Local map[string]string `json:"local"`
 }
 
 func newPsCmd(g *globals) *cobra.Command {
@@ -53,6 +58,7 @@ func newPsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			fwd := forwardsOf(rt.Host(), p.Name)
 			sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 			switch {
 			case quiet:
@@ -72,9 +78,9 @@ func newPsCmd(g *globals) *cobra.Command {
 			}
 			switch format {
 			case "json":
-				return writePsJSON(g.stdout, cs)
+				return writePsJSON(g.stdout, cs, fwd)
 			case "table", "":
-				writePsTable(g.stdout, cs, time.Now())
+				writePsTable(g.stdout, cs, fwd, time.Now())
 				return nil
 			}
 			return fmt.Errorf("unknown --format %q: use table or json", format)
@@ -87,24 +93,52 @@ func newPsCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func psEntries(cs []model.Container) []psEntry {
+// portForwards are the forwards of a stack's ports, by replica and the
+// engine's port ("0.0.0.0:8080->80/tcp").
+type portForwards map[string]event.Forward
+
+func (pf portForwards) of(c model.Container, port string) (event.Forward, bool) {
+	f, ok := pf[fmt.Sprintf("%s\x00%d\x00%s", c.Service, c.Number, port)]
+	return f, ok
+}
+
+// forwardsOf reads where the devstack that forwards the stack's ports put
+// them (none when nothing forwards them).
+func forwardsOf(host, project string) portForwards {
+	r, ok, err := forward.ReadRecord(host, project)
+	if err != nil || !ok {
+		return nil
+	}
+	pf := portForwards{}
+	for _, f := range r.Forwards {
+		pf[fmt.Sprintf("%s\x00%d\x00%s", f.Service, f.Replica, f.Port)] = f
+	}
+	return pf
+}
+
+func psEntries(cs []model.Container, fwd portForwards) []psEntry {
 	out := make([]psEntry, 0, len(cs))
 	for _, c := range cs {
 		ports := []string{}
+		local := map[string]string{}
 		for _, p := range c.Ports {
-			ports = append(ports, engine.FormatPort(p))
+			port := engine.FormatPort(p)
+			ports = append(ports, port)
+			if f, ok := fwd.of(c, port); ok && f.Local != "" {
+				local[port] = f.Local
+			}
 		}
 		out = append(out, psEntry{
 			Service: c.Service, Name: c.Name, ID: c.ID, State: c.State, Health: c.Health,
 			ExitCode: c.ExitCode, Ports: ports, Image: c.Image, Created: c.Created,
-			Replica: c.Number, OneOff: c.OneOff, Restarts: c.Restarts,
+			Replica: c.Number, OneOff: c.OneOff, Restarts: c.Restarts, Local: local,
 		})
 	}
 	return out
 }
 
-func writePsJSON(w io.Writer, cs []model.Container) error {
-	b, err := json.MarshalIndent(psEntries(cs), "", "  ")
+func writePsJSON(w io.Writer, cs []model.Container, fwd portForwards) error {
+	b, err := json.MarshalIndent(psEntries(cs, fwd), "", "  ")
 	if err != nil {
 		return err
 	}
@@ -112,17 +146,32 @@ func writePsJSON(w io.Writer, cs []model.Container) error {
 	return err
 }
 
-func writePsTable(w io.Writer, cs []model.Container, now time.Time) {
+func writePsTable(w io.Writer, cs []model.Container, fwd portForwards, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSERVICE\tSTATUS\tPORTS\tIMAGE")
 	for _, c := range cs {
 		var ports []string
 		for _, p := range c.Ports {
-			ports = append(ports, engine.FormatPort(p))
+			ports = append(ports, portCell(c, engine.FormatPort(p), fwd))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Service, status(c, now), strings.Join(ports, ", "), c.Image)
 	}
 	tw.Flush()
+}
+
+// portCell is a port as ps shows it: where it is reached from here (the
+// local end of a forward), or the engine's, said not forwarded when a
+// forwarder could not (UDP, no free local port).
+func portCell(c model.Container, port string, fwd portForwards) string {
+	f, ok := fwd.of(c, port)
+	switch {
+	case !ok:
+		return port
+	case f.Local != "":
+		_, target, _ := strings.Cut(port, "->")
+		return f.Local + "->" + target
+	}
+	return port + " (not forwarded)"
 }
 
 // status reads like docker's: "running 3m (healthy)", "exited (1)".

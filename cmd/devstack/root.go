@@ -113,6 +113,8 @@ func newRootCmd(g *globals) *cobra.Command {
 		newStopCmd(g),
 		newRestartCmd(g),
 		newPsCmd(g),
+		newPortCmd(g),
+		newForwardCmd(g),
 		newLogsCmd(g),
 		newExecCmd(g),
 		newRunCmd(g),

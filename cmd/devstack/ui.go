@@ -20,8 +20,9 @@ import (
 
 func newUICmd(g *globals) *cobra.Command {
 	var (
-		tail   string
-		onQuit string
+		tail      string
+		onQuit    string
+		noForward bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ui [SERVICE...]",
@@ -31,10 +32,11 @@ func newUICmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runDashboard(ctx, g, s.project, s.rt, dashboardOptions{services: args, quit: quit, tail: tail})
+			return runDashboard(ctx, g, s.project, s.rt, dashboardOptions{services: args, quit: quit, tail: tail, forward: !noForward})
 		}),
 	}
 	cmd.Flags().StringVarP(&tail, "tail", "n", "200", "lines of each container's earlier output to show (a number or all)")
+	cmd.Flags().BoolVar(&noForward, "no-forward", false, "on a remote engine over SSH, do not forward published ports to 127.0.0.1 here")
 	cmd.Flags().StringVar(&onQuit, "on-quit", "ask", "what q does to the stack: ask, leave (keep it running) or stop")
 	return cmd
 }
@@ -60,6 +62,9 @@ type dashboardOptions struct {
 	// events the dashboard shows (up brings the stack up this way); a
 	// failure is shown in the dashboard, which stays open.
 	work func(ctx context.Context, e *engine.Engine) error
+	// forward forwards a remote engine's published ports while the
+	// dashboard is open.
+	forward bool
 }
 
 // runDashboard shows the dashboard until the user quits: states, logs and
@@ -73,11 +78,17 @@ func runDashboard(ctx context.Context, g *globals, p *model.Project, rt engine.R
 	e := engine.New(rt, feed)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	// The forwards stop after the feed closed (a full feed would block
+	// them once the dashboard no longer reads it).
+	var fw *forwarding
+	defer func() { fw.stop(true) }()
 	defer func() {
 		cancel()
 		wg.Wait()
 		feed.Close()
 	}()
+
+	fw = g.startForwarding(ctx, p, rt, feed, !o.forward)
 
 	// Follow first, so that no line of what work starts is missed.
 	wg.Add(1)

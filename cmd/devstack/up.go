@@ -28,6 +28,7 @@ type upFlags struct {
 	timeout       int
 	noTUI         bool
 	noSync        bool
+	noForward     bool
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -52,6 +53,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	fl.IntVarP(&f.timeout, "timeout", "t", -1, "seconds to wait for containers to stop when interrupted (default: each service's stop_grace_period)")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "stream prefixed logs instead of opening the dashboard")
 	fl.BoolVar(&f.noSync, "no-sync", false, "do not sync files for develop.watch rules")
+	fl.BoolVar(&f.noForward, "no-forward", false, "on a remote engine over SSH, do not forward published ports to 127.0.0.1 here")
 	return cmd
 }
 
@@ -92,7 +94,7 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	// key (quit, asking whether to stop the stack), so no signal handler.
 	if !f.detach && !f.noTUI && (g.progress == "auto" || g.progress == "tty") && isTerminal(g.stdout) {
 		return runDashboard(ctx, g, s.project, s.rt, dashboardOptions{
-			services: services, quit: tui.QuitAsk, tail: "all",
+			services: services, quit: tui.QuitAsk, tail: "all", forward: !f.noForward,
 			work: func(ctx context.Context, e *engine.Engine) error {
 				if err := e.Up(ctx, s.project, opts); err != nil {
 					return err
@@ -120,8 +122,14 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 			}
 			return &exitError{code: 1, err: err}
 		}
+		g.ensureForwarder(ctx, s.project, s.rt, s.out, f.noForward)
 		return nil
 	}
+
+	// Attached: this process forwards the ports while it runs, and hands
+	// them to a background forwarder if it leaves the stack running.
+	fw := g.startForwarding(ctx, s.project, s.rt, s.out, f.noForward)
+	defer fw.stop(true)
 
 	// Attached: follow logs from before the first container starts, so no
 	// line is missed, and until every container has stopped.

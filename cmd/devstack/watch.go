@@ -16,6 +16,7 @@ func newWatchCmd(g *globals) *cobra.Command {
 	var (
 		noUp      bool
 		transport string
+		noForward bool
 	)
 	cmd := &cobra.Command{
 		Use:   "watch [SERVICE...]",
@@ -29,6 +30,10 @@ func newWatchCmd(g *globals) *cobra.Command {
 			g.warnRemoteBinds(s)
 			ctx, stop := signalContext(ctx, nil)
 			defer stop()
+			// Watch leaves the stack running: its forwards go to a
+			// background forwarder when it ends.
+			fw := g.startForwarding(ctx, s.project, s.rt, s.out, noForward)
+			defer fw.stop(true)
 			if !noUp {
 				if err := s.engine.Up(ctx, s.project, engine.UpOptions{Services: args}); err != nil {
 					if ctx.Err() != nil {
@@ -44,6 +49,7 @@ func newWatchCmd(g *globals) *cobra.Command {
 			return err
 		}),
 	}
+	cmd.Flags().BoolVar(&noForward, "no-forward", false, "on a remote engine over SSH, do not forward published ports to 127.0.0.1 here")
 	cmd.Flags().BoolVar(&noUp, "no-up", false, "do not start the services first: sync the running ones")
 	cmd.Flags().StringVar(&transport, "transport", "", "force the way files go into containers: exec (a long-lived tar in the container) or archive (the engine's archive API); default: exec when the image has a shell and tar")
 	return cmd

@@ -33,6 +33,7 @@ type Runtime struct {
 	host  string
 	where string       // how the host was chosen, for error messages
 	close func() error // releases the SSH connection, if any
+	ssh   *sshDialer   // the SSH connection of an ssh:// engine, else nil
 	names sync.Map     // object name -> *sync.Mutex, see lockName
 
 	// pullStall bounds how long a pull may go without a word from the
@@ -76,6 +77,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	}
 	opts := []client.Opt{client.WithHTTPClient(httpClient)}
 	closeFn := func() error { return nil }
+	var sshd *sshDialer
 	switch {
 	case strings.HasPrefix(host, "ssh://"):
 		d, err := newSSHDialer(ctx, host)
@@ -87,6 +89,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		// through the SSH dialer.
 		opts = append(opts, client.WithHost("unix:///var/run/docker.sock"), client.WithDialContext(d.DialContext))
 		closeFn = d.Close
+		sshd = d
 	case ep.tls != nil:
 		opts = append(opts, client.WithHost(host), client.WithTLSClientConfig(ep.tls[0], ep.tls[1], ep.tls[2]))
 	case strings.HasPrefix(host, "tcp://") && os.Getenv("DOCKER_CERT_PATH") != "":
@@ -99,7 +102,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		_ = closeFn()
 		return nil, fmt.Errorf("unable to use the Docker engine at %s (%s): %w", host, where, err)
 	}
-	r := &Runtime{api: api, host: host, where: where, close: closeFn, pullStall: defaultPullStall}
+	r := &Runtime{api: api, host: host, where: where, close: closeFn, ssh: sshd, pullStall: defaultPullStall}
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := r.Ping(pingCtx); err != nil {
@@ -127,6 +130,17 @@ func RemoteHost(host string) bool {
 		return u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback())
 	}
 	return false // unix, npipe: this machine
+}
+
+// DialEngineHost opens a TCP connection to addr as seen from the engine's
+// machine, over the SSH connection of an ssh:// engine (a direct-tcpip
+// channel, as `ssh -L` opens); it is nil for other engines. Published
+// ports are forwarded to this machine through it.
+func (r *Runtime) DialEngineHost() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if r.ssh == nil {
+		return nil
+	}
+	return r.ssh.DialHost
 }
 
 // Host names the engine endpoint.

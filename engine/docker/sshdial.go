@@ -375,6 +375,21 @@ func (d *sshDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, err
 	return conn, nil
 }
 
+// DialHost opens a connection to addr on the engine's machine (a
+// direct-tcpip channel; sshd must allow TCP forwarding, as it does by
+// default).
+func (d *sshDialer) DialHost(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := d.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := c.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("unable to reach %s on %s over SSH (does its sshd allow TCP forwarding?): %w", addr, d.addr, err)
+	}
+	return conn, nil
+}
+
 // Close ends the SSH connection.
 func (d *sshDialer) Close() error {
 	d.mu.Lock()

@@ -204,6 +204,26 @@ type Connection struct {
 
 func (Connection) Type() string { return "connection" }
 
+// Forward reports where a port a container publishes on a remote engine
+// can be reached on this machine: forwarded over the SSH connection to
+// Local, or not forwarded (Error says why, e.g. UDP). Removed says the
+// forward went (its container was removed, or forwarding stopped).
+type Forward struct {
+	Time      time.Time `json:"time"`
+	Service   string    `json:"service"`
+	Container string    `json:"container"`
+	Replica   int       `json:"replica"`
+	Port      string    `json:"port"`            // as the engine publishes it: "0.0.0.0:8080->80/tcp"
+	Target    uint16    `json:"target"`          // the container's port
+	Protocol  string    `json:"protocol"`        // tcp | udp
+	Remote    string    `json:"remote"`          // the address dialled on the engine's machine
+	Local     string    `json:"local,omitempty"` // "127.0.0.1:8080"; empty when not forwarded
+	Error     string    `json:"error,omitempty"`
+	Removed   bool      `json:"removed,omitempty"`
+}
+
+func (Forward) Type() string { return "forward" }
+
 // Warning is something the user should know that did not stop the work.
 type Warning struct {
 	Time    time.Time `json:"time"`

@@ -69,6 +69,10 @@ func (r *Plain) Publish(e event.Event) {
 		} else {
 			fmt.Fprintf(r.err, "warning: %s\n", e.Message)
 		}
+	case event.Forward:
+		if line := ForwardLine(e); line != "" {
+			fmt.Fprintln(r.err, line)
+		}
 	case event.Connection:
 		if !e.Connected {
 			fmt.Fprintf(r.err, "engine %s unreachable: %s\n", e.Host, e.Error)
@@ -215,6 +219,20 @@ func (r *Quiet) Publish(e event.Event) {
 
 // Close does nothing.
 func (r *Quiet) Close() {}
+
+// ForwardLine says where a remote engine's port landed on this machine
+// ("forward api-1 80/tcp: 127.0.0.1:8080 (engine 0.0.0.0:8080)"), or why
+// it did not; a forward that went says nothing (down says enough).
+func ForwardLine(e event.Forward) string {
+	if e.Removed {
+		return ""
+	}
+	who := fmt.Sprintf("%s-%d", e.Service, e.Replica)
+	if e.Local == "" {
+		return fmt.Sprintf("forward %s %d/%s: %s", who, e.Target, e.Protocol, e.Error)
+	}
+	return fmt.Sprintf("forward %s %d/%s: %s (engine %s)", who, e.Target, e.Protocol, e.Local, strings.SplitN(e.Port, "->", 2)[0])
+}
 
 // Since formats a duration for tables like `ps`: "3s", "5m", "2h".
 func Since(t time.Time, now time.Time) string {
