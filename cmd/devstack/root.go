@@ -131,6 +131,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newPauseCmd(g),
 		newUnpauseCmd(g),
 		newKillCmd(g),
+		newSnapshotCmd(g),
 	)
 	return root
 }
@@ -287,6 +288,18 @@ func (g *globals) withExisting(body func(ctx context.Context, s *session, args [
 		defer stop()
 		return body(ctx, s, args)
 	})
+}
+
+// withExistingArgs is withExisting for commands whose arguments are not
+// all service names (the command checks them itself).
+func (g *globals) withExistingArgs(body func(ctx context.Context, s *session, args []string) error) func(*cobra.Command, []string) error {
+	return g.withOpen(func(ctx context.Context, _ []string) (*session, error) {
+		p, rt, err := g.existing(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return g.session(p, rt), nil
+	}, false, body)
 }
 
 func (g *globals) withOpen(open func(context.Context, []string) (*session, error), servicesInArgs bool, body func(ctx context.Context, s *session, args []string) error) func(*cobra.Command, []string) error {

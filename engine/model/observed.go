@@ -120,3 +120,12 @@ type ProjectSummary struct {
 	ConfigFiles string // comma-separated, from the containers' label
 	WorkingDir  string
 }
+
+// VolumeInfo is what the engine says of one volume.
+type VolumeInfo struct {
+	Name       string
+	Found      bool // false: the engine has no volume of this name
+	Driver     string
+	Mountpoint string // on the engine's host
+	Labels     map[string]string
+}

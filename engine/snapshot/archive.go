@@ -1,0 +1,184 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"bufio"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+
+	"devstack/engine/state"
+)
+
+const (
+	encTar     = "tar"
+	encTarZstd = "tar+zstd"
+)
+
+// counter counts bytes and hashes them.
+type counter struct {
+	h hash.Hash
+	n int64
+}
+
+func newCounter() *counter { return &counter{h: sha256.New()} }
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.h.Write(p)
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+func (c *counter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
+
+// rebase copies the engine's archive of dir (entries "dir", "dir/x", …)
+// to w rooted at the volume: "./" for the root itself (its owner and
+// mode matter: databases check them), "x" for the rest. Names that would
+// leave the volume are refused. It returns the number of entries below
+// the root.
+func rebase(r io.Reader, w io.Writer, dir string) (n int, root tar.Header, err error) {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, root, fmt.Errorf("reading the engine's archive: %w", err)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		rest, ok := strings.CutPrefix(name, dir)
+		if !ok || (rest != "" && rest[0] != '/') {
+			return n, root, fmt.Errorf("unexpected entry %q in the engine's archive of %s", h.Name, dir)
+		}
+		rest = strings.TrimPrefix(rest, "/")
+		if rest == "" || rest == "." {
+			h.Name = "./"
+			root = *h
+		} else {
+			clean := path.Clean(rest)
+			if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+				return n, root, fmt.Errorf("refusing archive entry %q: it leaves the volume", h.Name)
+			}
+			h.Name = rest
+			n++
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return n, root, err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return n, root, err
+		}
+	}
+	return n, root, tw.Close()
+}
+
+// fileWriter writes one snapshot file: buffered, optionally compressed,
+// counted, synced on close.
+type fileWriter struct {
+	f      *os.File
+	buf    *bufio.Writer
+	zw     *zstd.Encoder
+	stored int64
+}
+
+func createFile(name, encoding string) (*fileWriter, error) {
+	f, err := state.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	fw := &fileWriter{f: f}
+	fw.buf = bufio.NewWriterSize(countingWriter{f, &fw.stored}, 1<<20)
+	if encoding == encTarZstd {
+		// The fastest level: the network, not the CPU, is what it saves.
+		fw.zw, err = zstd.NewWriter(fw.buf, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return fw, nil
+}
+
+func (fw *fileWriter) Write(p []byte) (int, error) {
+	if fw.zw != nil {
+		return fw.zw.Write(p)
+	}
+	return fw.buf.Write(p)
+}
+
+func (fw *fileWriter) Close() error {
+	var err error
+	if fw.zw != nil {
+		err = fw.zw.Close()
+	}
+	if e := fw.buf.Flush(); err == nil {
+		err = e
+	}
+	if e := fw.f.Sync(); err == nil {
+		err = e
+	}
+	if e := fw.f.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+// openFile reads a snapshot file back as the uncompressed stream.
+func openFile(dir, file, encoding string) (io.ReadCloser, error) {
+	if file != filepath.Base(file) || strings.HasPrefix(file, ".") {
+		return nil, fmt.Errorf("the manifest names a file %q outside the snapshot", file)
+	}
+	f, err := state.OpenFile(filepath.Join(dir, file), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	switch encoding {
+	case encTar:
+		return readCloser{br, f.Close}, nil
+	case encTarZstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(2))
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return readCloser{zr, func() error { zr.Close(); return f.Close() }}, nil
+	}
+	f.Close()
+	return nil, fmt.Errorf("unknown encoding %q", encoding)
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+func randomID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,249 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"devstack/engine"
+	"devstack/engine/docker"
+	"devstack/engine/enginetest"
+	"devstack/engine/event"
+	"devstack/engine/model"
+)
+
+func newRuntime(t testing.TB, host string) *docker.Runtime {
+	t.Helper()
+	enginetest.Busybox(t)
+	rt, err := docker.New(context.Background(), docker.Options{Host: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// twoVolumes is a stack of two services, each writing into its own named
+// volume (db also shares the second one), kept running.
+func twoVolumes(t *testing.T, image string) *model.Project {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	name := "snap" + strings.ToLower(strings.NewReplacer("/", "", "_", "").Replace(t.Name())) + hex.EncodeToString(b)
+	if len(name) > 50 {
+		name = name[len(name)-50:]
+	}
+	t.Cleanup(func() { enginetest.RemoveProject(name) })
+	yes := true
+	idle := []string{"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"}
+	p := &model.Project{Name: name, WorkingDir: t.TempDir(),
+		Networks: map[string]model.Network{"default": {Name: name + "_default"}},
+		Volumes: map[string]model.Volume{
+			"db":    {Name: name + "_db"},
+			"files": {Name: name + "_files"},
+		},
+		Services: []model.Service{
+			{Name: "db", Image: image, Command: idle, Replicas: 1, Init: &yes,
+				Networks: map[string]model.ServiceNetwork{"default": {}},
+				Volumes:  []model.Mount{{Type: model.MountVolume, Source: "db", Target: "/data"}, {Type: model.MountVolume, Source: "files", Target: "/files"}}},
+			{Name: "web", Image: image, Command: idle, Replicas: 1, Init: &yes,
+				Networks: map[string]model.ServiceNetwork{"default": {}},
+				Volumes:  []model.Mount{{Type: model.MountVolume, Source: "files", Target: "/srv"}}},
+		},
+	}
+	for i := range p.Services {
+		p.Services[i].ConfigHash = model.Hash(p.Services[i])
+	}
+	return p
+}
+
+func sh(t *testing.T, rt engine.Runtime, p *model.Project, service, script string) string {
+	t.Helper()
+	obs, err := rt.Observe(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range obs.Containers {
+		if c.Service == service && !c.OneOff {
+			var out strings.Builder
+			code, err := rt.Exec(context.Background(), c.ID, engine.ExecOptions{Cmd: []string{"sh", "-c", script}, Stdout: &out, Stderr: &out})
+			if err != nil || code != 0 {
+				t.Fatalf("%s: %q: %d %v: %s", service, script, code, err, out.String())
+			}
+			return out.String()
+		}
+	}
+	t.Fatalf("no container of %s", service)
+	return ""
+}
+
+// checksum lists every file with its content's digest, owner and mode.
+const checksum = `cd "$1" && find . -type f | sort | while read f; do echo "$f $(md5sum < "$f" | cut -c1-32) $(stat -c '%u:%g %a' "$f")"; done; stat -c 'root %u:%g %a' .`
+
+func sums(t *testing.T, rt engine.Runtime, p *model.Project, service, dir string) string {
+	return sh(t, rt, p, service, strings.Replace(checksum, `"$1"`, dir, 1))
+}
+
+func TestSnapshotSaveChangeRestore(t *testing.T) {
+	rt := newRuntime(t, "")
+	snapshotRoundTrip(t, rt, false)
+}
+
+func snapshotRoundTrip(t *testing.T, rt *docker.Runtime, compress bool) {
+	ctx := testCtx(t, 3*time.Minute)
+	p := twoVolumes(t, enginetest.BusyboxImage)
+	e := engine.New(rt, event.Discard)
+	if err := e.Up(ctx, p, engine.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, rt, p, "db", `mkdir -p /data/pg/base && for i in $(seq 1 200); do echo row $i > /data/pg/base/$i; done && chown -R 65534:65534 /data/pg && chmod 700 /data/pg && chmod 750 /data && dd if=/dev/urandom of=/data/big bs=1k count=3000 2>/dev/null && ln -s pg/base /data/link`)
+	sh(t, rt, p, "web", `echo "<h1>v1</h1>" > /srv/index.html && mkdir /srv/empty`)
+	dbBefore, webBefore := sums(t, rt, p, "db", "/data"), sums(t, rt, p, "web", "/srv")
+
+	store := Store{Root: t.TempDir()}
+	m, err := Save(ctx, SaveOptions{Runtime: rt, Store: store, Project: p, Name: "before", Compress: compress, Log: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Volumes) != 2 || m.Volumes[0].Key != "db" || m.Volumes[0].Files < 203 || len(m.Services) != 2 {
+		t.Fatalf("manifest: %+v", m)
+	}
+	if _, err := Save(ctx, SaveOptions{Runtime: rt, Store: store, Project: p, Name: "before"}); err == nil || !strings.Contains(err.Error(), "already has a snapshot") {
+		t.Fatalf("saving over a snapshot: %v", err)
+	}
+
+	// The migration gone wrong.
+	sh(t, rt, p, "db", `rm -rf /data/pg/base/1* && echo broken > /data/pg/base/2 && echo new > /data/new && chmod 777 /data`)
+	sh(t, rt, p, "web", `echo "<h1>v2</h1>" > /srv/index.html && rmdir /srv/empty`)
+	if sums(t, rt, p, "db", "/data") == dbBefore {
+		t.Fatal("the change changed nothing")
+	}
+	obs, _ := rt.Observe(ctx, p)
+	ids := map[string]string{}
+	for _, c := range obs.Containers {
+		ids[c.Service] = c.ID
+	}
+
+	asked := ""
+	if _, err := Restore(ctx, RestoreOptions{Runtime: rt, Store: store, Project: p, Name: "before", Log: t.Logf,
+		Confirm: func(s string) (bool, error) { asked = s; return true, nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(asked, p.Name+"_db") || !strings.Contains(asked, "stops and starts again") {
+		t.Errorf("the question: %q", asked)
+	}
+	if got := sums(t, rt, p, "db", "/data"); got != dbBefore {
+		t.Errorf("db after restore:\n%s\nwant:\n%s", got, dbBefore)
+	}
+	if got := sums(t, rt, p, "web", "/srv"); got != webBefore {
+		t.Errorf("web after restore:\n%s\nwant:\n%s", got, webBefore)
+	}
+	if got := sh(t, rt, p, "db", `readlink /data/link; test -d /files/empty && echo shared`); got != "pg/base\nshared\n" {
+		t.Errorf("link and shared volume: %q", got)
+	}
+	obs, _ = rt.Observe(ctx, p)
+	for _, c := range obs.Containers {
+		if c.OneOff || c.State != model.StateRunning || ids[c.Service] != c.ID {
+			t.Errorf("after restore: %s %s (%s), want the same containers running", c.Name, c.State, c.ID[:12])
+		}
+	}
+	// No staging volume, helper or journal is left.
+	out, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "name="+p.Name).Output()
+	if n := len(strings.Fields(string(out))); n != 2 {
+		t.Errorf("volumes left: %s", out)
+	}
+	if _, err := os.Stat(store.journalPath(p.Name)); !os.IsNotExist(err) {
+		t.Errorf("journal left: %v", err)
+	}
+
+	list, err := store.List("")
+	if err != nil || len(list) != 1 || list[0].Name != "before" || list[0].Size() == 0 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if err := store.Remove(p.Name, "before"); err != nil {
+		t.Fatal(err)
+	}
+	var nf *NotFoundError
+	if err := store.Remove(p.Name, "before"); !errors.As(err, &nf) {
+		t.Fatalf("second rm: %v", err)
+	}
+	if _, err := Restore(ctx, RestoreOptions{Runtime: rt, Store: store, Project: p, Name: "before"}); !errors.As(err, &nf) {
+		t.Fatalf("restore of a removed snapshot: %v", err)
+	}
+}
+
+func TestSnapshotCorruptedIsRefused(t *testing.T) {
+	rt := newRuntime(t, "")
+	ctx := testCtx(t, 2*time.Minute)
+	p := twoVolumes(t, enginetest.BusyboxImage)
+	if err := engine.New(rt, event.Discard).Up(ctx, p, engine.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, rt, p, "db", `for i in $(seq 1 50); do echo row $i > /data/$i; done`)
+	store := Store{Root: t.TempDir()}
+	m, err := Save(ctx, SaveOptions{Runtime: rt, Store: store, Project: p, Name: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh(t, rt, p, "db", `echo changed > /data/7`)
+	after := sums(t, rt, p, "db", "/data")
+	// One byte of a file's content flipped, the size unchanged.
+	f := filepath.Join(store.dir(p.Name, "s1"), m.Volumes[0].File)
+	b, _ := os.ReadFile(f)
+	i := strings.Index(string(b), "row 7\n")
+	b[i+4] = '8'
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Restore(ctx, RestoreOptions{Runtime: rt, Store: store, Project: p, Name: "s1",
+		Confirm: func(string) (bool, error) { t.Error("asked to confirm a corrupted snapshot"); return true, nil }})
+	var ce *CorruptedError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "checksum") || ce.Volume != p.Name+"_db" {
+		t.Fatalf("restore of a corrupted snapshot: %v", err)
+	}
+	if got := sums(t, rt, p, "db", "/data"); got != after {
+		t.Errorf("the volume changed:\n%s", got)
+	}
+	out, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "name="+p.Name).Output()
+	if n := len(strings.Fields(string(out))); n != 2 {
+		t.Errorf("volumes left: %s", out)
+	}
+	// A truncated file is named before anything is written.
+	if err := os.Truncate(f, int64(len(b)-100)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = Restore(ctx, RestoreOptions{Runtime: rt, Store: store, Project: p, Name: "s1"}); !errors.As(err, &ce) || !strings.Contains(err.Error(), "manifest says") {
+		t.Fatalf("truncated: %v", err)
+	}
+}
+
+// A volume another project's container mounts is refused.
+func TestSnapshotSharedVolumeRefused(t *testing.T) {
+	rt := newRuntime(t, "")
+	ctx := testCtx(t, 2*time.Minute)
+	p := twoVolumes(t, enginetest.BusyboxImage)
+	if err := engine.New(rt, event.Discard).Up(ctx, p, engine.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other := p.Name + "x"
+	t.Cleanup(func() { enginetest.RemoveProject(other) })
+	if out, err := exec.Command("docker", "create", "--label", model.LabelProject+"="+other, "--name", other+"-peek", "-v", p.Name+"_files:/x", enginetest.BusyboxImage).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	_, err := Save(ctx, SaveOptions{Runtime: rt, Store: Store{Root: t.TempDir()}, Project: p, Name: "s"})
+	if err == nil || !strings.Contains(err.Error(), "in use by container "+other+"-peek (project "+other+")") {
+		t.Fatalf("save: %v", err)
+	}
+}

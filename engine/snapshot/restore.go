@@ -1,0 +1,502 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"devstack/engine"
+	"devstack/engine/model"
+	"devstack/engine/state"
+)
+
+// RestoreOptions describe one restore.
+type RestoreOptions struct {
+	Runtime Runtime
+	Store   Store
+	Project *model.Project
+	Name    string
+	// Confirm is asked, once everything is checked and staged and before
+	// any service stops, whether to go on; nil means yes.
+	Confirm func(summary string) (bool, error)
+	Log     func(format string, args ...any)
+}
+
+// CorruptedError is a snapshot whose data does not match its manifest.
+type CorruptedError struct {
+	Name, Volume, Why string
+}
+
+func (e *CorruptedError) Error() string {
+	return fmt.Sprintf("snapshot %s is corrupted: the data of volume %s %s; nothing was changed (remove it with `devstack snapshot rm %s`)", e.Name, e.Volume, e.Why, e.Name)
+}
+
+// ErrDeclined is returned when Confirm says no.
+var ErrDeclined = errors.New("restore cancelled: nothing was changed")
+
+// journal records a restore between its first change to the project's
+// volumes and its end, so that one cut short (the engine gone, devstack
+// killed) is finished by the next restore: the volumes are never left
+// half-restored.
+type journal struct {
+	Snapshot string          `json:"snapshot"`
+	Phase    string          `json:"phase"` // staging | swap
+	Volumes  []journalVolume `json:"volumes"`
+	Stopped  []string        `json:"stopped,omitempty"` // container IDs to start again, in order
+	Image    string          `json:"image,omitempty"`   // the swap helper's image
+}
+
+type journalVolume struct {
+	Name    string `json:"name"`
+	Staging string `json:"staging"`
+	Owner   string `json:"owner"` // uid:gid of the volume's root
+	Mode    string `json:"mode"`  // octal mode of the volume's root
+}
+
+// Restore puts a snapshot's volumes back. Each volume is first written
+// into a new staging volume while the stack runs on, its stream checked
+// against the manifest's checksum; only when every volume is staged and
+// verified are the services that mount them stopped, the staged contents
+// swapped in, and the services started again. A corrupted snapshot is
+// refused before anything stops; a restore cut short during the swap is
+// finished by the next restore.
+func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
+	p := o.Project
+	if err := CheckName(o.Name); err != nil {
+		return nil, err
+	}
+	unlock, err := o.Store.lock(p.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if done, err := resume(ctx, o); err != nil || done {
+		if err != nil {
+			return nil, err
+		}
+		return o.Store.Load(p.Name, o.Name)
+	}
+	m, err := o.Store.Load(p.Name, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	dir := o.Store.dir(p.Name, o.Name)
+	for _, v := range m.Volumes {
+		if _, ok := p.Volumes[v.Key]; !ok {
+			return nil, fmt.Errorf("snapshot %s holds volume %q, which the compose file no longer defines: restore it from the compose file it was saved with", o.Name, v.Key)
+		}
+		if fi, err := os.Stat(filepath.Join(dir, v.File)); err != nil || fi.Size() != v.Stored {
+			why := "is missing"
+			if err == nil {
+				why = fmt.Sprintf("is %d bytes, the manifest says %d", fi.Size(), v.Stored)
+			}
+			return nil, &CorruptedError{Name: o.Name, Volume: v.Name, Why: "(" + v.File + ") " + why}
+		}
+	}
+	obs, err := o.Runtime.Observe(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	var refs []volumeRef
+	for _, v := range m.Volumes {
+		name := p.Volumes[v.Key].Name
+		if err := checkUsers(ctx, o.Runtime, p.Name, name, "restore"); err != nil {
+			return nil, err
+		}
+		refs = append(refs, volumeRef{key: v.Key, name: name, services: mounting(p, v.Key)})
+	}
+	image, err := helperImage(p, obs, refs)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+
+	// Stage: new volumes, written and verified while the stack runs on.
+	j := &journal{Snapshot: o.Name, Phase: "staging"}
+	for _, v := range m.Volumes {
+		j.Volumes = append(j.Volumes, journalVolume{Name: p.Volumes[v.Key].Name, Staging: stagingName(p.Volumes[v.Key].Name),
+			Owner: fmt.Sprintf("%d:%d", v.RootUID, v.RootGID), Mode: fmt.Sprintf("%o", v.RootMode)})
+	}
+	if err := o.Store.writeJournal(p.Name, j); err != nil {
+		return nil, err
+	}
+	dropStaging := func() {
+		c := context.WithoutCancel(ctx)
+		for _, v := range j.Volumes {
+			_ = o.Runtime.RemoveVolume(c, v.Staging)
+		}
+		_ = o.Store.removeJournal(p.Name)
+	}
+	for i, v := range m.Volumes {
+		if err := stageVolume(ctx, o, image, dir, v, j.Volumes[i].Staging); err != nil {
+			dropStaging()
+			return nil, err
+		}
+	}
+	shell, err := shellImage(ctx, o.Runtime, p, obs)
+	if err != nil {
+		dropStaging()
+		return nil, err
+	}
+	if o.Log != nil {
+		o.Log("staged and verified %d volume(s) in %s", len(m.Volumes), time.Since(start).Round(10*time.Millisecond))
+	}
+
+	// Which of the project's containers mount the volumes, and which of
+	// those run: they stop for the swap and start again in the order
+	// they had started.
+	var running []model.Container
+	seen := map[string]bool{}
+	for _, v := range j.Volumes {
+		users, err := o.Runtime.VolumeUsers(ctx, v.Name)
+		if err != nil {
+			dropStaging()
+			return nil, err
+		}
+		for _, c := range users {
+			if seen[c.ID] || (c.State != model.StateRunning && c.State != model.StateRestarting && c.State != model.StatePaused) {
+				continue
+			}
+			seen[c.ID] = true
+			full, err := o.Runtime.InspectContainer(ctx, c.ID)
+			if err != nil {
+				dropStaging()
+				return nil, err
+			}
+			running = append(running, full)
+		}
+	}
+	sort.Slice(running, func(a, b int) bool { return running[a].StartedAt.Before(running[b].StartedAt) })
+	if o.Confirm != nil {
+		var names []string
+		for _, v := range j.Volumes {
+			names = append(names, v.Name)
+		}
+		summary := fmt.Sprintf("restore snapshot %s (%s) of project %s: replaces the contents of volume(s) %s", o.Name, m.Created.Local().Format("2006-01-02 15:04"), p.Name, strings.Join(names, ", "))
+		if len(running) > 0 {
+			var cs []string
+			for _, c := range running {
+				cs = append(cs, c.Name)
+			}
+			summary += "; stops and starts again " + strings.Join(cs, ", ")
+		}
+		ok, err := o.Confirm(summary)
+		if err != nil || !ok {
+			dropStaging()
+			if err == nil {
+				err = ErrDeclined
+			}
+			return nil, err
+		}
+	}
+
+	// Swap. From here the journal finishes the work if it is cut short.
+	j.Phase, j.Image = "swap", shell
+	for _, c := range running {
+		j.Stopped = append(j.Stopped, c.ID)
+	}
+	if err := o.Store.writeJournal(p.Name, j); err != nil {
+		dropStaging()
+		return nil, err
+	}
+	down := time.Now()
+	if o.Log != nil && len(running) > 0 {
+		var cs []string
+		for _, c := range running {
+			cs = append(cs, c.Name)
+		}
+		o.Log("stopping %s", strings.Join(cs, ", "))
+	}
+	if err := stopAll(ctx, o.Runtime, running); err != nil {
+		return nil, interrupted(o.Name, err)
+	}
+	if err := finish(ctx, o, j); err != nil {
+		return nil, interrupted(o.Name, err)
+	}
+	if o.Log != nil {
+		o.Log("snapshot %s restored in %s (services down %s)", o.Name, time.Since(start).Round(10*time.Millisecond), time.Since(down).Round(10*time.Millisecond))
+	}
+	return m, nil
+}
+
+func interrupted(name string, err error) error {
+	return fmt.Errorf("the restore of snapshot %s was cut short: %w; the verified data waits in staging volumes: run `devstack snapshot restore %s` again to finish it (nothing is lost)", name, err, name)
+}
+
+// resume finishes a restore an earlier devstack left mid-swap, or drops
+// the staging volumes of one cut short before it. done says the
+// unfinished restore was of the snapshot asked for now.
+func resume(ctx context.Context, o RestoreOptions) (done bool, err error) {
+	j, err := o.Store.readJournal(o.Project.Name)
+	if err != nil || j == nil {
+		return false, err
+	}
+	if j.Phase != "swap" {
+		for _, v := range j.Volumes {
+			if err := o.Runtime.RemoveVolume(ctx, v.Staging); err != nil {
+				return false, err
+			}
+		}
+		return false, o.Store.removeJournal(o.Project.Name)
+	}
+	if o.Log != nil {
+		o.Log("finishing the restore of snapshot %s that was cut short", j.Snapshot)
+	}
+	if err := finish(ctx, o, j); err != nil {
+		return false, interrupted(j.Snapshot, err)
+	}
+	return j.Snapshot == o.Name, nil
+}
+
+// finish swaps every staged volume in, starts the stopped containers and
+// drops the journal. Each step may be repeated.
+func finish(ctx context.Context, o RestoreOptions, j *journal) error {
+	for _, v := range j.Volumes {
+		if err := swap(ctx, o.Runtime, o.Project, j.Image, v); err != nil {
+			return err
+		}
+	}
+	for _, id := range j.Stopped {
+		if err := o.Runtime.StartContainer(ctx, id); err != nil {
+			return err
+		}
+	}
+	for _, v := range j.Volumes {
+		if err := o.Runtime.RemoveVolume(ctx, v.Staging); err != nil {
+			return err
+		}
+	}
+	return o.Store.removeJournal(o.Project.Name)
+}
+
+func stopAll(ctx context.Context, rt Runtime, cs []model.Container) error {
+	errs := make(chan error, len(cs))
+	for _, c := range cs {
+		go func() { errs <- rt.StopContainer(ctx, c.ID, nil) }()
+	}
+	var first error
+	for range cs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func stagingName(volume string) string { return volume + "-restore-" + randomID() }
+
+// stageVolume creates the staging volume and streams the snapshot's
+// archive into it through a never-started helper, hashing what it sends.
+func stageVolume(ctx context.Context, o RestoreOptions, image, dir string, v VolumeEntry, staging string) error {
+	sp := &model.Project{Name: o.Project.Name, Volumes: map[string]model.Volume{
+		"devstack-restore": {Name: staging, Labels: map[string]string{"dev.devstack.snapshot-staging": o.Name}},
+	}}
+	if err := o.Runtime.CreateVolume(ctx, sp, "devstack-restore"); err != nil {
+		return err
+	}
+	helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"},
+		Volumes: []model.Mount{{Type: model.MountVolume, Source: staging, Target: "/s", NoCopy: true}}}
+	id, err := createHelper(ctx, o.Runtime, o.Project, helper)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false) }()
+	src, err := openFile(dir, v.File, v.Encoding)
+	if err != nil {
+		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + err.Error()}
+	}
+	defer src.Close()
+	c := newCounter()
+	tee := io.TeeReader(src, c)
+	copyErr := o.Runtime.CopyTo(ctx, id, "/s", tee)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// The engine stops reading at the archive's end; the rest (padding)
+	// is hashed too, and a damaged file is named as such whatever the
+	// engine made of it.
+	_, readErr := io.Copy(c, src)
+	switch {
+	case readErr != nil:
+		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + readErr.Error()}
+	case c.n != v.Bytes || c.sum() != v.SHA256:
+		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: fmt.Sprintf("does not match its checksum (sha256 %s…, the manifest says %s…)", c.sum()[:12], v.SHA256[:min(12, len(v.SHA256))])}
+	case copyErr != nil:
+		return fmt.Errorf("unable to write volume %s: %w", v.Name, copyErr)
+	}
+	return nil
+}
+
+// mounting lists the services that mount the volume key.
+func mounting(p *model.Project, key string) []string {
+	var out []string
+	for _, s := range p.Services {
+		for _, m := range s.Volumes {
+			if m.Type == model.MountVolume && m.Source == key {
+				out = append(out, s.Name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// The swap runs in a helper container with a shell. With the engine's
+// local driver both volumes' directories sit side by side under its
+// volumes directory, which the helper mounts whole: the swap is then
+// two renames, whatever the volume's size. The script may be run again
+// after any interruption: while the staging volume still holds its
+// _data the swap has not happened; the old data goes into the staging
+// volume, which is removed afterwards.
+const swapRenames = `set -e
+cd /vols
+O="$1"; S="$2"
+if [ -e "$S/_data" ]; then
+  chown "$3" "$S/_data" && chmod "$4" "$S/_data"
+  [ -e "$O/_data.devstack-old" ] || mv "$O/_data" "$O/_data.devstack-old"
+  mv "$S/_data" "$O/_data"
+fi
+if [ -e "$O/_data.devstack-old" ]; then mv "$O/_data.devstack-old" "$S/old"; fi
+`
+
+// Other drivers: the volume is emptied and the staged copy copied in,
+// inside the engine; repeated, it does the same again.
+const swapCopy = `set -e
+find /o -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+cp -a /s/. /o/
+chown "$1" /o && chmod "$2" /o
+`
+
+func swap(ctx context.Context, rt Runtime, p *model.Project, image string, v journalVolume) error {
+	orig, err := rt.VolumeInfo(ctx, v.Name)
+	if err != nil {
+		return err
+	}
+	if !orig.Found {
+		// down -v since the save: the volume is made anew, as up would.
+		key := ""
+		for k, pv := range p.Volumes {
+			if pv.Name == v.Name {
+				key = k
+			}
+		}
+		if err := rt.CreateVolume(ctx, p, key); err != nil {
+			return err
+		}
+		if orig, err = rt.VolumeInfo(ctx, v.Name); err != nil {
+			return err
+		}
+	}
+	stg, err := rt.VolumeInfo(ctx, v.Staging)
+	if err != nil {
+		return err
+	}
+	if !stg.Found {
+		return fmt.Errorf("the staging volume %s of volume %s is gone: the restore cannot be finished; restore the snapshot again", v.Staging, v.Name)
+	}
+	helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", User: "0:0"}
+	parent, ok := sideBySide(orig, stg)
+	if ok {
+		helper.Entrypoint = []string{"sh", "-c", swapRenames, "swap", path.Base(path.Dir(orig.Mountpoint)), path.Base(path.Dir(stg.Mountpoint)), v.Owner, v.Mode}
+		helper.Volumes = []model.Mount{{Type: model.MountBind, Source: parent, Target: "/vols"}}
+	} else {
+		helper.Entrypoint = []string{"sh", "-c", swapCopy, "swap", v.Owner, v.Mode}
+		helper.Volumes = []model.Mount{
+			{Type: model.MountVolume, Source: v.Name, Target: "/o", NoCopy: true},
+			{Type: model.MountVolume, Source: v.Staging, Target: "/s", ReadOnly: true, NoCopy: true},
+		}
+	}
+	return runHelper(ctx, rt, p, helper, "swap volume "+v.Name)
+}
+
+// sideBySide returns the directory holding both local volumes' own
+// directories (…/volumes for …/volumes/NAME/_data).
+func sideBySide(a, b model.VolumeInfo) (string, bool) {
+	if a.Driver != "local" || b.Driver != "local" || path.Base(a.Mountpoint) != "_data" || path.Base(b.Mountpoint) != "_data" {
+		return "", false
+	}
+	pa, pb := path.Dir(path.Dir(a.Mountpoint)), path.Dir(path.Dir(b.Mountpoint))
+	return pa, pa == pb && path.IsAbs(pa) && pa != "/"
+}
+
+// runHelper runs a helper container to its end and fails unless it
+// exits 0, with its output in the error.
+func runHelper(ctx context.Context, rt Runtime, p *model.Project, helper *model.Service, what string) error {
+	id, err := createHelper(ctx, rt, p, helper)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rt.RemoveContainer(context.WithoutCancel(ctx), id, false) }()
+	var out bytes.Buffer
+	code, err := rt.AttachStart(ctx, id, engine.ExecOptions{Stdout: &out, Stderr: &out})
+	if err != nil {
+		return fmt.Errorf("unable to %s: %w", what, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("unable to %s: the helper exited %d: %s", what, code, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// shellImage finds one of the project's images with the shell and tools
+// the swap needs, trying them in turn; it runs before anything stops.
+func shellImage(ctx context.Context, rt Runtime, p *model.Project, obs model.Observed) (string, error) {
+	tried := map[string]bool{}
+	for _, s := range p.Services {
+		if tried[s.Image] || obs.Images[s.Image] == "" {
+			continue
+		}
+		tried[s.Image] = true
+		probe := &model.Service{Name: helperService, Image: s.Image, NetworkMode: "none", User: "0:0",
+			Entrypoint: []string{"sh", "-c", "command -v mv && command -v cp && command -v find && command -v rm"}}
+		if runHelper(ctx, rt, p, probe, "probe "+s.Image) == nil {
+			return s.Image, nil
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+	}
+	return "", fmt.Errorf("none of project %s's images has the shell and tools (sh, mv, cp, find, rm) the swap of volumes runs with: nothing was changed", p.Name)
+}
+
+func (s Store) journalPath(project string) string {
+	return filepath.Join(s.projectDir(project), journalFile)
+}
+
+func (s Store) writeJournal(project string, j *journal) error {
+	b, _ := json.Marshal(j)
+	return state.WriteFile(s.journalPath(project), b)
+}
+
+func (s Store) readJournal(project string) (*journal, error) {
+	b, err := state.ReadFile(s.journalPath(project))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var j journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("the journal of an unfinished restore (%s) is unreadable: %w", s.journalPath(project), err)
+	}
+	return &j, nil
+}
+
+func (s Store) removeJournal(project string) error {
+	err := os.Remove(s.journalPath(project))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,349 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"devstack/engine"
+	"devstack/engine/model"
+	"devstack/engine/state"
+)
+
+// Runtime is what snapshots need of the engine: engine.Runtime plus a
+// look at volumes and at every container that mounts one.
+type Runtime interface {
+	engine.Runtime
+	VolumeInfo(ctx context.Context, name string) (model.VolumeInfo, error)
+	VolumeUsers(ctx context.Context, name string) ([]model.Container, error)
+}
+
+// SaveOptions describe one save.
+type SaveOptions struct {
+	Runtime  Runtime
+	Store    Store
+	Project  *model.Project
+	Name     string
+	Services []string // none: all
+	// Compress stores the volumes zstd-compressed: for remote engines,
+	// where the bytes crossed a network anyway and the laptop's disk is
+	// the one that fills. A local engine's volumes are stored as plain
+	// tar, which costs no CPU.
+	Compress bool
+	Log      func(format string, args ...any)
+	now      func() time.Time
+}
+
+// helperService names the helper containers (project-labelled, so that
+// removing the project removes a leftover one too).
+const helperService = "devstack-snapshot"
+
+// volumeRef is a project volume a snapshot covers.
+type volumeRef struct {
+	key, name string
+	services  []string
+}
+
+// Save saves the named volumes the services mount. Nothing is left of a
+// save that fails: the partial directory is removed.
+func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
+	p := o.Project
+	if err := CheckName(o.Name); err != nil {
+		return nil, err
+	}
+	if err := engine.CheckServices(p, o.Services); err != nil {
+		return nil, err
+	}
+	unlock, err := o.Store.lock(p.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := o.Store.Load(p.Name, o.Name); err == nil {
+		return nil, fmt.Errorf("project %s already has a snapshot %q: pick another name, or `devstack snapshot rm %s` first", p.Name, o.Name, o.Name)
+	}
+	if _, err := os.Lstat(o.Store.dir(p.Name, o.Name)); err == nil {
+		return nil, fmt.Errorf("%s exists but is no snapshot: move it away or pick another name", o.Store.dir(p.Name, o.Name))
+	}
+	vols := projectVolumes(p, o.Services)
+	if len(vols) == 0 {
+		return nil, fmt.Errorf("project %s: %s mount no named volumes: there is nothing to save", p.Name, servicesWord(p, o.Services))
+	}
+	obs, err := o.Runtime.Observe(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vols {
+		info, err := o.Runtime.VolumeInfo(ctx, v.name)
+		if err != nil {
+			return nil, err
+		}
+		if !info.Found {
+			return nil, fmt.Errorf("volume %s (%q, mounted by %s) does not exist on the engine yet: bring the stack up first (`devstack up -d`)", v.name, v.key, joinNames(v.services))
+		}
+		if err := checkUsers(ctx, o.Runtime, p.Name, v.name, "save"); err != nil {
+			return nil, err
+		}
+		vols[i] = v
+	}
+	image, err := helperImage(p, obs, vols)
+	if err != nil {
+		return nil, err
+	}
+
+	root := o.Store.projectDir(p.Name)
+	if err := state.MkdirAll(root); err != nil {
+		return nil, err
+	}
+	partial := filepath.Join(root, partialPrefix+o.Name+"-"+randomID())
+	if err := state.MkdirAll(partial); err != nil {
+		return nil, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = os.RemoveAll(partial)
+		}
+	}()
+
+	helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"}}
+	for i, v := range vols {
+		helper.Volumes = append(helper.Volumes, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
+	}
+	id, err := createHelper(ctx, o.Runtime, p, helper)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false) }()
+
+	now := time.Now
+	if o.now != nil {
+		now = o.now
+	}
+	m := &Manifest{Version: manifestVersion, Name: o.Name, Project: p.Name, Created: now().UTC(), Engine: o.Runtime.Host()}
+	m.Services = affectedServices(vols)
+	m.Volumes = make([]VolumeEntry, len(vols))
+	enc := encTar
+	if o.Compress {
+		enc = encTarZstd
+	}
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2) // two streams keep the engine and the disk busy; more only contend
+	for i, v := range vols {
+		g.Go(func() error {
+			e, err := saveVolume(gctx, o.Runtime, id, i, v, partial, enc)
+			if err != nil {
+				return err
+			}
+			m.Volumes[i] = e
+			if o.Log != nil {
+				o.Log("saved volume %s: %d files, %s", v.name, e.Files, humanBytes(e.Bytes))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, fmt.Errorf("no space left on the disk of %s while saving snapshot %s: the partial snapshot was removed; free some space, or save fewer services", o.Store.Root, o.Name)
+		}
+		return nil, fmt.Errorf("unable to save snapshot %s: %w (the partial snapshot was removed)", o.Name, err)
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := state.WriteFile(filepath.Join(partial, manifestFile), append(b, '\n')); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, fmt.Errorf("no space left on the disk of %s while saving snapshot %s: the partial snapshot was removed", o.Store.Root, o.Name)
+		}
+		return nil, err
+	}
+	if err := os.Rename(partial, o.Store.dir(p.Name, o.Name)); err != nil {
+		return nil, fmt.Errorf("unable to save snapshot %s: %w", o.Name, err)
+	}
+	_ = state.SyncDir(root)
+	done = true
+	if o.Log != nil {
+		o.Log("snapshot %s of %s saved in %s (%s)", o.Name, p.Name, time.Since(start).Round(10*time.Millisecond), humanBytes(m.Size()))
+	}
+	return m, nil
+}
+
+func saveVolume(ctx context.Context, rt Runtime, helper string, i int, v volumeRef, dir, enc string) (VolumeEntry, error) {
+	e := VolumeEntry{Key: v.key, Name: v.name, File: fmt.Sprintf("volume-%d.tar", i), Encoding: enc}
+	if enc == encTarZstd {
+		e.File += ".zst"
+	}
+	src, err := rt.CopyFrom(ctx, helper, "/v/"+strconv.Itoa(i))
+	if err != nil {
+		return e, err
+	}
+	defer src.Close()
+	fw, err := createFile(filepath.Join(dir, e.File), enc)
+	if err != nil {
+		return e, err
+	}
+	c := newCounter()
+	n, root, err := rebase(src, io.MultiWriter(fw, c), strconv.Itoa(i))
+	if cerr := fw.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return e, fmt.Errorf("volume %s: %w", v.name, err)
+	}
+	e.Files, e.Bytes, e.SHA256, e.Stored = n, c.n, c.sum(), fw.stored
+	e.RootUID, e.RootGID, e.RootMode = root.Uid, root.Gid, uint32(root.Mode&0o7777)
+	return e, nil
+}
+
+// projectVolumes lists the project's own (not external) named volumes
+// the services mount, by key.
+func projectVolumes(p *model.Project, services []string) []volumeRef {
+	want := map[string]bool{}
+	for _, s := range services {
+		want[s] = true
+	}
+	byKey := map[string]*volumeRef{}
+	for _, s := range p.Services {
+		if len(want) > 0 && !want[s.Name] {
+			continue
+		}
+		for _, m := range s.Volumes {
+			v, ok := p.Volumes[m.Source]
+			if m.Type != model.MountVolume || !ok || v.External {
+				continue
+			}
+			r := byKey[m.Source]
+			if r == nil {
+				r = &volumeRef{key: m.Source, name: v.Name}
+				byKey[m.Source] = r
+			}
+			r.services = append(r.services, s.Name)
+		}
+	}
+	out := make([]volumeRef, 0, len(byKey))
+	for _, r := range byKey {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
+
+func affectedServices(vols []volumeRef) []string {
+	set := map[string]bool{}
+	for _, v := range vols {
+		for _, s := range v.services {
+			set[s] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkUsers refuses a volume another project's container mounts: its
+// data is not this project's alone to save or replace.
+func checkUsers(ctx context.Context, rt Runtime, project, volume, verb string) error {
+	users, err := rt.VolumeUsers(ctx, volume)
+	if err != nil {
+		return err
+	}
+	for _, c := range users {
+		if owner := c.Labels[model.LabelProject]; owner != project {
+			who := "no project"
+			if owner != "" {
+				who = "project " + owner
+			}
+			return fmt.Errorf("volume %s is in use by container %s (%s): a snapshot of project %s cannot %s it alone; remove that container or stop sharing the volume", volume, c.Name, who, project, verb)
+		}
+	}
+	return nil
+}
+
+// helperImage picks an image the engine has: the first service's that
+// mounts one of the volumes, else any of the project's. The helper is
+// never started, so any image will do, even one without a shell.
+func helperImage(p *model.Project, obs model.Observed, vols []volumeRef) (string, error) {
+	for _, v := range vols {
+		for _, s := range v.services {
+			if svc, ok := p.Service(s); ok && obs.Images[svc.Image] != "" {
+				return svc.Image, nil
+			}
+		}
+	}
+	for _, s := range p.Services {
+		if obs.Images[s.Image] != "" {
+			return s.Image, nil
+		}
+	}
+	return "", fmt.Errorf("the engine has none of project %s's images, which the snapshot's helper container is made from: build or pull them first (`devstack build`, `devstack pull`)", p.Name)
+}
+
+func createHelper(ctx context.Context, rt Runtime, p *model.Project, helper *model.Service) (string, error) {
+	helper.Replicas = 1
+	hp := &model.Project{Name: p.Name, WorkingDir: p.WorkingDir, ConfigFiles: p.ConfigFiles}
+	helper.ConfigHash = model.Hash(*helper)
+	return rt.CreateContainer(ctx, hp, helper, 1, engine.CreateOptions{
+		OneOff: true, Command: []string{}, Name: p.Name + "-snapshot-" + randomID(),
+	})
+}
+
+func servicesWord(p *model.Project, services []string) string {
+	if len(services) == 0 {
+		return "its services"
+	}
+	return joinNames(services)
+}
+
+func joinNames(s []string) string {
+	out := ""
+	for i, n := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += n
+	}
+	return out
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// lock holds the project's snapshot lock: one save, restore or rm of a
+// project at a time, so that leftovers can be swept safely.
+func (s Store) lock(project string) (func(), error) {
+	dir := s.projectDir(project)
+	if err := state.MkdirAll(dir); err != nil {
+		return nil, err
+	}
+	f, err := state.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another devstack is saving or restoring a snapshot of project %s: wait for it to finish", project)
+	}
+	s.removeLeftovers(project)
+	return func() { f.Close() }, nil
+}
