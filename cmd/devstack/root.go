@@ -31,6 +31,8 @@ type globals struct {
 	dockerCtx   string
 	progress    string // auto | tty | plain | json | quiet
 	noColor     bool
+	// noRemoteSync keeps bind mounts binds on a remote engine.
+	noRemoteSync bool
 
 	stdout, stderr io.Writer
 	stdin          io.Reader
@@ -104,6 +106,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	f.StringVarP(&g.host, "host", "H", "", "Docker engine to use: unix://, tcp:// or ssh://user@host (default: DOCKER_HOST, the docker context)")
 	f.StringVar(&g.dockerCtx, "context", "", "docker context to use (default: DOCKER_CONTEXT, the current context)")
 	f.StringVar(&g.progress, "progress", "auto", "progress output: auto, tty, plain, json or quiet")
+	root.PersistentFlags().BoolVar(&g.noRemoteSync, "no-remote-sync", false, "on a remote engine, bind the engine machine's own paths for bind mounts, as Compose does, instead of syncing this machine's into volumes")
 	f.BoolVar(&g.noColor, "no-color", os.Getenv("NO_COLOR") != "", "plain output without colours")
 
 	root.AddCommand(
@@ -208,6 +211,9 @@ func (g *globals) loadAndConnect(ctx context.Context, services []string) (p *mod
 	}()
 	p, loadErr = g.project(ctx, services)
 	c := <-ch
+	if loadErr == nil && c.err == nil && c.rt.Remote() && !g.noRemoteSync {
+		loadErr = syncRemoteBinds(p)
+	}
 	return p, c.rt, loadErr, c.err
 }
 

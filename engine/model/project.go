@@ -306,6 +306,10 @@ type WatchRule struct {
 	ExecUser    string
 	ExecWorkDir string
 	ExecEnv     map[string]string
+	// IgnoreFile is a .dockerignore that applies besides the build
+	// context's: the source directory's own, for a bind mount synced into
+	// a volume on a remote engine.
+	IgnoreFile string
 }
 
 // Extension is the project-level x-devstack section.

@@ -124,6 +124,15 @@ func ForRule(svc *model.Service, index int) (*Rule, error) {
 			r.Excludes = append(r.Excludes, &List{Base: svc.Build.Context, Patterns: pats})
 		}
 	}
+	if w.IgnoreFile != "" {
+		pats, err := ReadFile(w.IgnoreFile) // none when it does not exist
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
+		if len(pats) > 0 {
+			r.Excludes = append(r.Excludes, &List{Base: filepath.Dir(w.IgnoreFile), Patterns: pats})
+		}
+	}
 	if len(w.Ignore) > 0 {
 		l := &List{Base: base}
 		for i, text := range w.Ignore {

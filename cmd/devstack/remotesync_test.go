@@ -1,0 +1,136 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitIn polls a command in the remote container until its output
+// satisfies ok, for at most a minute.
+func (s *remoteStack) waitIn(container, what string, ok func(out string, err error) bool, cmd ...string) {
+	s.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := s.h.Docker(append([]string{"exec", container}, cmd...)...)
+		if ok(out, err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s: %v gave %q %v after a minute", what, cmd, out, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+func (s *remoteStack) write(name, content string) {
+	s.t.Helper()
+	if err := os.WriteFile(filepath.Join(s.dir, name), []byte(content), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// On a remote engine, binds of directories under the project become
+// volumes kept in line by sync: the files of this machine are in the
+// container, edits and deletions follow, .dockerignore holds, a
+// read-only bind stays read-only, and a bind outside the project stays a
+// bind of the engine machine's path, with the warning.
+func TestRemoteBindsSynced(t *testing.T) {
+	s := newRemoteStack(t, map[string]string{
+		"compose.yaml": `services:
+  app:
+    image: $IMAGE
+    command: ["sleep", "3600"]
+    init: true
+    volumes:
+      - ./src:/app
+      - type: bind
+        source: ./conf
+        target: /conf
+        read_only: true
+      - /etc/hostname:/engine-hostname:ro
+`,
+		"src/a.txt":         "a1",
+		"src/b.txt":         "b1",
+		"src/debug.log":     "ignored",
+		"src/.dockerignore": "*.log\n",
+		"conf/c.txt":        "c1",
+	})
+	bin, err := exec.LookPath("devstack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := exec.Command(bin, "up", "--no-tui")
+	up.Dir, up.Env = s.dir, s.env
+	var out strings.Builder
+	up.Stdout, up.Stderr = &out, &out
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = up.Wait(); close(exited) }()
+	defer func() {
+		_ = up.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			_ = up.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("up said:\n%s", out.String())
+		}
+	}()
+	app := s.project + "-app-1"
+	has := func(want string) func(string, error) bool {
+		return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
+	}
+	gone := func(out string, err error) bool { return err != nil && strings.Contains(out, "No such file") }
+	s.waitIn(app, "the initial sync", has("a1"), "cat", "/app/a.txt")
+	s.waitIn(app, "the initial sync", has("b1"), "cat", "/app/b.txt")
+	s.waitIn(app, "the read-only bind's files", has("c1"), "cat", "/conf/c.txt")
+	if o, err := s.h.Docker("exec", app, "ls", "/app"); err != nil || strings.Contains(o, "debug.log") {
+		t.Errorf("ignored by .dockerignore, yet in the container: %q %v", o, err)
+	}
+	if o, err := s.h.Docker("exec", app, "touch", "/conf/new"); err == nil || !strings.Contains(o, "Read-only") {
+		t.Errorf("the read-only bind is writable in the container: %q %v", o, err)
+	}
+	mounts, err := s.h.Docker("inspect", "-f", `{{range .Mounts}}{{.Type}}:{{.Destination}}:{{.RW}} {{end}}`, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"volume:/app:true", "volume:/conf:false", "bind:/engine-hostname:false"} {
+		if !strings.Contains(mounts, want) {
+			t.Errorf("mounts %q lack %s", mounts, want)
+		}
+	}
+
+	s.write("src/a.txt", "a2")
+	s.waitIn(app, "an edit", has("a2"), "cat", "/app/a.txt")
+	if err := os.Remove(filepath.Join(s.dir, "src/b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	s.waitIn(app, "a deletion", gone, "cat", "/app/b.txt")
+	s.write("conf/c.txt", "c2")
+	s.waitIn(app, "an edit under the read-only bind", has("c2"), "cat", "/conf/c.txt")
+	s.write("src/more.log", "x")
+	s.write("src/d.txt", "d1")
+	s.waitIn(app, "a new file", has("d1"), "cat", "/app/d.txt")
+	if o, _ := s.h.Docker("exec", app, "ls", "/app"); strings.Contains(o, "more.log") {
+		t.Errorf("an ignored new file reached the container: %q", o)
+	}
+	if !strings.Contains(out.String(), "/etc/hostname is bound from that path on the engine's machine") {
+		t.Errorf("no warning for the bind outside the project:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "/src is bound from") {
+		t.Errorf("a warning for a synced bind:\n%s", out.String())
+	}
+	// Nothing was written back here.
+	if b, _ := os.ReadFile(filepath.Join(s.dir, "src/a.txt")); string(b) != "a2" {
+		t.Errorf("src/a.txt here is %q", b)
+	}
+}
