@@ -66,6 +66,8 @@ func (p *logPane) Update(msg tea.Msg) tea.Cmd {
 			text = msg.Step + "  cached"
 		case msg.Status == event.StepFailed:
 			text = msg.Step + "  failed: " + msg.Error
+		case msg.Status == event.StepUpToDate:
+			text = "up to date: " + msg.Step
 		case text == "":
 			text = msg.Step
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
+	"devstack/engine/docker/buildinputs"
 	"devstack/engine/model"
 )
 
@@ -98,39 +99,13 @@ func newBuildContext(b *model.Build) (*buildContext, error) {
 // the engine reads them even when they are ignored (and then drops them
 // from what COPY sees). Files are streamed, never held whole.
 func (bc *buildContext) write(w io.Writer) error {
-	pm, err := patternmatcher.New(bc.excludes)
-	if err != nil {
+	if _, err := patternmatcher.New(bc.excludes); err != nil {
 		return fmt.Errorf("invalid .dockerignore in %s: %w", bc.dir, err)
 	}
 	tw := tar.NewWriter(w)
-	parents := map[string]patternmatcher.MatchInfo{}
-	err = filepath.WalkDir(bc.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(bc.dir, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
+	err := buildinputs.Walk(bc.dir, bc.excludes, func(path, rel string, d fs.DirEntry) error {
 		if rel == ".dockerignore" || (rel == bc.dockerfile && bc.dockerfileData == nil) {
 			return nil // written last, whatever the patterns say
-		}
-		if len(bc.excludes) > 0 {
-			parent := filepath.ToSlash(filepath.Dir(rel))
-			skip, info, err := pm.MatchesUsingParentResults(rel, parents[parent])
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				parents[rel] = info
-			}
-			if skip {
-				if d.IsDir() && !exclusionBelow(pm, rel) {
-					return filepath.SkipDir
-				}
-				return nil
-			}
 		}
 		return writeEntry(tw, path, rel, d)
 	})
@@ -154,20 +129,6 @@ func (bc *buildContext) write(w io.Writer) error {
 		return err
 	}
 	return tw.Close()
-}
-
-// exclusionBelow tells whether a "!" pattern may re-include something
-// under the excluded directory dir, which then must still be walked.
-func exclusionBelow(pm *patternmatcher.PatternMatcher, dir string) bool {
-	if !pm.Exclusions() {
-		return false
-	}
-	for _, p := range pm.Patterns() {
-		if p.Exclusion() && strings.HasPrefix(p.String()+"/", dir+"/") {
-			return true
-		}
-	}
-	return false
 }
 
 // writeEntry adds one file, directory or symlink (never what it points

@@ -69,6 +69,13 @@ func (k *kitBuild) close() {
 }
 
 func (r *Runtime) buildKit(ctx context.Context, p *model.Project, svc *model.Service, o engine.BuildOptions, sink event.Sink) (string, error) {
+	// Unchanged inputs: the image is what the builder would give again
+	// (see buildskip.go).
+	in := r.buildInputs(ctx, p, svc, o)
+	if id, ok := r.upToDate(ctx, svc, o, in); ok {
+		sink.Publish(upToDateEvent(svc, id))
+		return id, nil
+	}
 	k, err := r.prepareKit(ctx, p, svc, o, sink)
 	if k != nil {
 		defer k.close()
@@ -76,7 +83,11 @@ func (r *Runtime) buildKit(ctx context.Context, p *model.Project, svc *model.Ser
 	if err != nil {
 		return "", err
 	}
-	return r.runKit(ctx, k, sink)
+	id, err := r.runKit(ctx, k, sink)
+	if err == nil {
+		recordBuild(in, id)
+	}
+	return id, err
 }
 
 // prepareKit checks the build's settings (each bad one is an error naming

@@ -313,7 +313,9 @@ func TestBuildKitTargetAndFailure(t *testing.T) {
 	if done < 3 {
 		t.Errorf("%d step events", done)
 	}
-	// Again: every step from the cache, and the same image.
+	// Again, after a change no step reads (so the build is not skipped
+	// as up to date): every step from the cache, and the same image.
+	writeTree(t, svc.Build.Context, map[string]string{"unread.txt": "x"})
 	rec = &event.Recorder{}
 	again, err := r.Build(ctx, p, svc, engine.BuildOptions{}, rec)
 	for _, e := range rec.Events() {

@@ -96,7 +96,7 @@ type BuildStep struct {
 
 	// BuildKit steps (vertices).
 	Vertex         string   `json:"vertex,omitempty"`     // the step's digest
-	Status         string   `json:"status,omitempty"`     // started | done | cached | failed
+	Status         string   `json:"status,omitempty"`     // started | done | cached | failed | up-to-date
 	Duration       float64  `json:"duration_s,omitempty"` // when it ended
 	Error          string   `json:"error,omitempty"`
 	Tail           []string `json:"tail,omitempty"`            // its last lines of output, when it failed
@@ -110,6 +110,9 @@ const (
 	StepDone    = "done"
 	StepCached  = "cached"
 	StepFailed  = "failed"
+	// The build was not sent to the builder: nothing it reads changed
+	// since its image was built (Step says which image).
+	StepUpToDate = "up-to-date"
 )
 
 func (BuildStep) Type() string { return "build" }

@@ -101,6 +101,8 @@ func BuildStepEnd(e event.BuildStep) string {
 		return e.Step + "  CACHED"
 	case event.StepFailed:
 		return fmt.Sprintf("%s  ERROR: %s", e.Step, e.Error)
+	case event.StepUpToDate:
+		return "up to date: " + e.Step
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 // Dockerfile is a Dockerfile as devstack reads it to explain a build:
@@ -20,6 +21,8 @@ type Dockerfile struct {
 	nodes      []*parser.Node
 	shift      int // lines devstack inserted before the user's (see WithStages)
 	firstFrom  int // line of the first FROM, 0 if none
+	parsed     bool
+	escape     rune
 }
 
 // ParseDockerfile reads data; a Dockerfile that does not parse yields one
@@ -36,7 +39,7 @@ func ParseDockerfile(name string, data []byte) *Dockerfile {
 	if err != nil {
 		return df
 	}
-	df.nodes = res.AST.Children
+	df.nodes, df.parsed, df.escape = res.AST.Children, true, res.EscapeToken
 	for _, n := range df.nodes {
 		if strings.EqualFold(n.Value, "from") {
 			df.firstFrom = n.StartLine
@@ -146,4 +149,131 @@ func (df *Dockerfile) UserLine(line int) int {
 		return line - df.shift
 	}
 	return line
+}
+
+// Sources names the images the Dockerfile reads that are not its own
+// stages: FROM, COPY --from and RUN --mount=…,from=, with the global ARGs
+// expanded (args, the build's arguments, override their defaults), in
+// the order they first appear. fixed is false when what the build reads
+// cannot be known without building: a name with a variable left
+// unresolved, an ADD of a URL or a git repository (the builder fetches
+// those again at every build), or a Dockerfile that does not parse.
+// Call it before WithStages.
+func (df *Dockerfile) Sources(args map[string]*string) (images []string, fixed bool) {
+	if !df.parsed {
+		return nil, false
+	}
+	lex := shell.NewLex(df.escape)
+	global := map[string]string{}
+	stages := map[string]bool{}
+	seen := map[string]bool{}
+	add := func(ref string) {
+		if !seen[ref] {
+			seen[ref] = true
+			images = append(images, ref)
+		}
+	}
+	// fromRef reads an image or stage name; ok is false when it cannot
+	// be resolved here.
+	external := func(name string) (string, bool) {
+		if strings.Contains(name, "$") {
+			return "", false
+		}
+		if stages[strings.ToLower(name)] || isIndex(name) {
+			return "", true
+		}
+		return name, true
+	}
+	inStage := false
+	for _, n := range df.nodes {
+		switch strings.ToLower(n.Value) {
+		case "arg":
+			if inStage {
+				continue
+			}
+			for a := n.Next; a != nil; a = a.Next {
+				name, def, hasDef := strings.Cut(a.Value, "=")
+				if v, ok := args[name]; ok && v != nil {
+					global[name] = *v
+					continue
+				}
+				if !hasDef {
+					continue
+				}
+				res, err := lex.ProcessWordWithMatches(def, envOf(global))
+				if err != nil || len(res.Unmatched) > 0 {
+					continue // left unset: a FROM that uses it is not fixed
+				}
+				global[name] = res.Result
+			}
+		case "from":
+			inStage = true
+			if n.Next == nil {
+				return nil, false
+			}
+			res, err := lex.ProcessWordWithMatches(n.Next.Value, envOf(global))
+			if err != nil || len(res.Unmatched) > 0 || res.Result == "" {
+				return nil, false
+			}
+			ref := res.Result
+			if !stages[strings.ToLower(ref)] && !strings.EqualFold(ref, "scratch") {
+				add(ref)
+			}
+			if as := n.Next.Next; as != nil && strings.EqualFold(as.Value, "as") && as.Next != nil {
+				stages[strings.ToLower(as.Next.Value)] = true
+			}
+		case "copy", "run":
+			for _, f := range n.Flags {
+				var from string
+				switch {
+				case strings.HasPrefix(f, "--from="):
+					from = strings.TrimPrefix(f, "--from=")
+				case strings.HasPrefix(f, "--mount="):
+					for _, kv := range strings.Split(strings.TrimPrefix(f, "--mount="), ",") {
+						if k, v, _ := strings.Cut(kv, "="); strings.EqualFold(strings.TrimSpace(k), "from") {
+							from = strings.Trim(strings.TrimSpace(v), `"`)
+						}
+					}
+				}
+				if from == "" {
+					continue
+				}
+				ref, ok := external(from)
+				if !ok {
+					return nil, false
+				}
+				if ref != "" {
+					add(ref)
+				}
+			}
+		case "add":
+			for a := n.Next; a != nil && a.Next != nil; a = a.Next { // every word but the destination
+				if strings.Contains(a.Value, "://") || strings.HasPrefix(a.Value, "git@") {
+					return nil, false
+				}
+			}
+		}
+	}
+	return images, true
+}
+
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// envOf adapts a map to the lexer's environment.
+func envOf(m map[string]string) shell.EnvGetter {
+	env := make([]string, 0, len(m))
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	return shell.EnvsFromSlice(env)
 }

@@ -1,0 +1,234 @@
+package buildinputs
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"devstack/engine/state"
+)
+
+// Racy is how long after a file's last change its recorded sum stays
+// untrusted. A file written in the same tick as it was read (file
+// systems keep mtimes as coarse as a second or two) can change again
+// without its size or mtime moving; it is read again until it has been
+// still for this long. (Git's "racy clean" problem, solved the same way.)
+const Racy = 2 * time.Second
+
+// Hasher computes digests of build contexts. It remembers each file's
+// sum, with the metadata it had when read, in a file under Dir (one per
+// context directory), so a digest re-reads only files whose size, mtime,
+// inode or change time moved, or that changed within Racy of being read.
+type Hasher struct {
+	Dir string           // devstack's state directory for these caches; "" remembers nothing
+	Now func() time.Time // time.Now when nil
+}
+
+// Stats says what one digest did.
+type Stats struct {
+	Entries int   // files, directories and links in the digest
+	Read    int   // files read (not trusted from the cache)
+	Bytes   int64 // bytes read
+}
+
+// entry is what the cache holds for one regular file.
+type entry struct {
+	size, mtime, ctime int64
+	ino                uint64
+	read               int64 // when the sum was read (UnixNano of that digest's start)
+	sum                [sha256.Size]byte
+}
+
+// trusted tells whether e may stand for a file whose metadata is now
+// size, mtime, ctime and ino.
+func (e entry) trusted(size, mtime, ctime int64, ino uint64) bool {
+	return e.size == size && e.mtime == mtime && e.ctime == ctime && e.ino == ino &&
+		mtime+int64(Racy) <= e.read && ctime+int64(Racy) <= e.read
+}
+
+// Tree returns the digest of what a build context sends from dir with
+// .dockerignore's patterns excludes: every path, its mode, a link's
+// target and a file's content. Modification times are left out: the
+// builder leaves them out of its cache keys too, so a touched file
+// rebuilds nothing. Sockets, pipes and devices are not sent and not
+// counted.
+func (h *Hasher) Tree(dir string, excludes []string) (string, Stats, error) {
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	start := now().UnixNano()
+	cachePath := ""
+	if h.Dir != "" {
+		key := sha256.Sum256([]byte(dir))
+		cachePath = filepath.Join(h.Dir, hex.EncodeToString(key[:16]))
+	}
+	old := load(cachePath)
+	next := make(map[string]entry, len(old))
+	changed := false
+
+	var st Stats
+	d := sha256.New()
+	var buf []byte
+	err := Walk(dir, excludes, func(path, rel string, de fs.DirEntry) error {
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		mode := fi.Mode()
+		if !mode.IsRegular() && !mode.IsDir() && mode&fs.ModeSymlink == 0 {
+			return nil
+		}
+		st.Entries++
+		buf = binary.AppendUvarint(buf[:0], uint64(len(rel)))
+		buf = append(buf, rel...)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(mode))
+		switch {
+		case mode&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			buf = binary.AppendUvarint(buf, uint64(len(target)))
+			buf = append(buf, target...)
+		case mode.IsRegular():
+			ino, ctime := identity(fi)
+			e, ok := old[rel]
+			if !ok || !e.trusted(fi.Size(), fi.ModTime().UnixNano(), ctime, ino) {
+				// The metadata is taken before the read: a change during
+				// the read moves it, and the next digest reads again.
+				e = entry{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctime, ino: ino, read: start}
+				n, err := sumFile(path, &e.sum)
+				if err != nil {
+					return err
+				}
+				st.Read++
+				st.Bytes += n
+				changed = true
+			}
+			next[rel] = e
+			buf = binary.BigEndian.AppendUint64(buf, uint64(fi.Size()))
+			buf = append(buf, e.sum[:]...)
+		}
+		d.Write(buf)
+		return nil
+	})
+	if err != nil {
+		return "", st, err
+	}
+	if cachePath != "" && (changed || len(next) != len(old)) {
+		// A cache that cannot be written costs the next digest its
+		// reads, nothing else.
+		_ = save(cachePath, next)
+	}
+	return "sha256:" + hex.EncodeToString(d.Sum(nil)), st, nil
+}
+
+var sumBufs = make(chan []byte, 2)
+
+func sumFile(path string, sum *[sha256.Size]byte) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var b []byte
+	select {
+	case b = <-sumBufs:
+	default:
+		b = make([]byte, 64<<10)
+	}
+	defer func() {
+		select {
+		case sumBufs <- b:
+		default:
+		}
+	}()
+	hh := sha256.New()
+	n, err := io.CopyBuffer(hh, f, b)
+	if err != nil {
+		return n, err
+	}
+	hh.Sum(sum[:0])
+	return n, nil
+}
+
+// cacheMagic starts a cache file; a file without it (another version's,
+// or damaged) is ignored.
+var cacheMagic = []byte("devstack-buildinputs-1\n")
+
+// load reads a cache file; anything unreadable is an empty cache.
+func load(path string) map[string]entry {
+	out := map[string]entry{}
+	if path == "" {
+		return out
+	}
+	data, err := state.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(data, cacheMagic) {
+		return out
+	}
+	r := bytes.NewReader(data[len(cacheMagic):])
+	for r.Len() > 0 {
+		rel, e, err := readEntry(r)
+		if err != nil {
+			return map[string]entry{}
+		}
+		out[rel] = e
+	}
+	return out
+}
+
+func readEntry(r *bytes.Reader) (string, entry, error) {
+	var e entry
+	n, err := binary.ReadUvarint(r)
+	if err != nil || n > uint64(r.Len()) {
+		return "", e, errors.New("damaged")
+	}
+	rel := make([]byte, n)
+	if _, err := io.ReadFull(r, rel); err != nil {
+		return "", e, err
+	}
+	for _, p := range []*int64{&e.size, &e.mtime, &e.ctime, &e.read} {
+		if *p, err = binary.ReadVarint(r); err != nil {
+			return "", e, err
+		}
+	}
+	if e.ino, err = binary.ReadUvarint(r); err != nil {
+		return "", e, err
+	}
+	if _, err := io.ReadFull(r, e.sum[:]); err != nil {
+		return "", e, err
+	}
+	return string(rel), e, nil
+}
+
+// save replaces the cache file whole (see engine/state).
+func save(path string, entries map[string]entry) error {
+	if err := state.MkdirAll(filepath.Dir(path)); err != nil {
+		return err
+	}
+	return state.Write(path, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 256<<10)
+		bw.Write(cacheMagic)
+		var b []byte
+		for rel, e := range entries {
+			b = binary.AppendUvarint(b[:0], uint64(len(rel)))
+			b = append(b, rel...)
+			for _, v := range []int64{e.size, e.mtime, e.ctime, e.read} {
+				b = binary.AppendVarint(b, v)
+			}
+			b = binary.AppendUvarint(b, e.ino)
+			b = append(b, e.sum[:]...)
+			bw.Write(b)
+		}
+		return bw.Flush()
+	})
+}

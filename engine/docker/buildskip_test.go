@@ -1,0 +1,146 @@
+package docker
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"devstack/engine"
+	"devstack/engine/event"
+)
+
+// The package's tests keep devstack's state (the build-input records)
+// in a directory of their own, never the user's.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "devstack-docker-test-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_STATE_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildOutcome is what one build did: skipped as up to date, or the
+// number of steps the builder reported.
+type buildOutcome struct {
+	id       string
+	upToDate bool
+	steps    int
+}
+
+func (o buildOutcome) String() string {
+	return fmt.Sprintf("image %.19s, up to date %v, %d builder steps", o.id, o.upToDate, o.steps)
+}
+
+// A build whose inputs did not change is not sent to the builder; an
+// edit, a rebuilt base image, a retagged image, a touched-only file and
+// --no-cache each get what they should.
+func TestBuildKitSkipsUnchangedBuild(t *testing.T) {
+	t.Parallel()
+	r, img := newTestRuntime(t)
+	ctx := testCtx(t, 4*time.Minute)
+	p := newProject(t)
+	base := kitSvc(t, p, "base", t.TempDir(), "FROM "+img+"\nRUN echo "+randomHex(8)+" > /base-nonce\n")
+	dir := t.TempDir()
+	app := kitSvc(t, p, "app", dir, "FROM "+base.Image+"\nCOPY . /app\nRUN cat /app/main.txt\n")
+	writeTree(t, dir, map[string]string{"main.txt": "one", ".dockerignore": "ignored.txt\n"})
+
+	build := func(svcName string, o engine.BuildOptions) buildOutcome {
+		t.Helper()
+		svc := app
+		if svcName == "base" {
+			svc = base
+		}
+		rec := &event.Recorder{}
+		id, err := r.Build(ctx, p, svc, o, rec)
+		if err != nil {
+			t.Fatalf("build %s: %v", svcName, err)
+		}
+		out := buildOutcome{id: id}
+		for _, e := range rec.Events() {
+			b := e.(event.BuildStep)
+			switch b.Status {
+			case event.StepUpToDate:
+				out.upToDate = true
+			case event.StepDone, event.StepCached:
+				out.steps++
+			}
+		}
+		return out
+	}
+	sent := func(what string, o buildOutcome) {
+		t.Helper()
+		if o.upToDate || o.steps == 0 {
+			t.Fatalf("%s: the build was not sent to the builder: %s", what, o)
+		}
+	}
+	skipped := func(what string, o buildOutcome, want string) {
+		t.Helper()
+		if !o.upToDate || o.steps != 0 || o.id != want {
+			t.Fatalf("%s: want up to date with image %.19s, got %s", what, want, o)
+		}
+	}
+
+	build("base", engine.BuildOptions{})
+	first := build("app", engine.BuildOptions{})
+	sent("first build", first)
+	skipped("nothing changed", build("app", engine.BuildOptions{}), first.id)
+
+	then := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "main.txt"), then, then); err != nil {
+		t.Fatal(err)
+	}
+	writeTree(t, dir, map[string]string{"ignored.txt": "not sent"})
+	skipped("a touch and an ignored file", build("app", engine.BuildOptions{}), first.id)
+
+	writeTree(t, dir, map[string]string{"main.txt": "two"})
+	edited := build("app", engine.BuildOptions{})
+	sent("an edit", edited)
+	if edited.id == first.id {
+		t.Fatalf("an edit built the same image %s", edited.id)
+	}
+	skipped("nothing changed after the edit", build("app", engine.BuildOptions{}), edited.id)
+
+	// The base image rebuilt with other content: a new ID under the same
+	// tag, so the app is built on it.
+	writeTree(t, base.Build.Context, map[string]string{"Dockerfile": "FROM " + img + "\nRUN echo " + randomHex(8) + " > /base-nonce\n"})
+	sent("the base image rebuilt", build("base", engine.BuildOptions{}))
+	onNewBase := build("app", engine.BuildOptions{})
+	sent("the app on a rebuilt base", onNewBase)
+	if onNewBase.id == edited.id {
+		t.Fatal("the app on a rebuilt base kept its image")
+	}
+
+	// Someone else's image under the app's tag: built again.
+	if _, err := r.api.ImageTag(ctx, client.ImageTagOptions{Source: base.Image, Target: app.Image}); err != nil {
+		t.Fatal(err)
+	}
+	sent("the tag moved to another image", build("app", engine.BuildOptions{}))
+
+	sent("--no-cache", build("app", engine.BuildOptions{NoCache: true}))
+
+	// An extra tag missing: built (which tags it).
+	extra := "devstack-test/" + p.Name + "-extra:1"
+	sent("a missing extra tag", build("app", engine.BuildOptions{Tags: []string{extra}}))
+	skipped("with the extra tag there", build("app", engine.BuildOptions{Tags: []string{extra}}), mustImageID(t, r, app.Image))
+	if _, err := r.api.ImageRemove(ctx, extra, client.ImageRemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sent("the extra tag removed", build("app", engine.BuildOptions{Tags: []string{extra}}))
+}
+
+func mustImageID(t *testing.T, r *Runtime, ref string) string {
+	t.Helper()
+	id, ok := r.localImage(testCtx(t, 30*time.Second), ref)
+	if !ok {
+		t.Fatalf("image %s is not here", ref)
+	}
+	return id
+}
