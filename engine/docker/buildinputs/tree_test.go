@@ -60,7 +60,9 @@ func TestTreeDigestFollowsEveryInput(t *testing.T) {
 		change  func(t *testing.T, dir string)
 		changes bool
 	}{
-		{"content, other size", func(t *testing.T, dir string) { write(t, dir, map[string]string{"src/a.go": "package src // a, longer\n"}) }, true},
+		{"content, other size", func(t *testing.T, dir string) {
+			write(t, dir, map[string]string{"src/a.go": "package src // a, longer\n"})
+		}, true},
 		{"content, same size", func(t *testing.T, dir string) { write(t, dir, map[string]string{"src/a.go": "package src // A\n"}) }, true},
 		{"a new file", func(t *testing.T, dir string) { write(t, dir, map[string]string{"src/c.go": ""}) }, true},
 		{"a file removed", func(t *testing.T, dir string) { must(t, os.Remove(filepath.Join(dir, "src/b.go"))) }, true},
