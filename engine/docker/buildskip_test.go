@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -143,4 +144,88 @@ func mustImageID(t *testing.T, r *Runtime, ref string) string {
 		t.Fatalf("image %s is not here", ref)
 	}
 	return id
+}
+
+// TestMeasureLargeContextNoChange puts on record what recognising an
+// unchanged build costs on a large tree (50,000 files), beside what the
+// builder's own fully cached build of it costs: the digest must stay
+// well below the builder, or large contexts would be better sent.
+// Run with DEVSTACK_BUILD_MEASURE=1 (it writes 50,000 files).
+func TestMeasureLargeContextNoChange(t *testing.T) {
+	if os.Getenv("DEVSTACK_BUILD_MEASURE") == "" {
+		t.Skip("set DEVSTACK_BUILD_MEASURE=1 to measure")
+	}
+	r, img := newTestRuntime(t)
+	ctx := testCtx(t, 15*time.Minute)
+	p := newProject(t)
+	dir := t.TempDir()
+	const dirs, perDir = 500, 100
+	content := make([]byte, 256)
+	for d := 0; d < dirs; d++ {
+		sub := filepath.Join(dir, "src", fmt.Sprintf("d%03d", d))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := 0; f < perDir; f++ {
+			copy(content, fmt.Sprintf("file %d/%d ", d, f))
+			if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%03d", f)), content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	svc := kitSvc(t, p, "big", dir, "FROM "+img+"\nCOPY . /app\nRUN ls -R /app | wc -l\n")
+	median := func(ds []time.Duration) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	// The digest: cold (every file read), then warm (nothing read).
+	start := time.Now()
+	in := r.buildInputs(ctx, p, svc, engine.BuildOptions{})
+	cold := time.Since(start)
+	if in.why != "" {
+		t.Fatalf("not skippable: %s", in.why)
+	}
+	// The builder: a first build, then fully cached builds sent anyway.
+	if _, err := r.Build(ctx, p, svc, engine.BuildOptions{}, event.Discard); err != nil {
+		t.Fatal(err)
+	}
+	// The files were written moments before the cold digest read them:
+	// read again now that they are older than buildinputs.Racy, their
+	// sums are trusted from here on.
+	r.buildInputs(ctx, p, svc, engine.BuildOptions{})
+	var warm, builder, skip []time.Duration
+	for i := 0; i < 3; i++ {
+		start = time.Now()
+		in = r.buildInputs(ctx, p, svc, engine.BuildOptions{})
+		warm = append(warm, time.Since(start))
+		if in.stats.Read != 0 {
+			t.Errorf("warm digest read %d files", in.stats.Read)
+		}
+
+		k, err := r.prepareKit(ctx, p, svc, engine.BuildOptions{}, event.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		_, err = r.runKit(ctx, k, event.Discard)
+		builder = append(builder, time.Since(start))
+		k.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		rec := &event.Recorder{}
+		start = time.Now()
+		if _, err := r.Build(ctx, p, svc, engine.BuildOptions{}, rec); err != nil {
+			t.Fatal(err)
+		}
+		skip = append(skip, time.Since(start))
+	}
+	t.Logf("%d files: digest cold %v (read %d files, %d bytes); warm %v (median of 3); the builder's fully cached build %v; Build skipped as up to date %v",
+		in.stats.Entries, cold.Round(time.Millisecond), dirs*perDir, dirs*perDir*len(content), median(warm).Round(time.Millisecond),
+		median(builder).Round(time.Millisecond), median(skip).Round(time.Millisecond))
+	if median(warm)*3 > median(builder) {
+		t.Errorf("the warm digest (%v) is not well below the builder's cached build (%v)", median(warm), median(builder))
+	}
 }

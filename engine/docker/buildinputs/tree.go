@@ -152,10 +152,20 @@ func sumFile(path string, sum *[sha256.Size]byte) (int64, error) {
 		default:
 		}
 	}()
+	// A plain read loop: io.CopyBuffer would let *os.File's WriteTo
+	// allocate a buffer of its own for every file.
 	hh := sha256.New()
-	n, err := io.CopyBuffer(hh, f, b)
-	if err != nil {
-		return n, err
+	var n int64
+	for {
+		m, err := f.Read(b)
+		hh.Write(b[:m])
+		n += int64(m)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
 	}
 	hh.Sum(sum[:0])
 	return n, nil
