@@ -22,6 +22,18 @@ type MonitorOptions struct {
 	// UntilStopped ends Monitor once every followed container has stopped
 	// (attached `up` and `logs -f` end when the stack does).
 	UntilStopped bool
+	// OnStop, when set, is called each time a followed container stops
+	// for good: not about to be started again by its restart policy, and
+	// not the old container of a recreate (its replacement takes over).
+	// Attached `up` decides its exit code and --abort-on-container-exit
+	// with it. It is called from the monitor's goroutine: keep it short.
+	OnStop func(c model.Container)
+	// UpDone, with UntilStopped, holds the end while `up` is still
+	// starting the stack (a container waiting for a dependency to
+	// complete has not started yet; the stack has not stopped). Up sends
+	// the names of the containers it started, then closes it; Monitor
+	// then ends once each of those has stopped too.
+	UpDone <-chan []string
 }
 
 // Monitor publishes the project's container states, logs and stats until
@@ -29,7 +41,7 @@ type MonitorOptions struct {
 // scale-ups) and, when the engine connection breaks, reports it and
 // reconnects by itself, resuming every stream.
 func (e *Engine) Monitor(ctx context.Context, p *model.Project, o MonitorOptions) error {
-	m := &monitor{e: e, p: p, o: o, followed: map[string]context.CancelFunc{}, running: map[string]bool{}, lastLine: map[string]time.Time{}, known: map[string]model.Container{}}
+	m := &monitor{e: e, p: p, o: o, followed: map[string]context.CancelFunc{}, running: map[string]bool{}, lastLine: map[string]time.Time{}, known: map[string]model.Container{}, replaced: map[string]bool{}, expect: map[string]bool{}, held: o.UpDone != nil}
 	want := map[string]bool{}
 	for _, s := range o.Services {
 		want[s] = true
@@ -39,6 +51,12 @@ func (e *Engine) Monitor(ctx context.Context, p *model.Project, o MonitorOptions
 	connected := true
 	for {
 		err := m.session(ctx, &connected)
+		if err == errAllStopped {
+			// Every container stopped: their log streams end by
+			// themselves once the last line is read. Let them, so a
+			// short-lived container's output is not cut off.
+			m.drain(ctx, 10*time.Second)
+		}
 		if ctx.Err() != nil || err == errAllStopped {
 			m.stopAll()
 			return nil
@@ -87,8 +105,16 @@ type monitor struct {
 	mu       sync.Mutex
 	followed map[string]context.CancelFunc // container ID -> stops its log/stats streams
 	running  map[string]bool               // container ID -> running, for UntilStopped
+	logs     sync.WaitGroup                // the log streams running
 	lastLine map[string]time.Time          // container ID -> time of the last line published
 	known    map[string]model.Container    // container ID -> its last published state
+	// replaced holds the IDs of containers a recreate is replacing: their
+	// end is not the stack's (the replacement, created first, takes over).
+	replaced map[string]bool
+	// expect holds the names of containers up started whose stop the
+	// monitor has not seen yet; held is set until up is done.
+	expect map[string]bool
+	held   bool
 }
 
 // session runs one connection's worth of monitoring: it subscribes to
@@ -128,12 +154,26 @@ func (m *monitor) session(ctx context.Context, connected *bool) error {
 	if m.o.UntilStopped && m.allStopped() {
 		return errAllStopped
 	}
+	upDone := m.o.UpDone
+	if !m.isHeld() {
+		upDone = nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-errs:
 			return err
+		case names, ok := <-upDone:
+			if !ok {
+				upDone = nil
+				m.release(nil)
+			} else {
+				m.release(names)
+			}
+			if m.o.UntilStopped && m.allStopped() {
+				return errAllStopped
+			}
 		case ev, ok := <-events:
 			if !ok {
 				return nil
@@ -165,6 +205,7 @@ func (m *monitor) handle(ctx context.Context, ev ContainerEvent) {
 	switch ev.Action {
 	case "start", "health_status", "die", "create", "restart", "oom", "pause", "unpause":
 	case "destroy":
+		m.stoppedName(ev.Name)
 		m.unfollow(ev.ID)
 		m.mu.Lock()
 		delete(m.known, ev.ID)
@@ -194,8 +235,17 @@ func (m *monitor) handle(ctx context.Context, ev ContainerEvent) {
 	}
 	if ev.Action == "die" && c.State != model.StateRestarting && c.State != model.StateRunning {
 		m.mu.Lock()
-		m.running[c.ID] = false
+		replaced := m.replaced[c.ID]
+		if !replaced {
+			m.running[c.ID] = false
+		}
 		m.mu.Unlock()
+		if !replaced {
+			m.stoppedName(c.Name)
+			if m.o.OnStop != nil {
+				m.o.OnStop(c)
+			}
+		}
 	}
 }
 
@@ -238,6 +288,14 @@ func (m *monitor) publishState(c model.Container) {
 	// Only containers seen running count for UntilStopped: one just
 	// created is about to start, not stopped.
 	up := c.State == model.StateRunning || c.State == model.StateRestarting
+	if old := c.Labels[model.LabelReplace]; old != "" && c.State == model.StateCreated {
+		// The replacement of a recreate, created while the old container
+		// still runs: the old one's stop is not the stack's, and the new
+		// one counts as up until it has run and stopped.
+		m.replaced[old] = true
+		delete(m.running, old)
+		up = true
+	}
 	if _, seen := m.running[c.ID]; seen || up {
 		m.running[c.ID] = up
 	}
@@ -277,7 +335,42 @@ func FormatPort(p model.PublishedPort) string {
 func (m *monitor) allStopped() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.running) > 0 && !anyTrue(m.running)
+	return !m.held && len(m.expect) == 0 && len(m.running) > 0 && !anyTrue(m.running)
+}
+
+func (m *monitor) isHeld() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.held
+}
+
+// release records what up started (names), or, with nil, that up is done.
+// A started container whose stop was seen already is not waited for.
+func (m *monitor) release(names []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if names == nil {
+		m.held = false
+		return
+	}
+	stopped := map[string]bool{}
+	for id, c := range m.known {
+		if up, seen := m.running[id]; seen && !up {
+			stopped[c.Name] = true
+		}
+	}
+	for _, n := range names {
+		if !stopped[n] {
+			m.expect[n] = true
+		}
+	}
+}
+
+// stoppedName forgets an expected container once its stop is seen.
+func (m *monitor) stoppedName(name string) {
+	m.mu.Lock()
+	delete(m.expect, strings.TrimPrefix(name, "/"))
+	m.mu.Unlock()
 }
 
 func anyTrue(m map[string]bool) bool {
@@ -304,7 +397,9 @@ func (m *monitor) follow(ctx context.Context, c model.Container, tail string) {
 	m.mu.Unlock()
 
 	if m.o.Logs {
+		m.logs.Add(1)
 		go func() {
+			defer m.logs.Done()
 			if tail == "" {
 				tail = "all"
 			}
@@ -334,6 +429,20 @@ func (m *monitor) follow(ctx context.Context, c model.Container, tail string) {
 				m.e.sink.Publish(event.Stats{Time: m.e.now(), Service: c.Service, Container: c.Name, CPUPercent: cpu, MemBytes: mem, MemLimit: limit})
 			})
 		}()
+	}
+}
+
+// drain waits, at most for limit, until the log streams have ended.
+func (m *monitor) drain(ctx context.Context, limit time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		m.logs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-time.After(limit):
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,6 +31,22 @@ type upFlags struct {
 	noTUI         bool
 	noSync        bool
 	noForward     bool
+
+	// Attached up for CI, as Compose has them.
+	abortOnExit    bool
+	abortOnFailure bool
+	exitCodeFrom   string
+	attach         []string
+	noAttach       []string
+	noLogPrefix    bool
+	timestamps     bool
+}
+
+// logOnly reports whether a flag asks for the plain log stream rather than
+// the dashboard: they speak of attached logs and exit codes.
+func (f upFlags) logOnly() bool {
+	return f.abortOnExit || f.abortOnFailure || f.exitCodeFrom != "" || len(f.attach) > 0 ||
+		len(f.noAttach) > 0 || f.noLogPrefix || f.timestamps
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -54,6 +72,13 @@ func newUpCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.noTUI, "no-tui", false, "stream prefixed logs instead of opening the dashboard")
 	fl.BoolVar(&f.noSync, "no-sync", false, "do not sync files for develop.watch rules")
 	fl.BoolVar(&f.noForward, "no-forward", false, "on a remote engine over SSH, do not forward published ports to 127.0.0.1 here")
+	fl.BoolVar(&f.abortOnExit, "abort-on-container-exit", false, "stop the stack when any attached container stops, and exit with its code (implies --no-tui)")
+	fl.BoolVar(&f.abortOnFailure, "abort-on-container-failure", false, "stop the stack when any attached container exits non-zero, and exit with its code (implies --no-tui)")
+	fl.StringVar(&f.exitCodeFrom, "exit-code-from", "", "exit with the code of this service's container; implies --abort-on-container-exit")
+	fl.StringArrayVar(&f.attach, "attach", nil, "show the output of these services only (repeatable; implies --no-tui)")
+	fl.StringArrayVar(&f.noAttach, "no-attach", nil, "do not show the output of these services (repeatable; implies --no-tui)")
+	fl.BoolVar(&f.noLogPrefix, "no-log-prefix", false, "leave out the container prefix of log lines (implies --no-tui)")
+	fl.BoolVar(&f.timestamps, "timestamps", false, "show timestamps on log lines (implies --no-tui)")
 	return cmd
 }
 
@@ -67,6 +92,15 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	if f.renewVolumes && f.noRecreate {
 		return fmt.Errorf("--renew-anon-volumes and --no-recreate contradict each other: new volumes come only with new containers")
 	}
+	if f.exitCodeFrom != "" && !f.abortOnFailure {
+		f.abortOnExit = true // as Compose: the code is known once the stack stops
+	}
+	if f.abortOnExit && f.abortOnFailure {
+		return fmt.Errorf("--abort-on-container-exit and --abort-on-container-failure contradict each other: pick one")
+	}
+	if (f.detach || f.wait) && f.logOnly() {
+		return fmt.Errorf("-d/--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --exit-code-from, --attach, --no-attach, --no-log-prefix or --timestamps: they act on the attached output")
+	}
 	if f.wait {
 		f.detach = true
 	}
@@ -75,6 +109,15 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		return err
 	}
 	defer s.Close()
+	if f.exitCodeFrom != "" {
+		if _, ok := s.project.Service(f.exitCodeFrom); !ok {
+			return fmt.Errorf("--exit-code-from %s: no such service in the project (it has %v)", f.exitCodeFrom, s.project.ServiceNames())
+		}
+	}
+	attachTo, err := attachTargets(s.project, services, f.attach, f.noAttach, f.exitCodeFrom)
+	if err != nil {
+		return err
+	}
 	g.warnRemoteBinds(s)
 	opts := engine.UpOptions{
 		Services:         services,
@@ -88,18 +131,18 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		WaitTimeout:      f.waitTimeout,
 	}
 
-	sync := !f.noSync && hasWatchRules(s.project, services)
+	liveSync := !f.noSync && hasWatchRules(s.project, services)
 
 	// On a terminal, attached up is the dashboard. It handles Ctrl-C as a
 	// key (quit, asking whether to stop the stack), so no signal handler.
-	if !f.detach && !f.noTUI && (g.progress == "auto" || g.progress == "tty") && isTerminal(g.stdout) {
+	if !f.detach && !f.noTUI && !f.logOnly() && (g.progress == "auto" || g.progress == "tty") && isTerminal(g.stdout) {
 		return runDashboard(ctx, g, s.project, s.rt, dashboardOptions{
 			services: services, quit: tui.QuitAsk, tail: "all", forward: !f.noForward,
 			work: func(ctx context.Context, e *engine.Engine) error {
 				if err := e.Up(ctx, s.project, opts); err != nil {
 					return err
 				}
-				if sync {
+				if liveSync {
 					return runSync(ctx, e, s.project, services, "")
 				}
 				return nil
@@ -133,37 +176,84 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 
 	// Attached: follow logs from before the first container starts, so no
 	// line is missed, and until every container has stopped.
+	policy := &exitPolicy{from: f.exitCodeFrom}
+	switch {
+	case f.abortOnExit:
+		policy.cascade = cascadeExit
+	case f.abortOnFailure:
+		policy.cascade = cascadeFailure
+	}
+	abort := make(chan struct{})
+	var abortOnce sync.Once
+	var stopping atomic.Bool // exits after this are the stop's own, not news
+	// The monitor ends only once up has started everything and each
+	// container it started has stopped: a service waiting for another
+	// to complete starts after the first one's exit.
+	upDone := make(chan []string, 1)
+	started := &startedNames{next: s.out, services: attachTo}
+	upEngine := engine.New(s.rt, started)
+	logs := &logStyle{next: s.out, out: g.stdout, timestamps: f.timestamps, noPrefix: f.noLogPrefix}
 	attached, stopMonitor := context.WithCancel(context.Background())
 	defer stopMonitor()
 	monitorDone := make(chan error, 1)
-	go func() {
-		monitorDone <- s.engine.Monitor(attached, s.project, engine.MonitorOptions{
-			Services: services, Logs: true, Tail: "all", UntilStopped: true,
-		})
-	}()
-	upErr := s.engine.Up(ctx, s.project, opts)
+	if len(attachTo) == 0 {
+		// Nothing to follow (every service --no-attach or attach: false):
+		// up runs until Ctrl-C, as Compose does.
+		go func() { <-attached.Done(); monitorDone <- nil }()
+	} else {
+		go func() {
+			monitorDone <- engine.New(s.rt, logs).Monitor(attached, s.project, engine.MonitorOptions{
+				Services: attachTo, Logs: true, Tail: "all", UntilStopped: true, UpDone: upDone,
+				OnStop: func(c model.Container) {
+					if !stopping.Load() {
+						fmt.Fprintf(g.stdout, "%s exited with code %d\n", c.Name, c.ExitCode)
+					}
+					if policy.stopped(c.Service, c.ExitCode) {
+						abortOnce.Do(func() { close(abort) })
+					}
+				},
+			})
+		}()
+	}
+	upErr := upEngine.Up(ctx, s.project, opts)
+	upDone <- started.names()
+	close(upDone)
 	if upErr != nil && ctx.Err() == nil {
 		// A failed up leaves what it made for the next up or down.
 		stopMonitor()
 		<-monitorDone
 		return &exitError{code: 1, err: upErr}
 	}
-	if upErr == nil && sync {
+	if upErr == nil && liveSync {
 		go func() {
 			if err := runSync(attached, s.engine, s.project, services, ""); err != nil && attached.Err() == nil {
 				s.out.Publish(event.Warning{Time: time.Now(), Message: "live sync stopped: " + err.Error()})
 			}
 		}()
 	}
+	aborting := false
 	if upErr == nil {
 		select {
 		case <-ctx.Done(): // Ctrl-C
-		case <-monitorDone: // every container stopped by itself
-			return nil
+		case <-abort:
+			aborting = true
+		case err := <-monitorDone: // every container stopped by itself
+			select {
+			case <-abort: // ...the last one's exit asks to stop the rest
+				aborting = true
+				monitorDone <- err // read again below
+			default:
+				return exitCode(policy.exitCode())
+			}
 		}
 	}
 	// Interrupted: stop what was started, as compose does.
-	fmt.Fprintln(g.stderr, "Gracefully stopping... (press Ctrl+C again to force)")
+	stopping.Store(true)
+	if aborting {
+		fmt.Fprintln(g.stderr, "Aborting on container exit...")
+	} else {
+		fmt.Fprintln(g.stderr, "Gracefully stopping... (press Ctrl+C again to force)")
+	}
 	stopCtx, cancel := context.WithCancel(killCtx)
 	defer cancel()
 	var timeout *time.Duration
@@ -176,12 +266,32 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		zero := time.Duration(0)
 		stopErr = s.engine.Stop(context.Background(), s.project, services, &zero)
 	}
-	stopMonitor()
-	<-monitorDone
+	// The monitor ends by itself once it has seen every container stop,
+	// which is when the last exit code (--exit-code-from's) is known.
+	if len(attachTo) == 0 {
+		stopMonitor()
+	}
+	select {
+	case <-monitorDone:
+	case <-time.After(30 * time.Second):
+		stopMonitor()
+		<-monitorDone
+	}
 	if stopErr != nil {
 		return &exitError{code: 1, err: stopErr}
 	}
+	if aborting && ctx.Err() == nil {
+		return exitCode(policy.exitCode())
+	}
 	return &exitError{code: 130}
+}
+
+// exitCode turns a container's exit code into up's result.
+func exitCode(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code}
 }
 
 // hasWatchRules reports whether any of the services (all when none are

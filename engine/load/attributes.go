@@ -50,7 +50,6 @@ var ignored = map[string]string{
 	"services.*.deploy.restart_policy.delay":      "the engine's own restart back-off is used",
 	"services.*.deploy.restart_policy.window":     "the engine's own restart back-off is used",
 	"services.*.provider":                         "provider services are not supported",
-	"services.*.attach":                           "the logs of every service are shown",
 	"services.*.pull_refresh_after":               "images are pulled per pull_policy only",
 	"services.*.models":                           "AI models are not provisioned by devstack",
 	"services.*.post_start":                       "lifecycle hooks are not run",
@@ -155,7 +154,7 @@ var honoured = []string{
 	"services.*.shm_size", "services.*.mem_limit", "services.*.cpus", "services.*.pids_limit",
 	"services.*.platform", "services.*.pull_policy", "services.*.network_mode",
 	"services.*.stop_signal", "services.*.stop_grace_period", "services.*.restart", "services.*.scale",
-	"services.*.expose", "services.*.tmpfs",
+	"services.*.expose", "services.*.tmpfs", "services.*.attach",
 	"services.*.logging", "services.*.logging.driver", "services.*.logging.options", "services.*.logging.options.*",
 
 	"services.*.ports", "services.*.ports.[].target", "services.*.ports.[].published",

@@ -53,6 +53,7 @@ func convertService(cp *types.Project, s types.ServiceConfig, files []string) (m
 		Restart:       s.Restart,
 		Expose:        nilIfEmpty(s.Expose),
 		Tmpfs:         nilIfEmpty(s.Tmpfs),
+		Attach:        s.Attach,
 	}
 	if len(out.Environment) == 0 {
 		out.Environment = nil

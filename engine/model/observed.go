@@ -97,6 +97,7 @@ func Hash(s Service) string {
 	s.DependsOn = nil
 	s.Watch = nil
 	s.Ext = ServiceExtension{}
+	s.Attach = nil
 	s.ConfigHash = ""
 	return hashJSON(s)
 }

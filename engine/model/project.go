@@ -120,6 +120,9 @@ type Service struct {
 
 	Watch []WatchRule // develop.watch
 	Ext   ServiceExtension
+	// Attach is attach: false (attached up neither shows the service's
+	// output nor watches its exit); nil or true: attached.
+	Attach *bool
 
 	// ConfigHash identifies everything that, when changed, requires the
 	// container to be recreated. The loader fills it; see Hash.
