@@ -14,22 +14,23 @@ func TestExitPolicy(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		policy  exitPolicy
+		cascade cascade
+		from    string
 		exits   []exit
 		aborts  []bool
 		wantErr int
 	}{
-		{"no flag, all clean", exitPolicy{}, []exit{{"a", 0}, {"b", 0}}, []bool{false, false}, 0},
-		{"no flag, first failure wins", exitPolicy{}, []exit{{"a", 0}, {"b", 2}, {"c", 5}}, []bool{false, false, false}, 2},
-		{"abort on exit: first exit's code", exitPolicy{cascade: cascadeExit}, []exit{{"a", 4}, {"b", 143}}, []bool{true, false}, 4},
-		{"abort on exit: a clean first exit", exitPolicy{cascade: cascadeExit}, []exit{{"a", 0}, {"b", 137}}, []bool{true, false}, 0},
-		{"abort on failure skips clean exits", exitPolicy{cascade: cascadeFailure}, []exit{{"a", 0}, {"b", 3}, {"c", 1}}, []bool{false, true, false}, 3},
-		{"exit-code-from the first to exit", exitPolicy{cascade: cascadeExit, from: "tests"}, []exit{{"tests", 1}, {"db", 0}}, []bool{true, false}, 1},
-		{"exit-code-from stopped by the abort", exitPolicy{cascade: cascadeExit, from: "tests"}, []exit{{"db", 0}, {"tests", 143}}, []bool{true, false}, 143},
-		{"exit-code-from, first of its replicas", exitPolicy{cascade: cascadeExit, from: "tests"}, []exit{{"tests", 0}, {"tests", 9}}, []bool{true, false}, 0},
+		{"no flag, all clean", cascadeIgnore, "", []exit{{"a", 0}, {"b", 0}}, []bool{false, false}, 0},
+		{"no flag, first failure wins", cascadeIgnore, "", []exit{{"a", 0}, {"b", 2}, {"c", 5}}, []bool{false, false, false}, 2},
+		{"abort on exit: first exit's code", cascadeExit, "", []exit{{"a", 4}, {"b", 143}}, []bool{true, false}, 4},
+		{"abort on exit: a clean first exit", cascadeExit, "", []exit{{"a", 0}, {"b", 137}}, []bool{true, false}, 0},
+		{"abort on failure skips clean exits", cascadeFailure, "", []exit{{"a", 0}, {"b", 3}, {"c", 1}}, []bool{false, true, false}, 3},
+		{"exit-code-from the first to exit", cascadeExit, "tests", []exit{{"tests", 1}, {"db", 0}}, []bool{true, false}, 1},
+		{"exit-code-from stopped by the abort", cascadeExit, "tests", []exit{{"db", 0}, {"tests", 143}}, []bool{true, false}, 143},
+		{"exit-code-from, first of its replicas", cascadeExit, "tests", []exit{{"tests", 0}, {"tests", 9}}, []bool{true, false}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := tc.policy
+			p := &exitPolicy{cascade: tc.cascade, from: tc.from}
 			for i, e := range tc.exits {
 				if got := p.stopped(e.service, e.code); got != tc.aborts[i] {
 					t.Errorf("exit %d (%s %d): abort=%v, want %v", i, e.service, e.code, got, tc.aborts[i])
