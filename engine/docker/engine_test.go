@@ -242,10 +242,13 @@ func TestServiceRoundTrip(t *testing.T) {
 	if err != nil || code != 0 || catOut.String() != "piped in" {
 		t.Errorf("exec with stdin = %q %d %v", catOut.String(), code, err)
 	}
+	// The resize reaches the terminal some time after the exec starts:
+	// poll for it in the container (up to 30 s) rather than sleeping.
+	const ttyPoll = `i=0; until [ "$(stty size 2>/dev/null)" = "45 123" ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done; stty size`
 	var ttyOut bytes.Buffer
 	sizes := make(chan engine.TermSize, 1)
 	sizes <- engine.TermSize{Width: 123, Height: 45}
-	code, err = r.Exec(ctx, id, engine.ExecOptions{Cmd: []string{"sh", "-c", "sleep 0.3; stty size"}, Tty: true, Stdout: &ttyOut, Resize: sizes})
+	code, err = r.Exec(ctx, id, engine.ExecOptions{Cmd: []string{"sh", "-c", ttyPoll}, Tty: true, Stdout: &ttyOut, Resize: sizes})
 	if err != nil || code != 0 || strings.TrimSpace(ttyOut.String()) != "45 123" {
 		t.Errorf("tty exec = %q %d %v", ttyOut.String(), code, err)
 	}
@@ -422,7 +425,9 @@ func TestEvents(t *testing.T) {
 	evctx, stop := context.WithCancel(ctx)
 	evs, errs := r.Events(evctx, p.Name)
 	svc := model.Service{Name: "web", Image: img, Command: idle,
-		Healthcheck: &model.Healthcheck{Test: []string{"CMD-SHELL", "test -e /bin/sh"}, Interval: 100 * time.Millisecond, Timeout: time.Second, Retries: 3}}
+		// A generous probe timeout: on a loaded machine the exec alone can
+		// take seconds, and a timed-out probe counts as a failure.
+		Healthcheck: &model.Healthcheck{Test: []string{"CMD-SHELL", "test -e /bin/sh"}, Interval: 100 * time.Millisecond, Timeout: 30 * time.Second, Retries: 3}}
 	id, err := r.CreateContainer(ctx, p, &svc, 3, engine.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
