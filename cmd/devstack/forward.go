@@ -127,7 +127,7 @@ func (fw *forwarding) stop(handBack bool) {
 		if err != nil || len(cs) == 0 {
 			return
 		}
-		if _, err := fw.g.spawnForwarder(ctx, fw.rt.Host(), fw.project.Name); err != nil {
+		if _, err := fw.g.spawnForwarder(ctx, fw.rt.Host(), fw.project.Name, fw.project); err != nil {
 			fmt.Fprintln(fw.g.stderr, "warning: ports are no longer forwarded:", err)
 		}
 	})
@@ -142,7 +142,7 @@ func (g *globals) ensureForwarder(ctx context.Context, p *model.Project, rt engi
 	}
 	r, ok, err := forward.ReadRecord(rt.Host(), p.Name)
 	if err == nil && !ok {
-		r, err = g.spawnForwarder(ctx, rt.Host(), p.Name)
+		r, err = g.spawnForwarder(ctx, rt.Host(), p.Name, p)
 	}
 	if err != nil {
 		sink.Publish(event.Warning{Time: time.Now(), Message: "ports not forwarded: " + err.Error()})
@@ -156,7 +156,7 @@ func (g *globals) ensureForwarder(ctx context.Context, p *model.Project, rt engi
 // spawnForwarder starts `devstack forward` in the background (its own
 // session, output to a log in the state directory) and waits until it
 // has bound its ports.
-func (g *globals) spawnForwarder(ctx context.Context, host, project string) (forward.Record, error) {
+func (g *globals) spawnForwarder(ctx context.Context, host, project string, p *model.Project) (forward.Record, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return forward.Record{}, fmt.Errorf("unable to start the background forwarder: %w", err)
@@ -176,7 +176,29 @@ func (g *globals) spawnForwarder(ctx context.Context, host, project string) (for
 	defer logf.Close()
 	// argv[0] stays as this process was called (a test binary dispatches
 	// on it); the project is found by name, from its containers' labels.
-	cmd := &exec.Cmd{Path: exe, Args: []string{os.Args[0], "--host", host, "--project-name", project, "--progress", "plain", "forward", "--background"},
+	args := []string{os.Args[0], "--host", host, "--project-name", project, "--progress", "plain"}
+	if p != nil {
+		// The compose files, for the bind mounts it syncs (without them
+		// it forwards only, the project read from its containers).
+		for _, f := range p.ConfigFiles {
+			args = append(args, "--file", f)
+		}
+		if p.WorkingDir != "" {
+			args = append(args, "--project-directory", p.WorkingDir)
+		}
+		for _, pr := range g.profiles {
+			args = append(args, "--profile", pr)
+		}
+		for _, e := range g.envFiles {
+			if abs, err := filepath.Abs(e); err == nil {
+				args = append(args, "--env-file", abs)
+			}
+		}
+	}
+	if g.noRemoteSync {
+		args = append(args, "--no-remote-sync")
+	}
+	cmd := &exec.Cmd{Path: exe, Args: append(args, "forward", "--background"),
 		Dir: "/", Stdout: logf, Stderr: logf, SysProcAttr: &syscall.SysProcAttr{Setsid: true}}
 	cmd.Env = withoutEnv(os.Environ(), "COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "DOCKER_HOST", "DOCKER_CONTEXT")
 	if err := cmd.Start(); err != nil {
@@ -226,7 +248,7 @@ func newForwardCmd(g *globals) *cobra.Command {
 	var stop, background bool
 	cmd := &cobra.Command{
 		Use:   "forward",
-		Short: "Forward the stack's published ports from a remote engine to 127.0.0.1 here, until the stack is down (up -d starts this in the background)",
+		Short: "Forward the stack's published ports from a remote engine to 127.0.0.1 here and sync its bind mounts, until the stack is down (up -d starts this in the background)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -253,14 +275,12 @@ func newForwardCmd(g *globals) *cobra.Command {
 			var p *model.Project
 			var rt *docker.Runtime
 			var err error
-			if background {
-				// Started by devstack itself: the project by name.
-				if rt, err = g.runtime(ctx); err == nil {
-					if p, err = engine.Discover(ctx, rt, g.projectName); err != nil {
-						rt.Close()
-					}
-				}
-			} else {
+			p, rt, err = g.existing(ctx)
+			if err != nil && background && len(g.files) > 0 {
+				// The compose file no longer loads: forward all the same,
+				// the project read from its containers' labels.
+				fmt.Fprintln(g.stderr, "warning: bind mounts not synced:", err)
+				g.files, g.projectDir = nil, ""
 				p, rt, err = g.existing(ctx)
 			}
 			if err != nil {
@@ -297,6 +317,19 @@ func newForwardCmd(g *globals) *cobra.Command {
 				if len(f.List()) == 0 {
 					f.OnChange(nil)
 				}
+			}
+			// The bind mounts synced into volumes are kept in line too,
+			// while no attached command does it.
+			if sp := boundSyncs(p); sp != nil {
+				sctx, stopSync := context.WithCancel(ctx)
+				syncDone := make(chan struct{})
+				go func() {
+					defer close(syncDone)
+					if err := runSync(sctx, engine.New(rt, out), sp, nil, ""); err != nil && sctx.Err() == nil {
+						out.Publish(event.Warning{Time: time.Now(), Message: "bind mounts no longer synced: " + err.Error()})
+					}
+				}()
+				defer func() { stopSync(); <-syncDone }()
 			}
 			err = forward.Follow(ctx, rt, p, f, forward.FollowOptions{UntilDown: true, Ready: ready})
 			if errors.Is(err, context.Canceled) {

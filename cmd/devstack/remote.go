@@ -102,11 +102,34 @@ func syncRemoteBinds(p *model.Project) error {
 				svc.Volumes = append(svc.Volumes, model.Mount{Type: "volume", Source: key, Target: target, NoCopy: true})
 			}
 			svc.Watch = append(svc.Watch, model.WatchRule{Path: m.Source, Action: model.WatchSync, Target: target,
-				InitialSync: true, IgnoreFile: filepath.Join(m.Source, ".dockerignore")})
+				InitialSync: true, IgnoreFile: filepath.Join(m.Source, ".dockerignore"), FromBind: true})
 		}
 		svc.ConfigHash = model.Hash(*svc)
 	}
 	return nil
+}
+
+// boundSyncs is the project with only the sync rules made from bind
+// mounts (those a background process keeps), nil when there are none.
+func boundSyncs(p *model.Project) *model.Project {
+	q := *p
+	q.Services = nil
+	any := false
+	for _, svc := range p.Services {
+		var rules []model.WatchRule
+		for _, w := range svc.Watch {
+			if w.FromBind {
+				rules = append(rules, w)
+			}
+		}
+		svc.Watch = rules
+		any = any || len(rules) > 0
+		q.Services = append(q.Services, svc)
+	}
+	if !any {
+		return nil
+	}
+	return &q
 }
 
 // underDir reports whether p is dir or below it.

@@ -134,3 +134,30 @@ func TestRemoteBindsSynced(t *testing.T) {
 		t.Errorf("src/a.txt here is %q", b)
 	}
 }
+
+// After up -d the background process keeps the synced bind current, and
+// down stops it.
+func TestRemoteBindsSyncedAfterDetach(t *testing.T) {
+	s := newRemoteStack(t, map[string]string{
+		"compose.yaml": `services:
+  app:
+    image: $IMAGE
+    command: ["sleep", "3600"]
+    init: true
+    volumes: ["./src:/app"]
+`,
+		"src/a.txt": "a1",
+	})
+	s.devstack("up", "-d")
+	app := s.project + "-app-1"
+	has := func(want string) func(string, error) bool {
+		return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
+	}
+	s.waitIn(app, "the initial sync", has("a1"), "cat", "/app/a.txt")
+	s.write("src/a.txt", "a2")
+	s.waitIn(app, "an edit after up -d", has("a2"), "cat", "/app/a.txt")
+	s.devstack("down", "-v")
+	if vols, _ := s.h.Docker("volume", "ls", "-q"); strings.Contains(vols, s.project) {
+		t.Errorf("down -v left the synced volume: %s", vols)
+	}
+}

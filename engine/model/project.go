@@ -313,6 +313,9 @@ type WatchRule struct {
 	// context's: the source directory's own, for a bind mount synced into
 	// a volume on a remote engine.
 	IgnoreFile string
+	// FromBind marks a rule devstack made from a bind mount (remote
+	// engines), not one of develop.watch.
+	FromBind bool
 }
 
 // Extension is the project-level x-devstack section.
