@@ -56,6 +56,8 @@ type UpOptions struct {
 	// RenewAnonVolumes gives recreated containers fresh anonymous volumes
 	// instead of the replaced containers' (up -V).
 	RenewAnonVolumes bool
+	NoDeps           bool // only Services, not their dependencies
+	NoStart          bool // create without starting (create, up --no-start)
 }
 
 // Up builds what needs building and converges the project's containers.
@@ -74,6 +76,8 @@ func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
 		Wait:             o.Wait,
 		RemoveOrphans:    o.RemoveOrphans,
 		RenewAnonVolumes: o.RenewAnonVolumes,
+		NoDeps:           o.NoDeps,
+		NoStart:          o.NoStart,
 	})
 	if err != nil {
 		return err

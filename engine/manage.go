@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"devstack/engine/model"
 	"devstack/engine/plan"
@@ -116,4 +119,150 @@ func (e *Engine) Kill(ctx context.Context, p *model.Project, services []string, 
 		return err
 	}
 	return e.apply(ctx, p, plan.ForContainers(plan.Kill, cs, signal), applyOptions{})
+}
+
+// RemoveOptions tune Remove.
+type RemoveOptions struct {
+	Stop    bool // stop running containers first (rm -s); else they are left
+	Volumes bool // remove their anonymous volumes too (rm -v)
+	Timeout *time.Duration
+}
+
+// Removable lists the containers Remove would remove.
+func (e *Engine) Removable(ctx context.Context, p *model.Project, services []string, o RemoveOptions) ([]model.Container, error) {
+	cs, err := e.serviceContainers(ctx, p, services)
+	if err != nil {
+		return nil, err
+	}
+	var out []model.Container
+	for _, c := range cs {
+		running := c.State == model.StateRunning || c.State == model.StateRestarting || c.State == model.StatePaused
+		if running && !o.Stop {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Remove removes the stopped containers of the services (with Stop, the
+// running ones after stopping them), as `rm` does.
+func (e *Engine) Remove(ctx context.Context, p *model.Project, cs []model.Container, o RemoveOptions) error {
+	pl := &plan.Plan{}
+	for _, c := range cs {
+		var deps []int
+		if c.State == model.StateRunning || c.State == model.StateRestarting || c.State == model.StatePaused {
+			stop := &plan.Op{ID: len(pl.Ops) + 1, Kind: plan.Stop, Service: c.Service, Name: c.Name, ContainerID: c.ID, Number: c.Number}
+			pl.Ops = append(pl.Ops, stop)
+			deps = []int{stop.ID}
+		}
+		pl.Ops = append(pl.Ops, &plan.Op{ID: len(pl.Ops) + 1, Kind: plan.Remove, Service: c.Service, Name: c.Name, ContainerID: c.ID, Number: c.Number, Deps: deps})
+	}
+	return e.apply(ctx, p, pl, applyOptions{timeout: o.Timeout, removeVolumes: o.Volumes})
+}
+
+// Wait blocks until a container of the services (all when none named)
+// stops, and returns that first one's exit code, as Compose's `wait`.
+func (e *Engine) Wait(ctx context.Context, p *model.Project, services []string) (model.Container, int, error) {
+	cs, err := e.serviceContainers(ctx, p, services)
+	if err != nil {
+		return model.Container{}, 0, err
+	}
+	if len(cs) == 0 {
+		return model.Container{}, 0, fmt.Errorf("no container to wait for: the services have none (create them with up)")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		c    model.Container
+		code int
+		err  error
+	}
+	results := make(chan result, len(cs))
+	for _, c := range cs {
+		go func() {
+			code, err := e.rt.WaitContainer(ctx, c.ID)
+			results <- result{c, code, err}
+		}()
+	}
+	r := <-results
+	return r.c, r.code, r.err
+}
+
+// ServiceProcesses is one container's process table.
+type ServiceProcesses struct {
+	Container model.Container
+	model.Processes
+}
+
+// Top lists the processes of the services' running containers.
+func (e *Engine) Top(ctx context.Context, p *model.Project, services []string) ([]ServiceProcesses, error) {
+	cs, err := e.serviceContainers(ctx, p, services, model.StateRunning, model.StatePaused)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ServiceProcesses, len(cs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range cs {
+		g.Go(func() error {
+			ps, err := e.rt.Top(gctx, c.ID)
+			out[i] = ServiceProcesses{c, ps}
+			return err
+		})
+	}
+	return out, g.Wait()
+}
+
+// ContainerImage is the image one container runs.
+type ContainerImage struct {
+	Container model.Container
+	Image     model.Image
+}
+
+// Images lists the images of the services' containers (stopped ones
+// too), one entry per container, as Compose's `images`.
+func (e *Engine) Images(ctx context.Context, p *model.Project, services []string) ([]ContainerImage, error) {
+	cs, err := e.serviceContainers(ctx, p, services)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ContainerImage, len(cs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range cs {
+		g.Go(func() error {
+			img, err := e.rt.ImageOf(gctx, c.ImageID, c.Image)
+			out[i] = ContainerImage{c, img}
+			return err
+		})
+	}
+	return out, g.Wait()
+}
+
+// Scale sets the replica count of services and converges only them:
+// their dependencies are left alone (Compose's `scale` without deps).
+func (e *Engine) Scale(ctx context.Context, p *model.Project, counts map[string]int) error {
+	var names []string
+	for name, n := range counts {
+		svc, ok := p.Service(name)
+		if !ok {
+			if err := CheckServices(p, []string{name}); err != nil {
+				return err
+			}
+			return fmt.Errorf("service %q is in a profile that is not enabled: enable it with --profile", name)
+		}
+		if n < 0 {
+			return fmt.Errorf("scale %s=%d: a replica count is 0 or more", name, n)
+		}
+		if svc.ContainerName != "" && n > 1 {
+			return fmt.Errorf("service %q sets container_name %q, so it cannot have %d containers: remove container_name to scale it", name, svc.ContainerName, n)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for i := range p.Services {
+		if n, ok := counts[p.Services[i].Name]; ok {
+			p.Services[i].Replicas = n
+		}
+	}
+	return e.Up(ctx, p, UpOptions{Services: names, NoDeps: true})
 }

@@ -82,6 +82,46 @@ type Runtime interface {
 	// engine in one list call, without inspecting any: ID, name, labels,
 	// state, image. Stopped ones too when all is set.
 	ListContainers(ctx context.Context, all bool) ([]model.Container, error)
+	// WaitContainer blocks until a container is not running and returns its exit code.
+	WaitContainer(ctx context.Context, id string) (int, error)
+	// Top lists a container's processes.
+	Top(ctx context.Context, id string) (model.Processes, error)
+	// ImageOf describes an image by ID; ref picks which of its tags to show.
+	ImageOf(ctx context.Context, id, ref string) (model.Image, error)
+	// StatsOnce takes one resource sample of a container.
+	StatsOnce(ctx context.Context, id string) (model.Usage, error)
+	// Attach connects the streams to a running container's main process
+	// until it ends or the detach keys are typed (detached is then true).
+	Attach(ctx context.Context, id string, o AttachOptions) (detached bool, err error)
+	// AllEvents streams every container event of the project (exec_*,
+	// attach, ... included) with the engine's attributes, for `events`.
+	AllEvents(ctx context.Context, project string) (<-chan ContainerEvent, <-chan error)
+	// StatPath describes a path in a container (Exists false when missing).
+	StatPath(ctx context.Context, id, path string) (PathInfo, error)
+	// CopyInto is CopyTo with options (cp -a).
+	CopyInto(ctx context.Context, id, dir string, tar io.Reader, o CopyIntoOptions) error
+}
+
+// PathInfo describes a path inside a container.
+type PathInfo struct {
+	Exists, Dir bool
+	LinkTarget  string // for a symbolic link: the path it resolves to
+}
+
+// CopyIntoOptions tune CopyInto.
+type CopyIntoOptions struct {
+	// ContainerOwner asks the engine for docker cp -a's ownership (its
+	// CopyUIDGID).
+	ContainerOwner bool
+}
+
+// AttachOptions describe one attach.
+type AttachOptions struct {
+	Stdin      io.Reader // nil: output only
+	Stdout     io.Writer
+	Stderr     io.Writer
+	DetachKeys string // "" for the engine's default, ctrl-p,ctrl-q
+	Resize     <-chan TermSize
 }
 
 // BuildOptions tune one build.
@@ -118,6 +158,8 @@ type ContainerEvent struct {
 	Health   string // for health_status: healthy | unhealthy | starting
 	ExitCode int    // for die
 	OneOff   bool
+	// Attributes are the engine's, for AllEvents (name, image, labels...).
+	Attributes map[string]string
 }
 
 // LogOptions select what Logs returns.

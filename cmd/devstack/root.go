@@ -135,6 +135,16 @@ func newRootCmd(g *globals) *cobra.Command {
 		newUnpauseCmd(g),
 		newKillCmd(g),
 		newSnapshotCmd(g),
+		newRmCmd(g),
+		newCreateCmd(g),
+		newWaitCmd(g),
+		newTopCmd(g),
+		newImagesCmd(g),
+		newStatsCmd(g),
+		newScaleCmd(g),
+		newEventsCmd(g),
+		newAttachCmd(g),
+		newCpCmd(g),
 	)
 	return root
 }

@@ -19,6 +19,16 @@ import (
 // both channels close, with no error) or the stream breaks (then the
 // error channel receives one error first).
 func (r *Runtime) Events(ctx context.Context, project string) (<-chan engine.ContainerEvent, <-chan error) {
+	return r.events(ctx, project, false)
+}
+
+// AllEvents is Events with every action (exec_start, attach, ...) and
+// the engine's attributes.
+func (r *Runtime) AllEvents(ctx context.Context, project string) (<-chan engine.ContainerEvent, <-chan error) {
+	return r.events(ctx, project, true)
+}
+
+func (r *Runtime) events(ctx context.Context, project string, all bool) (<-chan engine.ContainerEvent, <-chan error) {
 	out := make(chan engine.ContainerEvent, 64)
 	errs := make(chan error, 1)
 	res := r.api.Events(ctx, client.EventsListOptions{Filters: containerFilter(project).
@@ -41,6 +51,9 @@ func (r *Runtime) Events(ctx context.Context, project string) (<-chan engine.Con
 				return
 			case m := <-res.Messages:
 				ev, keep := containerEvent(m)
+				if all {
+					ev.Action, ev.Attributes, keep = string(m.Action), m.Actor.Attributes, true
+				}
 				if !keep {
 					continue
 				}

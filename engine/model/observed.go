@@ -130,3 +130,29 @@ type VolumeInfo struct {
 	Mountpoint string // on the engine's host
 	Labels     map[string]string
 }
+
+// Image is what `images` shows of a container's image.
+type Image struct {
+	ID         string
+	Repository string // "" when the image has no tag
+	Tag        string
+	Platform   string // os/arch[/variant]
+	Size       int64
+	Created    time.Time
+}
+
+// Processes is a container's process table, as `top` shows it.
+type Processes struct {
+	Titles    []string
+	Processes [][]string
+}
+
+// Usage is one resource sample of a container, as `stats` shows it.
+type Usage struct {
+	CPUPercent float64
+	Memory     uint64
+	Limit      uint64
+	PIDs       uint64
+	NetRx      uint64
+	NetTx      uint64
+}

@@ -16,3 +16,34 @@ func ForContainers(kind Kind, cs []model.Container, signal string) *Plan {
 	}
 	return p
 }
+
+// Without returns the plan less the operations of the given kinds: an
+// operation that followed a dropped one follows what the dropped one
+// followed instead, so the order that remains is kept.
+func (p *Plan) Without(kinds ...Kind) *Plan {
+	drop := map[Kind]bool{}
+	for _, k := range kinds {
+		drop[k] = true
+	}
+	out := &Plan{}
+	newID := make([]int, len(p.Ops)+1)     // old ID -> new ID, 0 if dropped
+	inherit := make([][]int, len(p.Ops)+1) // old ID of a dropped op -> new IDs it stood for
+	for _, o := range p.Ops {
+		var deps []int
+		for _, d := range o.Deps {
+			if newID[d] != 0 {
+				deps = append(deps, newID[d])
+			} else {
+				deps = append(deps, inherit[d]...)
+			}
+		}
+		if drop[o.Kind] {
+			inherit[o.ID] = deps
+			continue
+		}
+		c := *o
+		c.Deps = nil
+		newID[o.ID] = out.add(c, deps...).ID
+	}
+	return out
+}

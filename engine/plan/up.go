@@ -17,6 +17,8 @@ type UpOptions struct {
 	ForceRecreate bool
 	NoRecreate    bool
 	StartOnly     bool // `start`: start what exists, create nothing
+	NoDeps        bool // only the services asked for, not their dependencies
+	NoStart       bool // create (and recreate) without starting: `create`, up --no-start
 	Wait          bool // end with waits for every service (running/healthy/completed)
 	RemoveOrphans bool
 	// RenewAnonVolumes gives recreated containers fresh anonymous volumes
@@ -192,7 +194,7 @@ type readiness struct {
 }
 
 // Up plans bringing p to its desired state given what obs holds.
-func Up(p *model.Project, obs model.Observed, o UpOptions) (*Plan, error) {
+func Up(p *model.Project, obs model.Observed, o UpOptions) (pl *Plan, err error) {
 	g, err := graph.New(p)
 	if err != nil {
 		return nil, err
@@ -201,7 +203,20 @@ func Up(p *model.Project, obs model.Observed, o UpOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pl := &Plan{}
+	if o.NoDeps && len(o.Services) > 0 {
+		selected = map[string]bool{}
+		for _, s := range o.Services {
+			selected[s] = true
+		}
+	}
+	if o.NoStart {
+		defer func() {
+			if pl != nil {
+				pl = pl.Without(Start, Restart, WaitHealthy, WaitCompleted, Confirm)
+			}
+		}()
+	}
+	pl = &Plan{}
 	byService := containersByService(obs)
 
 	// Networks and volumes first: every create depends on them.
