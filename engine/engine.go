@@ -61,13 +61,26 @@ type UpOptions struct {
 }
 
 // Up builds what needs building and converges the project's containers.
+// It answers from one observation of the engine's lists when no image is
+// built or pulled, so an up with nothing to change costs a handful of list
+// calls and no wait (the planner waits for nothing already healthy).
 func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
-	if err := e.BuildImages(ctx, p, o.Services, o.Build, o.NoBuild, o.NoCache); err != nil {
-		return err
-	}
-	obs, err := e.rt.Observe(ctx, p)
+	obs, err := e.rt.ObserveBrief(ctx, p)
 	if err != nil {
 		return err
+	}
+	images, err := plan.Images(p, obs, o.Services, o.Build, o.NoBuild)
+	if err != nil {
+		return err
+	}
+	if !images.Empty() {
+		if err := e.apply(ctx, p, images, applyOptions{noCache: o.NoCache}); err != nil {
+			return err
+		}
+		// Built or pulled images have new IDs the plan compares with.
+		if obs, err = e.rt.ObserveBrief(ctx, p); err != nil {
+			return err
+		}
 	}
 	pl, err := plan.Up(p, obs, plan.UpOptions{
 		Services:         o.Services,
@@ -92,7 +105,7 @@ func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
 
 // BuildImages builds (and pulls) the images the selected services need.
 func (e *Engine) BuildImages(ctx context.Context, p *model.Project, services []string, always, never, noCache bool) error {
-	obs, err := e.rt.Observe(ctx, p)
+	obs, err := e.rt.ObserveBrief(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -137,7 +150,7 @@ type DownOptions struct {
 // Down stops and removes the project's containers and networks, and its
 // volumes when asked. Images are left alone.
 func (e *Engine) Down(ctx context.Context, p *model.Project, o DownOptions) error {
-	obs, err := e.rt.Observe(ctx, p)
+	obs, err := e.rt.ObserveBrief(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -150,7 +163,7 @@ func (e *Engine) Down(ctx context.Context, p *model.Project, o DownOptions) erro
 
 // Stop stops the running containers of the services (all when none named).
 func (e *Engine) Stop(ctx context.Context, p *model.Project, services []string, timeout *time.Duration) error {
-	obs, err := e.rt.Observe(ctx, p)
+	obs, err := e.rt.ObserveBrief(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -164,7 +177,7 @@ func (e *Engine) Stop(ctx context.Context, p *model.Project, services []string, 
 // Start starts the existing containers of the services, in dependency
 // order, honouring depends_on conditions.
 func (e *Engine) Start(ctx context.Context, p *model.Project, services []string) error {
-	obs, err := e.rt.Observe(ctx, p)
+	obs, err := e.rt.ObserveBrief(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -178,7 +191,7 @@ func (e *Engine) Start(ctx context.Context, p *model.Project, services []string)
 // Restart restarts the containers of the services, all at once, as
 // compose does (dependencies are not waited for).
 func (e *Engine) Restart(ctx context.Context, p *model.Project, services []string, timeout *time.Duration) error {
-	cs, err := e.Containers(ctx, p, services, true)
+	cs, err := e.List(ctx, p, services, true)
 	if err != nil {
 		return err
 	}
@@ -193,13 +206,25 @@ func (e *Engine) Restart(ctx context.Context, p *model.Project, services []strin
 }
 
 // Containers returns the project's containers, of the named services only
-// when some are named; stopped ones only when all is set.
+// when some are named; stopped ones only when all is set. Each is
+// inspected (exact StartedAt and restart count): List is the cheaper call.
 func (e *Engine) Containers(ctx context.Context, p *model.Project, services []string, all bool) ([]model.Container, error) {
-	obs, err := e.rt.Observe(ctx, p)
-	if err != nil {
+	return e.containers(ctx, p, services, all, e.rt.Observe)
+}
+
+// List is Containers from the engine's list (see Runtime.ObserveBrief):
+// StartedAt is unknown and Status says how long a container has been up.
+func (e *Engine) List(ctx context.Context, p *model.Project, services []string, all bool) ([]model.Container, error) {
+	return e.containers(ctx, p, services, all, e.rt.ObserveBrief)
+}
+
+func (e *Engine) containers(ctx context.Context, p *model.Project, services []string, all bool,
+	observe func(context.Context, *model.Project) (model.Observed, error)) ([]model.Container, error) {
+	if err := CheckServices(p, services); err != nil {
 		return nil, err
 	}
-	if err := CheckServices(p, services); err != nil {
+	obs, err := observe(ctx, p)
+	if err != nil {
 		return nil, err
 	}
 	want := map[string]bool{}

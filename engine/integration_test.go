@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -494,5 +495,118 @@ services:
 	err := s.e.Build(context.Background(), s.p, []string{"api"}, false)
 	if err == nil || !strings.Contains(err.Error(), "(RUN echo about to fail && false)") || !strings.Contains(err.Error(), "about to fail") {
 		t.Fatalf("want the failing step and its output, got %v", err)
+	}
+}
+
+// TestBriefObservationAgreesWithInspect: the snapshot read from the
+// engine's lists says what inspecting every container says (state,
+// health, exit code, ports, volumes, labels), and a second up on the
+// healthy stack, --wait included, has nothing to do and waits for nothing.
+func TestBriefObservationAgreesWithInspect(t *testing.T) {
+	s := newStack(t, `
+services:
+  web:
+    image: $IMAGE
+    command: `+idle+`
+    ports: ["127.0.0.1::80", "8080"]
+    volumes: [data:/data, /anon]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+  sick:
+    image: $IMAGE
+    command: `+idle+`
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 1s
+      retries: 1
+  job:
+    image: $IMAGE
+    command: ["sh", "-c", "exit 3"]
+  server:
+    image: $IMAGE
+    command: `+idle+`
+    restart: unless-stopped
+volumes:
+  data: {}
+`, nil)
+	s.up(engine.UpOptions{})
+	ctx := context.Background()
+	var full, brief model.Observed
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var err error
+		if full, err = s.rt.Observe(ctx, s.p); err != nil {
+			t.Fatal(err)
+		}
+		if brief, err = s.rt.ObserveBrief(ctx, s.p); err != nil {
+			t.Fatal(err)
+		}
+		settled := len(full.Containers) == 4
+		for _, c := range full.Containers {
+			if c.Health == model.HealthStarting || (c.Service == "job" && c.State != model.StateExited) {
+				settled = false
+			}
+		}
+		if settled || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // polling the engine, with a deadline
+	}
+	if len(brief.Containers) != len(full.Containers) {
+		t.Fatalf("brief: %d containers, full: %d", len(brief.Containers), len(full.Containers))
+	}
+	for i, f := range full.Containers {
+		b := brief.Containers[i]
+		inspected := b.Status == "" && !b.StartedAt.IsZero()
+		if inspected != (f.Service == "server") {
+			t.Errorf("%s: inspected %v (Status %q, StartedAt %v): only what has a restart policy is", b.Name, inspected, b.Status, b.StartedAt)
+		}
+		b.Status, b.StartedAt, f.StartedAt = "", time.Time{}, time.Time{}
+		b.Created, f.Created = f.Created.Truncate(time.Second), f.Created.Truncate(time.Second)
+		if f.Image != b.Image {
+			t.Errorf("%s: image %q (brief) vs %q", f.Name, b.Image, f.Image)
+		}
+		if fmt.Sprintf("%+v", b) != fmt.Sprintf("%+v", f) {
+			t.Errorf("brief and full observations differ:\nbrief %+v\nfull  %+v", b, f)
+		}
+	}
+	want := map[string]string{"web": "running/healthy/0", "sick": "running/unhealthy/0", "job": "exited//3", "server": "running//0"}
+	for _, c := range brief.Containers {
+		if got := fmt.Sprintf("%s/%s/%d", c.State, c.Health, c.ExitCode); got != want[c.Service] {
+			t.Errorf("%s: %s, want %s", c.Name, got, want[c.Service])
+		}
+	}
+}
+
+// TestNoOpUpWaitsForNothing: up --wait on a stack already up and healthy
+// plans nothing, so it neither starts, probes nor waits.
+func TestNoOpUpWaitsForNothing(t *testing.T) {
+	s := newStack(t, `
+services:
+  db:
+    image: $IMAGE
+    command: `+idle+`
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+  app:
+    image: $IMAGE
+    command: `+idle+`
+    depends_on:
+      db: {condition: service_healthy}
+`, nil)
+	s.up(engine.UpOptions{Wait: true})
+	// The engine's own verdict, so the second up sees "healthy".
+	deadline := time.Now().Add(60 * time.Second)
+	for s.containers(false)["db-1"].Health != model.HealthHealthy && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond) // polling the engine, with a deadline
+	}
+	since := time.Now()
+	s.up(engine.UpOptions{Wait: true})
+	for _, e := range s.rec.Events() {
+		if p, ok := e.(event.Progress); ok && p.Time.After(since) {
+			t.Errorf("a no-op up did something: %+v", p)
+		}
 	}
 }

@@ -479,7 +479,7 @@ func (e *Engine) Logs(ctx context.Context, p *model.Project, o LogsOptions) erro
 	if o.Follow {
 		return e.Monitor(ctx, p, MonitorOptions{Services: o.Services, Logs: true, Tail: o.Tail, UntilStopped: false})
 	}
-	cs, err := e.Containers(ctx, p, o.Services, true)
+	cs, err := e.List(ctx, p, o.Services, true)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,12 @@ type Runtime interface {
 	// one-off ones included), networks, volumes, and of the images the
 	// project refers to.
 	Observe(ctx context.Context, p *model.Project) (model.Observed, error)
+	// ObserveBrief takes the same snapshot from the engine's lists, with
+	// an inspect only for what they cannot tell (a restart count where a
+	// restart policy allows one): a container's StartedAt is then zero
+	// and its Status holds the engine's words ("Up 3 minutes"). Enough to
+	// plan an up or down and to list containers; the cost of a no-op up.
+	ObserveBrief(ctx context.Context, p *model.Project) (model.Observed, error)
 
 	// CreateNetwork creates the project network with the given key.
 	CreateNetwork(ctx context.Context, p *model.Project, key string) error

@@ -105,7 +105,7 @@ func newExecCmd(g *globals) *cobra.Command {
 		Args:  cobra.MinimumNArgs(2),
 		RunE: g.withSession(false, func(ctx context.Context, s *session, args []string) error {
 			service := args[0]
-			cs, err := s.engine.Containers(ctx, s.project, []string{service}, false)
+			cs, err := s.engine.List(ctx, s.project, []string{service}, false)
 			if err != nil {
 				return err
 			}

@@ -54,7 +54,7 @@ func newPsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer rt.Close()
-			cs, err := engine.New(rt, nil).Containers(cmd.Context(), p, args, all)
+			cs, err := engine.New(rt, nil).List(cmd.Context(), p, args, all)
 			if err != nil {
 				return err
 			}
@@ -179,7 +179,11 @@ func status(c model.Container, now time.Time) string {
 	s := c.State
 	switch c.State {
 	case model.StateRunning:
-		if up := render.Since(c.StartedAt, now); up != "" {
+		up := render.Since(c.StartedAt, now)
+		if c.StartedAt.IsZero() {
+			up = upFromStatus(c.Status)
+		}
+		if up != "" {
 			s += " " + up
 		}
 	case model.StateExited, model.StateDead:
@@ -189,4 +193,37 @@ func status(c model.Container, now time.Time) string {
 		s += " (" + c.Health + ")"
 	}
 	return s
+}
+
+// upFromStatus shortens the engine's "Up 3 minutes (healthy)" to "3m",
+// as render.Since writes it, for containers read from the engine's list
+// (ps does not inspect each one for its exact start).
+func upFromStatus(status string) string {
+	rest, ok := strings.CutPrefix(status, "Up ")
+	if !ok {
+		return ""
+	}
+	if i := strings.Index(rest, " ("); i >= 0 {
+		rest = rest[:i]
+	}
+	switch rest {
+	case "Less than a second":
+		return "0s"
+	case "About a minute":
+		return "1m"
+	case "About an hour":
+		return "1h"
+	}
+	n, unit, ok := strings.Cut(rest, " ")
+	if !ok {
+		return ""
+	}
+	for _, u := range []struct{ word, short string }{
+		{"second", "s"}, {"minute", "m"}, {"hour", "h"}, {"day", "d"}, {"week", "w"}, {"month", "mo"}, {"year", "y"},
+	} {
+		if strings.HasPrefix(unit, u.word) {
+			return n + u.short
+		}
+	}
+	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -148,5 +149,26 @@ func TestBaseImage(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("%q: %q %v", step, got, ok)
 		}
+	}
+}
+
+func TestStatusWords(t *testing.T) {
+	for status, want := range map[string]string{
+		"Up 3 minutes (healthy)":            "healthy/0",
+		"Up 1 second (health: starting)":    "starting/0",
+		"Up 2 hours (unhealthy)":            "unhealthy/0",
+		"Up 2 hours":                        "/0",
+		"Up 2 hours (Paused)":               "/0",
+		"Exited (137) 5 seconds ago":        "/137",
+		"Restarting (1) 2 seconds ago":      "/1",
+		"Created":                           "/0",
+		"Exited (0) Less than a second ago": "/0",
+	} {
+		if got := fmt.Sprintf("%s/%d", healthFromStatus(status), exitFromStatus(status)); got != want {
+			t.Errorf("%q: %s, want %s", status, got, want)
+		}
+	}
+	if got := summaryName([]string{"/web/db-alias", "/proj-db-1"}); got != "proj-db-1" {
+		t.Errorf("summaryName: %q", got)
 	}
 }

@@ -73,11 +73,15 @@ type Container struct {
 	Health     string
 	ExitCode   int
 	Created    time.Time
-	StartedAt  time.Time
+	StartedAt  time.Time // zero when only the engine's list was read: see Status
 	Restarts   int
-	Ports      []PublishedPort
-	Labels     map[string]string
-	Volumes    []string // engine names of the volumes it mounts
+	// Status is the engine's own words from its container list ("Up 3
+	// minutes (healthy)", "Exited (1) 2 hours ago"), set when the
+	// container was not inspected.
+	Status  string
+	Ports   []PublishedPort
+	Labels  map[string]string
+	Volumes []string // engine names of the volumes it mounts
 }
 
 // PublishedPort is a port the engine published for a container.

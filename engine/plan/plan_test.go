@@ -121,6 +121,43 @@ func TestUpOnUnchangedStackOnlyWaits(t *testing.T) {
 `)
 }
 
+// TestNoOpUpWithWaitPlansNothing: a stack already up, healthy where it has
+// a healthcheck, is waited for by no one, with or without --wait; a
+// container whose health the engine has not yet decided still is.
+func TestNoOpUpWithWaitPlansNothing(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	for i, c := range obs.Containers {
+		switch c.Service {
+		case "db":
+			obs.Containers[i].Health = model.HealthHealthy
+		case "migrate":
+			obs.Containers[i].State, obs.Containers[i].ExitCode = model.StateExited, 0
+		}
+	}
+	p.Services[2].Restart = "no" // migrate: a job, done
+	for _, wait := range []bool{false, true} {
+		pl, err := Up(p, obs, UpOptions{Wait: wait})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// migrate exited, so it is started again, as compose does; its
+		// dependents wait for it to complete, and --wait confirms the rest.
+		t.Logf("wait=%v:\n%s", wait, pl)
+		if strings.Contains(pl.String(), "demo-db-1") || strings.Contains(pl.String(), "demo-web-1") {
+			t.Fatalf("wait=%v: a healthy or running container is waited for:\n%s", wait, pl)
+		}
+	}
+	obs.Containers[2].Health = model.HealthStarting // db's health is not decided yet
+	pl, err := Up(p, obs, UpOptions{Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pl.String(), "wait healthy demo-db-1") {
+		t.Fatalf("a starting container is not waited for:\n%s", pl)
+	}
+}
+
 func TestUpRecreatesOnlyWhatChanged(t *testing.T) {
 	p := stack()
 	obs := observedAll(p)

@@ -9,6 +9,7 @@ import (
 
 	"devstack/engine/graph"
 	"devstack/engine/model"
+	"devstack/engine/ready"
 )
 
 // UpOptions tune an up plan.
@@ -191,6 +192,7 @@ type readiness struct {
 	completed []*Op
 	changed   bool              // a replica was created, recreated or started
 	kept      map[string]string // container name -> ID of replicas kept as they are
+	settled   map[string]bool   // container name -> kept and already running (healthy where checked): no wait
 }
 
 // Up plans bringing p to its desired state given what obs holds.
@@ -294,6 +296,9 @@ func Up(p *model.Project, obs model.Observed, o UpOptions) (pl *Plan, err error)
 			}
 			for n := 1; n <= svc.Replicas; n++ {
 				cname := ContainerName(p, svc, n)
+				if ready[name].settled[cname] {
+					continue
+				}
 				pl.add(Op{Kind: Confirm, Service: name, Name: cname, Number: n, ContainerID: ready[name].kept[cname]}, ids(ready[name].started)...)
 			}
 		}
@@ -331,7 +336,7 @@ func Up(p *model.Project, obs model.Observed, o UpOptions) (pl *Plan, err error)
 // dependency conditions are met.
 func planService(pl *Plan, p *model.Project, svc *model.Service, existing []model.Container, imageID string, o UpOptions,
 	infra, after []*Op, restartDeps bool, needs map[string]bool) *readiness {
-	r := &readiness{kept: map[string]string{}}
+	r := &readiness{kept: map[string]string{}, settled: map[string]bool{}}
 	// One container per replica number, the newest; older ones of the
 	// same number are left over from a replacement cut short (the old
 	// container and its replacement under its temporary name) and go.
@@ -404,8 +409,16 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 		}
 		if keptID != "" {
 			r.kept[name] = keptID
+			// A container kept running and already healthy (or running,
+			// without a healthcheck) is waited for by no one: a no-op up
+			// answers from its one observation.
+			if started == nil {
+				v, _ := ready.Judge(ready.Healthy, ready.Rules{}, svc, c, ready.Seen{})
+				checked := ready.Command(svc.Healthcheck) != nil
+				r.settled[name] = v == ready.Ready && (c.Health == model.HealthHealthy || !checked)
+			}
 		}
-		if needs[model.ConditionHealthy] {
+		if needs[model.ConditionHealthy] && !r.settled[name] {
 			r.healthy = append(r.healthy, pl.add(Op{Kind: WaitHealthy, Service: svc.Name, Name: name, Number: n, ContainerID: keptID}, ids([]*Op{started})...))
 		}
 		if needs[model.ConditionCompletedSuccessful] {
