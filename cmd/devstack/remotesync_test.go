@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -160,4 +163,97 @@ func TestRemoteBindsSyncedAfterDetach(t *testing.T) {
 	if vols, _ := s.h.Docker("volume", "ls", "-q"); strings.Contains(vols, s.project) {
 		t.Errorf("down -v left the synced volume: %s", vols)
 	}
+}
+
+// The link to the engine's machine is cut for 5 s under an attached up
+// (sync and a forward) and restored: a command meanwhile says within 10 s
+// that the engine is unreachable, an edit made while the link was down
+// arrives, and the forward answers again.
+func TestRemoteLinkCutAndRestored(t *testing.T) {
+	port := freeTestPort(t)
+	s := newRemoteStack(t, map[string]string{
+		"compose.yaml": fmt.Sprintf(`services:
+  app:
+    image: $IMAGE
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+    init: true
+    ports: ["%d:80"]
+    volumes: ["./src:/app"]
+`, port),
+		"src/a.txt": "a1",
+	})
+	bin, err := exec.LookPath("devstack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := exec.Command(bin, "up", "--no-tui")
+	up.Dir, up.Env = s.dir, s.env
+	var out lockedBuilder
+	up.Stdout, up.Stderr = &out, &out
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = up.Wait(); close(exited) }()
+	defer func() {
+		_ = up.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			_ = up.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("up said:\n%s", out.String())
+		}
+	}()
+	app := s.project + "-app-1"
+	has := func(want string) func(string, error) bool {
+		return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
+	}
+	s.waitIn(app, "the initial sync", has("a1"), "cat", "/app/a.txt")
+	local := "127.0.0.1:" + strconv.Itoa(port)
+	pollGet(t, local, func(string) bool { return true })
+
+	s.h.LinkDown()
+	down := time.Now()
+	start := time.Now()
+	_, errOut, err := s.try("ps")
+	took := time.Since(start)
+	if err == nil || !strings.Contains(errOut, "does not answer") && !strings.Contains(errOut, "unable to reach") {
+		t.Errorf("ps on a dead link: %v %s", err, errOut)
+	}
+	if took > 10*time.Second {
+		t.Errorf("ps on a dead link took %v to fail", took)
+	}
+	s.write("src/a.txt", "a2")                        // while the link is down
+	time.Sleep(time.Until(down.Add(5 * time.Second))) // the outage lasts 5 s: the scenario, not a wait for a result
+	s.h.LinkUp()
+	back := time.Now()
+	s.waitIn(app, "the edit made while the link was down", has("a2"), "cat", "/app/a.txt")
+	synced := time.Since(back)
+	pollGet(t, local, func(string) bool { return true })
+	forwarded := time.Since(back)
+	t.Logf("after the link came back: edit in the container after %v, forward answering after %v; ps on the dead link failed in %v",
+		synced.Round(time.Millisecond), forwarded.Round(time.Millisecond), took.Round(time.Millisecond))
+	s.write("src/a.txt", "a3")
+	s.waitIn(app, "an edit after the link came back", has("a3"), "cat", "/app/a.txt")
+}
+
+// lockedBuilder is a strings.Builder a process's two streams may share.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -103,7 +103,13 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, fmt.Errorf("unable to use the Docker engine at %s (%s): %w", host, where, err)
 	}
 	r := &Runtime{api: api, host: host, where: where, close: closeFn, ssh: sshd, pullStall: defaultPullStall}
-	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	// A remote engine that does not answer is said so within 10 s (the
+	// SSH login is bounded on its own); a local one may be slow to start.
+	pingWait := 15 * time.Second
+	if sshd != nil {
+		pingWait = 8 * time.Second
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, pingWait)
 	defer cancel()
 	if err := r.Ping(pingCtx); err != nil {
 		_ = r.Close()

@@ -45,9 +45,20 @@ type hop struct {
 	cfg  *ssh.ClientConfig
 }
 
-// keepAlive is how often an idle SSH connection is probed, so a dead
-// link is noticed (and redialled) instead of hanging the next call.
-const keepAlive = 30 * time.Second
+// keepAlive is how often the SSH connection is probed, and
+// keepAliveTimeout how long an answer may take before the link is taken
+// for dead: the connection is closed, every call on it fails at once
+// ("the engine is unreachable") instead of hanging until TCP gives up
+// (minutes), and the next call dials again. A dropped link (Wi-Fi change,
+// a laptop waking up) is thus noticed within 8 s.
+const (
+	keepAlive        = 3 * time.Second
+	keepAliveTimeout = 5 * time.Second
+)
+
+// dialTimeout bounds reaching each SSH server (TCP connect and
+// handshake), so that a command on a dead link says so within 10 s.
+const dialTimeout = 8 * time.Second
 
 func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
 	u, err := url.Parse(host)
@@ -87,7 +98,7 @@ func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &ssh.ClientConfig{User: user, Auth: auths, HostKeyCallback: check, HostKeyAlgorithms: algos, Timeout: 15 * time.Second}, nil
+		return &ssh.ClientConfig{User: user, Auth: auths, HostKeyCallback: check, HostKeyAlgorithms: algos, Timeout: dialTimeout}, nil
 	}
 	for _, j := range jumps {
 		cfg, err := config(j.addr, j.user)
@@ -318,8 +329,21 @@ func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
 			case <-done:
 				return
 			case <-t.C:
-				if _, _, err := conn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
-					conn.Close()
+				answered := make(chan error, 1)
+				go func() {
+					_, _, err := conn.SendRequest("keepalive@openssh.com", true, nil)
+					answered <- err
+				}()
+				select {
+				case err := <-answered:
+					if err != nil {
+						conn.Close()
+						return
+					}
+				case <-time.After(keepAliveTimeout):
+					conn.Close() // no answer: the link is gone
+					return
+				case <-done:
 					return
 				}
 			}
@@ -343,7 +367,9 @@ func sshLogin(ctx context.Context, prev *ssh.Client, h hop) (*ssh.Client, error)
 	if err != nil {
 		return nil, fmt.Errorf("unable to connect to %s: %w", h.addr, err)
 	}
-	// The handshake has no context of its own: bound it with one.
+	// The handshake has no context of its own: bound it with one, and
+	// with dialTimeout (a link that drops mid-handshake sends no reset).
+	_ = raw.SetDeadline(time.Now().Add(h.cfg.Timeout))
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
 	c, chans, reqs, err := ssh.NewClientConn(raw, h.addr, h.cfg)
 	if !stop() {
