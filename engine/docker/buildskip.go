@@ -239,6 +239,9 @@ func recordBuild(in inputs, id string) {
 	if err != nil {
 		return
 	}
+	if _, err := os.Lstat(in.record); err != nil {
+		buildinputs.Prune(filepath.Dir(in.record), buildinputs.Forget) // a new image: forget those long gone
+	}
 	if state.MkdirAll(filepath.Dir(in.record)) == nil {
 		_ = state.WriteFile(in.record, data)
 	}

@@ -71,7 +71,12 @@ func (h *Hasher) Tree(dir string, excludes []string) (string, Stats, error) {
 		key := sha256.Sum256([]byte(dir))
 		cachePath = filepath.Join(h.Dir, hex.EncodeToString(key[:16]))
 	}
-	old := load(cachePath)
+	old, found := load(cachePath)
+	if cachePath != "" && !found {
+		// A context not seen before: a good time to forget those not
+		// seen for long.
+		Prune(h.Dir, Forget)
+	}
 	next := make(map[string]entry, len(old))
 	changed := false
 
@@ -176,24 +181,55 @@ func sumFile(path string, sum *[sha256.Size]byte) (int64, error) {
 var cacheMagic = []byte("devstack-buildinputs-1\n")
 
 // load reads a cache file; anything unreadable is an empty cache.
-func load(path string) map[string]entry {
+// found tells whether the file was there.
+func load(path string) (entries map[string]entry, found bool) {
 	out := map[string]entry{}
 	if path == "" {
-		return out
+		return out, false
 	}
 	data, err := state.ReadFile(path)
-	if err != nil || !bytes.HasPrefix(data, cacheMagic) {
-		return out
+	if err != nil {
+		return out, false
+	}
+	if !bytes.HasPrefix(data, cacheMagic) {
+		return out, true
 	}
 	r := bytes.NewReader(data[len(cacheMagic):])
 	for r.Len() > 0 {
 		rel, e, err := readEntry(r)
 		if err != nil {
-			return map[string]entry{}
+			return map[string]entry{}, true
 		}
 		out[rel] = e
 	}
-	return out
+	return out, true
+}
+
+// Forget is how long a cache or record nobody wrote stays.
+const Forget = 30 * 24 * time.Hour
+
+// Prune removes the files of dir (a directory of devstack's own caches
+// or records, named by hex digests) not written for olderThan, and the
+// temporary files a crash left there.
+func Prune(dir string, olderThan time.Duration) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-olderThan)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !(isHex(e.Name()) || state.Leftover(e.Name())) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil && s != ""
 }
 
 func readEntry(r *bytes.Reader) (string, entry, error) {

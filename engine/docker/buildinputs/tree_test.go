@@ -196,3 +196,18 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Prune forgets caches not written for long, and nothing else.
+func TestPrune(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"0123abcd": "old", "89abcdef": "new", "notes.txt": "not ours"})
+	old := time.Now().Add(-2 * Forget)
+	must(t, os.Chtimes(filepath.Join(dir, "0123abcd"), old, old))
+	must(t, os.Chtimes(filepath.Join(dir, "notes.txt"), old, old))
+	Prune(dir, Forget)
+	for name, want := range map[string]bool{"0123abcd": false, "89abcdef": true, "notes.txt": true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s: kept=%v, want %v", name, err == nil, want)
+		}
+	}
+}
