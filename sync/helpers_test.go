@@ -235,7 +235,7 @@ func hostTree(t testing.TB, dir string, skip func(rel string) bool) string {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	var last string
 	for {
 		ok, state := cond()
