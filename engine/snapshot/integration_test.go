@@ -98,10 +98,25 @@ func sums(t *testing.T, rt engine.Runtime, p *model.Project, service, dir string
 
 func TestSnapshotSaveChangeRestore(t *testing.T) {
 	rt := newRuntime(t, "")
-	snapshotRoundTrip(t, rt, false)
+	snapshotRoundTrip(t, rt, false, func(args ...string) (string, error) {
+		out, err := exec.Command("docker", args...).CombinedOutput()
+		return string(out), err
+	})
 }
 
-func snapshotRoundTrip(t *testing.T, rt *docker.Runtime, compress bool) {
+// The same on a remote engine over SSH: read and written through the
+// API alone, stored compressed here.
+func TestSnapshotOverSSH(t *testing.T) {
+	h := enginetest.StartSSHHost(t)
+	h.LoadImage(enginetest.Busybox(t))
+	rt := newRuntime(t, h.URL)
+	if !rt.Remote() {
+		t.Fatal("not a remote runtime")
+	}
+	snapshotRoundTrip(t, rt, true, h.Docker)
+}
+
+func snapshotRoundTrip(t *testing.T, rt *docker.Runtime, compress bool, docker func(args ...string) (string, error)) {
 	ctx := testCtx(t, 3*time.Minute)
 	p := twoVolumes(t, enginetest.BusyboxImage)
 	e := engine.New(rt, event.Discard)
@@ -119,6 +134,9 @@ func snapshotRoundTrip(t *testing.T, rt *docker.Runtime, compress bool) {
 	}
 	if len(m.Volumes) != 2 || m.Volumes[0].Key != "db" || m.Volumes[0].Files < 203 || len(m.Services) != 2 {
 		t.Fatalf("manifest: %+v", m)
+	}
+	if compress != (m.Volumes[0].Encoding == encTarZstd) || (compress && m.Volumes[0].Stored >= m.Volumes[0].Bytes) {
+		t.Errorf("compress %v: volume stored as %s, %d of %d bytes", compress, m.Volumes[0].Encoding, m.Volumes[0].Stored, m.Volumes[0].Bytes)
 	}
 	if _, err := Save(ctx, SaveOptions{Runtime: rt, Store: store, Project: p, Name: "before"}); err == nil || !strings.Contains(err.Error(), "already has a snapshot") {
 		t.Fatalf("saving over a snapshot: %v", err)
@@ -160,8 +178,8 @@ func snapshotRoundTrip(t *testing.T, rt *docker.Runtime, compress bool) {
 		}
 	}
 	// No staging volume, helper or journal is left.
-	out, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "name="+p.Name).Output()
-	if n := len(strings.Fields(string(out))); n != 2 {
+	out, _ := docker("volume", "ls", "-q", "--filter", "name="+p.Name)
+	if n := len(strings.Fields(out)); n != 2 {
 		t.Errorf("volumes left: %s", out)
 	}
 	if _, err := os.Stat(store.journalPath(p.Name)); !os.IsNotExist(err) {
