@@ -21,6 +21,8 @@ type bench struct {
 	n        int      // runs per measurement
 	root     string   // repository root
 
+	snapshotMiB int // the snapshot scenario's data size
+
 	mu       sync.Mutex
 	cleanups []func()
 }

@@ -23,6 +23,7 @@ func main() {
 		compose = flag.String("compose", "auto", `the compose to compare with: "auto" (v2 plugin, else v1), a command such as "docker compose" or "docker-compose", or "none"`)
 		n       = flag.Int("n", 5, "runs per measurement (medians are reported)")
 		asJSON  = flag.Bool("json", false, "print JSON instead of a table")
+		snapMiB = flag.Int("snapshot-mib", 1024, "size of the snapshot scenario's volume data, in MiB")
 		only    = flag.String("only", "", "comma-separated scenarios to run (default: all): "+strings.Join(scenarioNames(), ","))
 	)
 	flag.Parse()
@@ -44,7 +45,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	b := &bench{devstack: abs, n: *n, root: root}
+	b := &bench{devstack: abs, n: *n, root: root, snapshotMiB: *snapMiB}
 	b.compose, b.which, b.v1 = findCompose(*compose)
 	host := hostInfo() // before the scenarios: how busy the machine was
 	stop := b.cleanupOnSignal()

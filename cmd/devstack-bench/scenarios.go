@@ -24,6 +24,7 @@ var scenarios = []scenario{
 	{"sync", benchSync},
 	{"dashboard", benchDashboard},
 	{"build", benchBuild},
+	{"snapshot", benchSnapshot},
 }
 
 func scenarioNames() []string {

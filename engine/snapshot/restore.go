@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"devstack/engine"
+	"devstack/engine/graph"
 	"devstack/engine/model"
 	"devstack/engine/state"
 )
@@ -49,11 +50,16 @@ var ErrDeclined = errors.New("restore cancelled: nothing was changed")
 // killed) is finished by the next restore: the volumes are never left
 // half-restored.
 type journal struct {
-	Snapshot string          `json:"snapshot"`
-	Phase    string          `json:"phase"` // staging | swap
-	Volumes  []journalVolume `json:"volumes"`
-	Stopped  []string        `json:"stopped,omitempty"` // container IDs to start again, in order
-	Image    string          `json:"image,omitempty"`   // the swap helper's image
+	Snapshot string             `json:"snapshot"`
+	Phase    string             `json:"phase"` // staging | swap
+	Volumes  []journalVolume    `json:"volumes"`
+	Stopped  []stoppedContainer `json:"stopped,omitempty"` // to start again
+	Image    string             `json:"image,omitempty"`   // the swap helper's image
+}
+
+type stoppedContainer struct {
+	ID      string `json:"id"`
+	Service string `json:"service"`
 }
 
 type journalVolume struct {
@@ -143,18 +149,21 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			return nil, err
 		}
 	}
-	shell, err := shellImage(ctx, o.Runtime, p, obs)
+	sw, shell, err := startSwapper(ctx, o.Runtime, p, obs, j.Volumes)
 	if err != nil {
 		dropStaging()
 		return nil, err
 	}
+	dropStaging = func(drop func()) func() {
+		return func() { sw.close(ctx); drop() }
+	}(dropStaging)
 	if o.Log != nil {
 		o.Log("staged and verified %d volume(s) in %s", len(m.Volumes), time.Since(start).Round(10*time.Millisecond))
 	}
 
 	// Which of the project's containers mount the volumes, and which of
-	// those run: they stop for the swap and start again in the order
-	// they had started.
+	// those run: they stop for the swap and start again (dependencies
+	// first).
 	var running []model.Container
 	seen := map[string]bool{}
 	for _, v := range j.Volumes {
@@ -203,12 +212,13 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 	// Swap. From here the journal finishes the work if it is cut short.
 	j.Phase, j.Image = "swap", shell
 	for _, c := range running {
-		j.Stopped = append(j.Stopped, c.ID)
+		j.Stopped = append(j.Stopped, stoppedContainer{ID: c.ID, Service: c.Service})
 	}
 	if err := o.Store.writeJournal(p.Name, j); err != nil {
 		dropStaging()
 		return nil, err
 	}
+	defer sw.close(ctx)
 	down := time.Now()
 	if o.Log != nil && len(running) > 0 {
 		var cs []string
@@ -220,11 +230,17 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 	if err := stopAll(ctx, o.Runtime, running); err != nil {
 		return nil, interrupted(o.Name, err)
 	}
-	if err := finish(ctx, o, j); err != nil {
+	stopped := time.Since(down)
+	if err := finish(ctx, o, j, sw); err != nil {
 		return nil, interrupted(o.Name, err)
 	}
+	downFor := time.Since(down)
+	if err := cleanUp(ctx, o, j, sw); err != nil {
+		return nil, err
+	}
 	if o.Log != nil {
-		o.Log("snapshot %s restored in %s (services down %s)", o.Name, time.Since(start).Round(10*time.Millisecond), time.Since(down).Round(10*time.Millisecond))
+		o.Log("snapshot %s restored in %s (services down %s: %s to stop them, %s to swap and start)", o.Name, time.Since(start).Round(10*time.Millisecond),
+			downFor.Round(10*time.Millisecond), stopped.Round(10*time.Millisecond), (downFor - stopped).Round(10*time.Millisecond))
 	}
 	return m, nil
 }
@@ -252,25 +268,83 @@ func resume(ctx context.Context, o RestoreOptions) (done bool, err error) {
 	if o.Log != nil {
 		o.Log("finishing the restore of snapshot %s that was cut short", j.Snapshot)
 	}
-	if err := finish(ctx, o, j); err != nil {
+	obs, err := o.Runtime.Observe(ctx, o.Project)
+	if err != nil {
+		return false, err
+	}
+	sw, _, err := startSwapper(ctx, o.Runtime, o.Project, obs, j.Volumes)
+	if err != nil {
 		return false, interrupted(j.Snapshot, err)
+	}
+	if err := finish(ctx, o, j, sw); err != nil {
+		sw.close(ctx)
+		return false, interrupted(j.Snapshot, err)
+	}
+	if err := cleanUp(ctx, o, j, sw); err != nil {
+		return false, err
 	}
 	return j.Snapshot == o.Name, nil
 }
 
 // finish swaps every staged volume in, starts the stopped containers and
 // drops the journal. Each step may be repeated.
-func finish(ctx context.Context, o RestoreOptions, j *journal) error {
-	for _, v := range j.Volumes {
-		if err := swap(ctx, o.Runtime, o.Project, j.Image, v); err != nil {
-			return err
+func finish(ctx context.Context, o RestoreOptions, j *journal, sw *swapper) error {
+	errs := make(chan error, len(j.Volumes))
+	for i, v := range j.Volumes {
+		go func() { errs <- sw.swap(ctx, i, v.Name) }()
+	}
+	var first error
+	for range j.Volumes {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
-	for _, id := range j.Stopped {
-		if err := o.Runtime.StartContainer(ctx, id); err != nil {
-			return err
+	if first != nil {
+		return first
+	}
+	return startInWaves(ctx, o.Runtime, o.Project, j.Stopped)
+}
+
+// startInWaves starts the containers a wave of dependency depth at a
+// time, each wave's containers at once: what depends on another service
+// starts after it, and the stack is down no longer than it must be.
+func startInWaves(ctx context.Context, rt Runtime, p *model.Project, cs []stoppedContainer) error {
+	depth := map[string]int{}
+	if g, err := graph.New(p); err == nil {
+		for _, s := range g.Order() {
+			for _, d := range g.Dependencies(s) {
+				depth[s] = max(depth[s], depth[d]+1)
+			}
 		}
 	}
+	waves := map[int][]string{}
+	top := 0
+	for _, c := range cs {
+		d := depth[c.Service]
+		waves[d] = append(waves[d], c.ID)
+		top = max(top, d)
+	}
+	for d := 0; d <= top; d++ {
+		errs := make(chan error, len(waves[d]))
+		for _, id := range waves[d] {
+			go func() { errs <- rt.StartContainer(ctx, id) }()
+		}
+		var first error
+		for range waves[d] {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return first
+		}
+	}
+	return nil
+}
+
+// cleanUp removes what a finished restore no longer needs.
+func cleanUp(ctx context.Context, o RestoreOptions, j *journal, sw *swapper) error {
+	sw.close(ctx)
 	for _, v := range j.Volumes {
 		if err := o.Runtime.RemoveVolume(ctx, v.Staging); err != nil {
 			return err
@@ -351,13 +425,14 @@ func mounting(p *model.Project, key string) []string {
 	return out
 }
 
-// The swap runs in a helper container with a shell. With the engine's
-// local driver both volumes' directories sit side by side under its
-// volumes directory, which the helper mounts whole: the swap is then
-// two renames, whatever the volume's size. The script may be run again
-// after any interruption: while the staging volume still holds its
-// _data the swap has not happened; the old data goes into the staging
-// volume, which is removed afterwards.
+// The swap runs in a helper container with a shell, started before the
+// services stop, so that they are down only for the swap itself (one
+// exec). With the engine's local driver both volumes' directories sit
+// side by side under its volumes directory, which the helper mounts
+// whole: the swap is then two renames, whatever the volume's size. The
+// script may be run again after any interruption: while the staging
+// volume still holds its _data the swap has not happened; the old data
+// goes into the staging volume, which is removed afterwards.
 const swapRenames = `set -e
 cd /vols
 O="$1"; S="$2"
@@ -372,51 +447,121 @@ if [ -e "$O/_data.devstack-old" ]; then mv "$O/_data.devstack-old" "$S/old"; fi
 // Other drivers: the volume is emptied and the staged copy copied in,
 // inside the engine; repeated, it does the same again.
 const swapCopy = `set -e
-find /o -mindepth 1 -maxdepth 1 -exec rm -rf {} +
-cp -a /s/. /o/
-chown "$1" /o && chmod "$2" /o
+find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+cp -a "$2/." "$1/"
+chown "$3" "$1" && chmod "$4" "$1"
 `
 
-func swap(ctx context.Context, rt Runtime, p *model.Project, image string, v journalVolume) error {
-	orig, err := rt.VolumeInfo(ctx, v.Name)
-	if err != nil {
-		return err
-	}
-	if !orig.Found {
-		// down -v since the save: the volume is made anew, as up would.
-		key := ""
-		for k, pv := range p.Volumes {
-			if pv.Name == v.Name {
-				key = k
+// swapper is the running helper container the swaps are execs in.
+type swapper struct {
+	rt   Runtime
+	id   string
+	cmds [][]string // per volume
+}
+
+// startSwapper makes sure each volume exists (a `down -v` since the save
+// removed it: it is made anew, as up would), then starts the helper with
+// the first of the project's images that has the shell and tools the
+// scripts need.
+func startSwapper(ctx context.Context, rt Runtime, p *model.Project, obs model.Observed, vols []journalVolume) (*swapper, string, error) {
+	helper := &model.Service{Name: helperService, NetworkMode: "none", User: "0:0",
+		Entrypoint: []string{"sh", "-c", "command -v mv && command -v cp && command -v find && command -v chown >/dev/null && while :; do sleep 3600; done"}}
+	sw := &swapper{rt: rt}
+	vroot := ""
+	for i, v := range vols {
+		orig, err := rt.VolumeInfo(ctx, v.Name)
+		if err != nil {
+			return nil, "", err
+		}
+		if !orig.Found {
+			for k, pv := range p.Volumes {
+				if pv.Name == v.Name {
+					if err := rt.CreateVolume(ctx, p, k); err != nil {
+						return nil, "", err
+					}
+				}
+			}
+			if orig, err = rt.VolumeInfo(ctx, v.Name); err != nil {
+				return nil, "", err
 			}
 		}
-		if err := rt.CreateVolume(ctx, p, key); err != nil {
-			return err
+		stg, err := rt.VolumeInfo(ctx, v.Staging)
+		if err != nil {
+			return nil, "", err
 		}
-		if orig, err = rt.VolumeInfo(ctx, v.Name); err != nil {
-			return err
+		if !stg.Found {
+			return nil, "", fmt.Errorf("the staging volume %s of volume %s is gone: the restore cannot be finished; restore the snapshot again", v.Staging, v.Name)
+		}
+		if parent, ok := sideBySide(orig, stg); ok && (vroot == "" || vroot == parent) {
+			vroot = parent
+			sw.cmds = append(sw.cmds, []string{"sh", "-c", swapRenames, "swap", path.Base(path.Dir(orig.Mountpoint)), path.Base(path.Dir(stg.Mountpoint)), v.Owner, v.Mode})
+			continue
+		}
+		o, st := fmt.Sprintf("/o%d", i), fmt.Sprintf("/s%d", i)
+		helper.Volumes = append(helper.Volumes,
+			model.Mount{Type: model.MountVolume, Source: v.Name, Target: o, NoCopy: true},
+			model.Mount{Type: model.MountVolume, Source: v.Staging, Target: st, ReadOnly: true, NoCopy: true})
+		sw.cmds = append(sw.cmds, []string{"sh", "-c", swapCopy, "swap", o, st, v.Owner, v.Mode})
+	}
+	if vroot != "" {
+		helper.Volumes = append(helper.Volumes, model.Mount{Type: model.MountBind, Source: vroot, Target: "/vols"})
+	}
+	tried := map[string]bool{}
+	for _, s := range p.Services {
+		if tried[s.Image] || obs.Images[s.Image] == "" {
+			continue
+		}
+		tried[s.Image] = true
+		h := *helper
+		h.Image = s.Image
+		id, err := createHelper(ctx, rt, p, &h)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := rt.StartContainer(ctx, id); err == nil {
+			if c, err := waitRunning(ctx, rt, id); err == nil && c.State == model.StateRunning {
+				sw.id = id
+				return sw, s.Image, nil
+			}
+		}
+		_ = rt.RemoveContainer(context.WithoutCancel(ctx), id, false)
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
 		}
 	}
-	stg, err := rt.VolumeInfo(ctx, v.Staging)
+	return nil, "", fmt.Errorf("none of project %s's images has the shell and tools (sh, mv, cp, find, chown) the swap of volumes runs with: nothing was changed", p.Name)
+}
+
+// waitRunning gives the helper's probe a moment: it exits at once when a
+// tool is missing.
+func waitRunning(ctx context.Context, rt Runtime, id string) (model.Container, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c, err := rt.InspectContainer(ctx, id)
+		if err != nil || c.State != model.StateRunning || time.Now().After(deadline) {
+			return c, err
+		}
+		if c.StartedAt.Add(300 * time.Millisecond).Before(time.Now()) {
+			return c, nil // past its checks: it sleeps now
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+func (sw *swapper) swap(ctx context.Context, i int, volume string) error {
+	var out bytes.Buffer
+	code, err := sw.rt.Exec(ctx, sw.id, engine.ExecOptions{Cmd: sw.cmds[i], User: "0:0", Stdout: &out, Stderr: &out})
 	if err != nil {
-		return err
+		return fmt.Errorf("unable to swap volume %s: %w", volume, err)
 	}
-	if !stg.Found {
-		return fmt.Errorf("the staging volume %s of volume %s is gone: the restore cannot be finished; restore the snapshot again", v.Staging, v.Name)
+	if code != 0 {
+		return fmt.Errorf("unable to swap volume %s: the helper exited %d: %s", volume, code, strings.TrimSpace(out.String()))
 	}
-	helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", User: "0:0"}
-	parent, ok := sideBySide(orig, stg)
-	if ok {
-		helper.Entrypoint = []string{"sh", "-c", swapRenames, "swap", path.Base(path.Dir(orig.Mountpoint)), path.Base(path.Dir(stg.Mountpoint)), v.Owner, v.Mode}
-		helper.Volumes = []model.Mount{{Type: model.MountBind, Source: parent, Target: "/vols"}}
-	} else {
-		helper.Entrypoint = []string{"sh", "-c", swapCopy, "swap", v.Owner, v.Mode}
-		helper.Volumes = []model.Mount{
-			{Type: model.MountVolume, Source: v.Name, Target: "/o", NoCopy: true},
-			{Type: model.MountVolume, Source: v.Staging, Target: "/s", ReadOnly: true, NoCopy: true},
-		}
-	}
-	return runHelper(ctx, rt, p, helper, "swap volume "+v.Name)
+	return nil
+}
+
+func (sw *swapper) close(ctx context.Context) {
+	_ = sw.rt.RemoveContainer(context.WithoutCancel(ctx), sw.id, false)
 }
 
 // sideBySide returns the directory holding both local volumes' own
@@ -427,46 +572,6 @@ func sideBySide(a, b model.VolumeInfo) (string, bool) {
 	}
 	pa, pb := path.Dir(path.Dir(a.Mountpoint)), path.Dir(path.Dir(b.Mountpoint))
 	return pa, pa == pb && path.IsAbs(pa) && pa != "/"
-}
-
-// runHelper runs a helper container to its end and fails unless it
-// exits 0, with its output in the error.
-func runHelper(ctx context.Context, rt Runtime, p *model.Project, helper *model.Service, what string) error {
-	id, err := createHelper(ctx, rt, p, helper)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rt.RemoveContainer(context.WithoutCancel(ctx), id, false) }()
-	var out bytes.Buffer
-	code, err := rt.AttachStart(ctx, id, engine.ExecOptions{Stdout: &out, Stderr: &out})
-	if err != nil {
-		return fmt.Errorf("unable to %s: %w", what, err)
-	}
-	if code != 0 {
-		return fmt.Errorf("unable to %s: the helper exited %d: %s", what, code, strings.TrimSpace(out.String()))
-	}
-	return nil
-}
-
-// shellImage finds one of the project's images with the shell and tools
-// the swap needs, trying them in turn; it runs before anything stops.
-func shellImage(ctx context.Context, rt Runtime, p *model.Project, obs model.Observed) (string, error) {
-	tried := map[string]bool{}
-	for _, s := range p.Services {
-		if tried[s.Image] || obs.Images[s.Image] == "" {
-			continue
-		}
-		tried[s.Image] = true
-		probe := &model.Service{Name: helperService, Image: s.Image, NetworkMode: "none", User: "0:0",
-			Entrypoint: []string{"sh", "-c", "command -v mv && command -v cp && command -v find && command -v rm"}}
-		if runHelper(ctx, rt, p, probe, "probe "+s.Image) == nil {
-			return s.Image, nil
-		}
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-	}
-	return "", fmt.Errorf("none of project %s's images has the shell and tools (sh, mv, cp, find, rm) the swap of volumes runs with: nothing was changed", p.Name)
 }
 
 func (s Store) journalPath(project string) string {

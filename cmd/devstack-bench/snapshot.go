@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// benchSnapshot: `snapshot save` and `snapshot restore --yes` of a volume
+// holding the data of one of two shapes (many small files, one large
+// file), against plain tar of the same data in the same run: `tar -c` of
+// the volume's directory into a file beside the snapshots, and `tar -x` of
+// that file into an empty directory. There is no compose peer; tar is the
+// floor (the compose column holds it). The restore runs with the service
+// up, so it includes the stop, swap and start; the time the service was
+// down is read from devstack's own line.
+func benchSnapshot(b *bench) ([]result, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("the tar side reads the volume's directory on the engine's host: run as root")
+	}
+	mib := b.snapshotMiB
+	shapes := []struct {
+		name, fill string
+	}{
+		// 32 KiB files, 256 to a directory.
+		{"many small files", fmt.Sprintf(`n=%d; i=0; while [ $i -lt $n ]; do d=/data/d$((i/256)); mkdir -p $d; head -c 32768 /dev/urandom > $d/f$i; i=$((i+1)); done`, mib*32)},
+		{"one large file", fmt.Sprintf(`dd if=/dev/urandom of=/data/big bs=1M count=%d 2>/dev/null`, mib)},
+	}
+	work, err := os.MkdirTemp("", "devstack-bench-snapshot")
+	if err != nil {
+		return nil, err
+	}
+	b.atCleanup(func() { os.RemoveAll(work) })
+	file := filepath.Join(work, "compose.yaml")
+	if err := os.WriteFile(file, []byte(`services:
+  app:
+    image: devstack-test/busybox:1
+    init: true
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
+    volumes: [data:/data]
+volumes:
+  data:
+`), 0o644); err != nil {
+		return nil, err
+	}
+	ds := tool{name: "devstack", tag: "ds", argv: []string{b.devstack}}
+	env := []string{"XDG_DATA_HOME=" + filepath.Join(work, "data")}
+	downRe := regexp.MustCompile(`services down ([0-9.]+)(ms|s)`)
+	var rows []result
+	for k, shape := range shapes {
+		project := fmt.Sprintf("snapbench%d-%d", os.Getpid(), k)
+		b.takeDownLater(ds, work, file, project)
+		run := func(args ...string) ([]byte, float64, error) {
+			name, a := ds.args(file, project, args...)
+			wall, _, out, err := timedOutput(work, env, name, a...)
+			return out, wall, err
+		}
+		if _, _, err := run("up", "-d"); err != nil {
+			return nil, err
+		}
+		if _, _, err := run("exec", "-T", "app", "sh", "-c", shape.fill); err != nil {
+			return nil, err
+		}
+		out, err := exec.Command("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", project+"_data").Output()
+		if err != nil {
+			return nil, fmt.Errorf("docker volume inspect: %w", err)
+		}
+		src := strings.TrimSpace(string(out))
+		var save, restore, tarC, tarX, down []float64
+		for i := 0; i < b.n; i++ {
+			tarFile := filepath.Join(work, "data", "tar-"+strconv.Itoa(i)+".tar")
+			dest := filepath.Join(work, "data", "untar-"+strconv.Itoa(i))
+			_ = os.MkdirAll(dest, 0o700)
+			tarSide := func() error {
+				w, _, err := timed(work, nil, "tar", "-cf", tarFile, "-C", src, ".")
+				if err != nil {
+					return err
+				}
+				tarC = append(tarC, w)
+				if w, _, err = timed(work, nil, "tar", "-xf", tarFile, "-C", dest); err != nil {
+					return err
+				}
+				tarX = append(tarX, w)
+				os.Remove(tarFile)
+				return os.RemoveAll(dest)
+			}
+			dsSide := func() error {
+				name := "bench" + strconv.Itoa(i)
+				if _, w, err := run("snapshot", "save", name); err != nil {
+					return err
+				} else {
+					save = append(save, w)
+				}
+				out, w, err := run("snapshot", "restore", name, "--yes")
+				if err != nil {
+					return err
+				}
+				restore = append(restore, w)
+				if m := downRe.FindSubmatch(out); m != nil {
+					v, _ := strconv.ParseFloat(string(m[1]), 64)
+					if string(m[2]) == "ms" {
+						v /= 1000
+					}
+					down = append(down, v)
+				}
+				_, _, err = run("snapshot", "rm", name)
+				return err
+			}
+			first, second := tarSide, dsSide
+			if i%2 == 1 {
+				first, second = dsSide, tarSide
+			}
+			if err := first(); err != nil {
+				return nil, err
+			}
+			if err := second(); err != nil {
+				return nil, err
+			}
+		}
+		label := fmt.Sprintf("snapshot %d MiB, %s", mib, shape.name)
+		saveRow := result{Scenario: label + ": save", Unit: "s", Devstack: median(save), Compose: median(tarC),
+			Target: "≥ 0.70× tar throughput", Note: "compose column: tar -c", DevstackRuns: save, ComposeRuns: tarC}
+		restoreRow := result{Scenario: label + ": restore", Unit: "s", Devstack: median(restore), Compose: median(tarX),
+			Target: "≥ 0.70× tar throughput", Note: fmt.Sprintf("compose column: tar -x; services down %.2f s", median(down)), DevstackRuns: restore, ComposeRuns: tarX}
+		for _, r := range []*result{&saveRow, &restoreRow} {
+			r.Pass = r.Devstack > 0 && r.Compose/r.Devstack >= 0.7
+		}
+		rows = append(rows, saveRow, restoreRow)
+		if _, _, err := run("down", "-v"); err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
+}
