@@ -145,6 +145,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newEventsCmd(g),
 		newAttachCmd(g),
 		newCpCmd(g),
+		newShellCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"devstack/engine/enginetest"
+)
+
+// TestShellInTmux opens `devstack shell` in a real terminal: the built
+// service by default, as its user in its working_dir, the terminal's size
+// followed; exit returns. A service whose image has no shell is refused
+// plainly, and `ssh` is the same command.
+func TestShellInTmux(t *testing.T) {
+	enginetest.Busybox(t)
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	bin, err := exec.LookPath("devstack") // the test binary, installed by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := filepath.Abs("../../testdata/shell")
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	project := "dssh" + hex.EncodeToString(b)
+	tag := "devstack-test/" + project
+	t.Cleanup(func() {
+		enginetest.RemoveProject(project)
+		_ = exec.Command("docker", "rmi", "-f", tag+"-app", tag+"-bare").Run()
+	})
+	// bare: busybox under another name, so that there is no sh.
+	ctxTar, err := enginetest.ContextTar(map[string][]byte{"Dockerfile": []byte(
+		"FROM " + enginetest.BusyboxImage + " AS src\nFROM scratch\nCOPY --from=src /bin/busybox /busybox\nCMD [\"/busybox\", \"sleep\", \"600\"]\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("docker", "build", "-q", "-t", tag+"-bare", "-")
+	build.Stdin = bytes.NewReader(ctxTar)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	env := []string{"COMPOSE_PROJECT_NAME=" + project, "SHELL_TEST_IMAGE=" + tag}
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		env = append(env, "DOCKER_HOST="+h)
+	}
+	devstack := func(stdin string, args ...string) (string, error) {
+		c := exec.Command(bin, args...)
+		c.Dir, c.Env, c.Stdin = dir, append(os.Environ(), env...), strings.NewReader(stdin)
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := devstack("", "up", "-d"); err != nil {
+		t.Fatalf("up -d: %v\n%s", err, out)
+	}
+
+	s := &tmuxScreen{t: t, socket: "devstack-test-" + project}
+	cmd := "cd " + shellQuote(dir) + " && env"
+	for _, e := range env {
+		cmd += " " + shellQuote(e)
+	}
+	cmd += " " + shellQuote(bin) + " shell; echo SHELL-EXITED $?; sleep 600"
+	s.tmux("new-session", "-d", "-s", "ui", "-x", "120", "-y", "36", cmd)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+
+	s.waitFor("/tmp $") // busybox sh's prompt, in app's working_dir
+	s.keys("echo in-$(cat /built)-as-$(id -u)-at-$(pwd)", "Enter")
+	s.waitFor("in-built-as-65534-at-/tmp")
+	s.keys("stty size", "Enter")
+	s.waitFor("36 120")
+	s.tmux("resize-window", "-t", "ui", "-x", "100", "-y", "30")
+	s.keys("clear; stty size", "Enter")
+	s.waitFor("30 100")
+	s.keys("exit", "Enter")
+	s.waitFor("SHELL-EXITED 0")
+
+	out, err := devstack("", "shell", "bare")
+	if err == nil || !strings.Contains(out, `service "bare" has no shell`) || !strings.Contains(out, "devstack exec bare PROGRAM") || strings.Count(strings.TrimSpace(out), "\n") > 0 {
+		t.Fatalf("shell in an image without one: %v\n%s", err, out)
+	}
+	// ssh is shell; without a terminal it reads commands from stdin.
+	out, err = devstack("pwd; id -un\n", "ssh", "app")
+	if err != nil || out != "/tmp\nnobody\n" {
+		t.Fatalf("ssh app: %v\n%q", err, out)
+	}
+	if out, err := devstack("", "shell", "nosuch"); err == nil || !strings.Contains(out, "nosuch") {
+		t.Fatalf("shell nosuch: %v\n%s", err, out)
+	}
+}
