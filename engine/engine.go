@@ -58,6 +58,48 @@ type UpOptions struct {
 	RenewAnonVolumes bool
 	NoDeps           bool // only Services, not their dependencies
 	NoStart          bool // create without starting (create, up --no-start)
+	// AlwaysRecreateDeps recreates what the named services depend on (--always-recreate-deps).
+	AlwaysRecreateDeps bool
+	Scale              map[string]int // replicas per service, over the file's (--scale)
+	Pull               string         // always | missing | never over each pull_policy; "": the file's
+}
+
+// adjusted returns the project as the options change it (a copy; p is
+// not touched): --scale replicas, --pull policies. Config hashes stay the
+// file's: neither is part of one.
+func (o UpOptions) adjusted(p *model.Project) (*model.Project, error) {
+	if len(o.Scale) == 0 && o.Pull == "" {
+		return p, nil
+	}
+	switch o.Pull {
+	case "", "always", "missing", "never":
+	default:
+		return nil, fmt.Errorf("--pull %q: use always, missing or never", o.Pull)
+	}
+	for name, n := range o.Scale {
+		svc, ok := p.Service(name)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("--scale %s=%d: no such service (the project has %s)", name, n, strings.Join(p.ServiceNames(), ", "))
+		case n < 0:
+			return nil, fmt.Errorf("--scale %s=%d: the number of containers cannot be negative", name, n)
+		case n > 1 && svc.ContainerName != "":
+			return nil, fmt.Errorf("--scale %s=%d: service %q sets container_name %q, and a name belongs to one container; remove container_name to scale it", name, n, name, svc.ContainerName)
+		}
+	}
+	cp := *p
+	cp.Services = make([]model.Service, len(p.Services))
+	copy(cp.Services, p.Services)
+	for i := range cp.Services {
+		svc := &cp.Services[i]
+		if n, ok := o.Scale[svc.Name]; ok {
+			svc.Replicas = n
+		}
+		if o.Pull != "" && svc.Build == nil {
+			svc.PullPolicy = o.Pull
+		}
+	}
+	return &cp, nil
 }
 
 // Up builds what needs building and converges the project's containers.
@@ -65,6 +107,10 @@ type UpOptions struct {
 // built or pulled, so an up with nothing to change costs a handful of list
 // calls and no wait (the planner waits for nothing already healthy).
 func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
+	p, err := o.adjusted(p)
+	if err != nil {
+		return err
+	}
 	obs, err := e.rt.ObserveBrief(ctx, p)
 	if err != nil {
 		return err
@@ -83,14 +129,15 @@ func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
 		}
 	}
 	pl, err := plan.Up(p, obs, plan.UpOptions{
-		Services:         o.Services,
-		ForceRecreate:    o.ForceRecreate,
-		NoRecreate:       o.NoRecreate,
-		Wait:             o.Wait,
-		RemoveOrphans:    o.RemoveOrphans,
-		RenewAnonVolumes: o.RenewAnonVolumes,
-		NoDeps:           o.NoDeps,
-		NoStart:          o.NoStart,
+		Services:           o.Services,
+		ForceRecreate:      o.ForceRecreate,
+		NoRecreate:         o.NoRecreate,
+		Wait:               o.Wait,
+		RemoveOrphans:      o.RemoveOrphans,
+		RenewAnonVolumes:   o.RenewAnonVolumes,
+		NoDeps:             o.NoDeps,
+		NoStart:            o.NoStart,
+		AlwaysRecreateDeps: o.AlwaysRecreateDeps,
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -96,7 +97,25 @@ func newRootCmd(g *globals) *cobra.Command {
 		// Global flags come before the command, as with compose, so that
 		// commands may reuse their letters (logs -f is --follow).
 		TraverseChildren: true,
+		// Runnable, so that cobra checks its arguments: an unknown command
+		// ("devstack dwon") is an error with cobra's suggestion, not the
+		// help and exit 0 a script would take for success.
+		// (TraverseChildren skips cobra's own check of the root's args.)
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+			}
+			return errors.New(msg + "\n\nRun 'devstack --help' for the commands.")
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
 	}
+	root.SuggestionsMinimumDistance = 2
 	f := root.Flags()
 	f.StringArrayVarP(&g.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml and friends, searched upwards)")
 	f.StringVarP(&g.projectName, "project-name", "p", "", "project name (default: COMPOSE_PROJECT_NAME, the file's name:, or the directory)")

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,13 @@ type upFlags struct {
 	noAttach       []string
 	noLogPrefix    bool
 	timestamps     bool
+
+	noDeps             bool
+	noStart            bool
+	alwaysRecreateDeps bool
+	scale              []string // SERVICE=N
+	pull               string
+	quietPull          bool
 }
 
 // logOnly reports whether a flag asks for the plain log stream rather than
@@ -61,7 +70,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	fl := cmd.Flags()
 	fl.BoolVarP(&f.detach, "detach", "d", false, "start in the background and return")
 	fl.BoolVar(&f.wait, "wait", false, "wait until every service is running and healthy (implies -d)")
-	fl.DurationVar(&f.waitTimeout, "wait-timeout", 0, "give up waiting after this long (e.g. 2m)")
+	fl.Var((*secondsOrDuration)(&f.waitTimeout), "wait-timeout", "give up waiting after this long: seconds, as Compose, or a duration (2m)")
 	fl.BoolVar(&f.build, "build", false, "build images before starting, even when present")
 	fl.BoolVar(&f.noBuild, "no-build", false, "never build; fail when an image is missing")
 	fl.BoolVar(&f.forceRecreate, "force-recreate", false, "recreate containers even when unchanged")
@@ -79,7 +88,60 @@ func newUpCmd(g *globals) *cobra.Command {
 	fl.StringArrayVar(&f.noAttach, "no-attach", nil, "do not show the output of these services (repeatable; implies --no-tui)")
 	fl.BoolVar(&f.noLogPrefix, "no-log-prefix", false, "leave out the container prefix of log lines (implies --no-tui)")
 	fl.BoolVar(&f.timestamps, "timestamps", false, "show timestamps on log lines (implies --no-tui)")
+	fl.BoolVar(&f.noDeps, "no-deps", false, "do not start the services the named ones depend on")
+	fl.BoolVar(&f.noStart, "no-start", false, "create the containers, start none (implies -d)")
+	fl.BoolVar(&f.alwaysRecreateDeps, "always-recreate-deps", false, "recreate the containers of the services the named ones depend on, even when unchanged")
+	fl.StringArrayVar(&f.scale, "scale", nil, "run N containers of SERVICE, over the file's scale/replicas (SERVICE=N, repeatable)")
+	fl.StringVar(&f.pull, "pull", "policy", "pull images: always, missing, never, or policy (each service's pull_policy)")
+	fl.BoolVar(&f.quietPull, "quiet-pull", false, "pull without showing progress")
 	return cmd
+}
+
+// secondsOrDuration is a flag taking Compose's whole seconds ("30") or a
+// Go duration ("2m").
+type secondsOrDuration time.Duration
+
+func (d *secondsOrDuration) String() string { return time.Duration(*d).String() }
+func (d *secondsOrDuration) Type() string   { return "duration" }
+func (d *secondsOrDuration) Set(s string) error {
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		*d = secondsOrDuration(time.Duration(n) * time.Second)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is neither seconds nor a duration such as 90s or 2m", s)
+	}
+	*d = secondsOrDuration(v)
+	return nil
+}
+
+// parseScale reads --scale SERVICE=N values.
+func parseScale(values []string) (map[string]int, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	out := map[string]int{}
+	for _, v := range values {
+		name, num, ok := strings.Cut(v, "=")
+		n, err := strconv.Atoi(num)
+		if !ok || name == "" || err != nil || n < 0 {
+			return nil, fmt.Errorf("--scale %q: use SERVICE=N with N a whole number (web=3)", v)
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
+// pullEvents drops image pull progress (up --quiet-pull); failures still
+// come back as errors.
+type pullEvents struct{ next event.Sink }
+
+func (q pullEvents) Publish(e event.Event) {
+	if p, ok := e.(event.Progress); ok && p.Kind == event.KindImage && p.Action == event.Pulling {
+		return
+	}
+	q.next.Publish(e)
 }
 
 func runUp(ctx context.Context, g *globals, f upFlags, services []string) error {
@@ -101,7 +163,24 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	if (f.detach || f.wait) && f.logOnly() {
 		return fmt.Errorf("-d/--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --exit-code-from, --attach, --no-attach, --no-log-prefix or --timestamps: they act on the attached output")
 	}
-	if f.wait {
+	switch f.pull {
+	case "policy", "":
+		f.pull = ""
+	case "always", "missing", "never":
+	default:
+		return fmt.Errorf("--pull %q: use always, missing, never or policy", f.pull)
+	}
+	scale, err := parseScale(f.scale)
+	if err != nil {
+		return err
+	}
+	if f.noStart && (f.wait || f.logOnly()) {
+		return fmt.Errorf("--no-start starts nothing: it cannot be combined with --wait or the flags of attached output")
+	}
+	if f.alwaysRecreateDeps && f.noRecreate {
+		return fmt.Errorf("--always-recreate-deps and --no-recreate contradict each other: pick one")
+	}
+	if f.wait || f.noStart {
 		f.detach = true
 	}
 	s, err := g.open(ctx, services)
@@ -129,6 +208,16 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		RemoveOrphans:    f.removeOrphans,
 		Wait:             f.wait,
 		WaitTimeout:      f.waitTimeout,
+
+		NoDeps:             f.noDeps,
+		NoStart:            f.noStart,
+		AlwaysRecreateDeps: f.alwaysRecreateDeps,
+		Scale:              scale,
+		Pull:               f.pull,
+	}
+	var upSink event.Sink = s.out
+	if f.quietPull {
+		upSink = pullEvents{next: s.out}
 	}
 
 	liveSync := !f.noSync && hasWatchRules(s.project, services)
@@ -157,7 +246,7 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	defer stopSignals()
 
 	if f.detach {
-		if err := s.engine.Up(ctx, s.project, opts); err != nil {
+		if err := engine.New(s.rt, upSink).Up(ctx, s.project, opts); err != nil {
 			if ctx.Err() != nil {
 				// Ctrl-C: what was made stays for the next up or down,
 				// as with Compose; the exit status says it is not done.
@@ -190,7 +279,7 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	// container it started has stopped: a service waiting for another
 	// to complete starts after the first one's exit.
 	upDone := make(chan []string, 1)
-	started := &startedNames{next: s.out, services: attachTo}
+	started := &startedNames{next: upSink, services: attachTo}
 	upEngine := engine.New(s.rt, started)
 	logs := &logStyle{next: s.out, out: g.stdout, timestamps: f.timestamps, noPrefix: f.noLogPrefix}
 	attached, stopMonitor := context.WithCancel(context.Background())

@@ -3,7 +3,9 @@ package main
 import (
 	"slices"
 	"testing"
+	"time"
 
+	"devstack/engine/event"
 	"devstack/engine/model"
 )
 
@@ -70,5 +72,30 @@ func TestAttachTargets(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSecondsOrDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30": 30 * time.Second, "2m": 2 * time.Minute, "0": 0, "1m30s": 90 * time.Second} {
+		var d secondsOrDuration
+		if err := d.Set(in); err != nil || time.Duration(d) != want {
+			t.Errorf("%q: %v, %v; want %v", in, time.Duration(d), err, want)
+		}
+	}
+	for _, in := range []string{"soon", "-5", "-1s", ""} {
+		var d secondsOrDuration
+		if err := d.Set(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+func TestQuietPullDropsOnlyPullProgress(t *testing.T) {
+	var got []event.Event
+	q := pullEvents{next: event.Func(func(e event.Event) { got = append(got, e) })}
+	q.Publish(event.Progress{Kind: event.KindImage, Action: event.Pulling, Name: "busybox"})
+	q.Publish(event.Progress{Kind: event.KindContainer, Action: event.Started, Name: "web-1"})
+	if len(got) != 1 || got[0].(event.Progress).Name != "web-1" {
+		t.Fatalf("got %v, want only the container's event", got)
 	}
 }

@@ -470,3 +470,33 @@ func TestBuildWaitsForTheServiceItUsesAsAContext(t *testing.T) {
 1 build demo-app (image missing)
 `)
 }
+
+func TestUpNoStartCreatesOnly(t *testing.T) {
+	p := stack()
+	pl, err := Up(p, model.Observed{}, UpOptions{NoStart: true, Wait: true, Services: []string{"migrate"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 create network demo_default
+2 create volume demo_data
+3 create demo-db-1 after 1,2
+4 create demo-migrate-1 after 1,2
+`)
+}
+
+func TestUpAlwaysRecreateDepsRecreatesOnlyDependencies(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	pl, err := Up(p, obs, UpOptions{AlwaysRecreateDeps: true, Services: []string{"migrate"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := pl.String()
+	if !strings.Contains(s, "stop demo-db-1 (--always-recreate-deps)") {
+		t.Fatalf("db, migrate's dependency, is not recreated:\n%s", s)
+	}
+	if strings.Contains(s, "create migrate-id") {
+		t.Fatalf("migrate, the service named, is recreated though unchanged:\n%s", s)
+	}
+}

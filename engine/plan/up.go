@@ -20,8 +20,11 @@ type UpOptions struct {
 	StartOnly     bool // `start`: start what exists, create nothing
 	NoDeps        bool // only the services asked for, not their dependencies
 	NoStart       bool // create (and recreate) without starting: `create`, up --no-start
-	Wait          bool // end with waits for every service (running/healthy/completed)
-	RemoveOrphans bool
+	// AlwaysRecreateDeps recreates the containers of the services the
+	// named ones depend on, changed or not (up --always-recreate-deps).
+	AlwaysRecreateDeps bool
+	Wait               bool // end with waits for every service (running/healthy/completed)
+	RemoveOrphans      bool
 	// RenewAnonVolumes gives recreated containers fresh anonymous volumes
 	// instead of the ones of the containers they replace.
 	RenewAnonVolumes bool
@@ -464,6 +467,8 @@ func recreateReason(svc *model.Service, c model.Container, imageID string, o UpO
 	switch {
 	case o.ForceRecreate:
 		return "--force-recreate"
+	case o.AlwaysRecreateDeps && len(o.Services) > 0 && !slices.Contains(o.Services, svc.Name):
+		return "--always-recreate-deps"
 	case c.ConfigHash != svc.ConfigHash:
 		return "config changed"
 	case imageID != "" && c.ImageID != "" && c.ImageID != imageID:
