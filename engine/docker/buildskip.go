@@ -121,7 +121,12 @@ func (r *Runtime) buildInputs(ctx context.Context, p *model.Project, svc *model.
 	if df.Syntax != "" {
 		return no("# syntax= names a frontend image")
 	}
-	images, fixed := df.Sources(b.Args)
+	names := make([]string, 0, len(b.AdditionalContexts))
+	for n := range b.AdditionalContexts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	images, fixed := df.Sources(b.Args, names)
 	if !fixed {
 		return no("the Dockerfile reads something that may change without a local edit")
 	}
@@ -150,11 +155,6 @@ func (r *Runtime) buildInputs(ctx context.Context, p *model.Project, svc *model.
 	put(sum)
 	in.stats = st
 
-	names := make([]string, 0, len(b.AdditionalContexts))
-	for n := range b.AdditionalContexts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	for _, name := range names {
 		src := b.AdditionalContexts[name]
 		put(name, src)

@@ -12,6 +12,7 @@ import (
 
 	"devstack/engine"
 	"devstack/engine/event"
+	"devstack/engine/model"
 )
 
 // The package's tests keep devstack's state (the build-input records)
@@ -227,5 +228,53 @@ func TestMeasureLargeContextNoChange(t *testing.T) {
 		median(builder).Round(time.Millisecond), median(skip).Round(time.Millisecond))
 	if median(warm)*3 > median(builder) {
 		t.Errorf("the warm digest (%v) is not well below the builder's cached build (%v)", median(warm), median(builder))
+	}
+}
+
+// Additional contexts are inputs too: an edit in a directory context or
+// a rebuilt service: context builds again, nothing else does.
+func TestBuildKitSkipWithAdditionalContexts(t *testing.T) {
+	t.Parallel()
+	r, img := newTestRuntime(t)
+	ctx := testCtx(t, 4*time.Minute)
+	p := newProject(t)
+	base := kitSvc(t, p, "base", t.TempDir(), "FROM "+img+"\nRUN echo "+randomHex(8)+" > /base.txt\n")
+	shared := t.TempDir()
+	writeTree(t, shared, map[string]string{"shared.txt": "one"})
+	app := kitSvc(t, p, "app", t.TempDir(), "FROM "+img+"\nCOPY --from=basectx /base.txt /base.txt\nCOPY --from=shared / /shared/\n")
+	app.Build.AdditionalContexts = map[string]string{"basectx": "service:base", "shared": shared}
+	p.Services = []model.Service{*app, *base}
+
+	build := func(svc *model.Service) (string, bool) {
+		t.Helper()
+		rec := &event.Recorder{}
+		id, err := r.Build(ctx, p, svc, engine.BuildOptions{}, rec)
+		if err != nil {
+			t.Fatalf("build %s: %v", svc.Name, err)
+		}
+		for _, e := range rec.Events() {
+			if e.(event.BuildStep).Status == event.StepUpToDate {
+				return id, true
+			}
+		}
+		return id, false
+	}
+	build(base)
+	first, skipped := build(app)
+	if skipped {
+		t.Fatal("the first build was skipped")
+	}
+	if again, skipped := build(app); !skipped || again != first {
+		t.Fatalf("nothing changed: skipped %v, image %s (was %s)", skipped, again, first)
+	}
+	writeTree(t, shared, map[string]string{"shared.txt": "two"})
+	edited, skipped := build(app)
+	if skipped || edited == first {
+		t.Fatalf("an edit in the directory context: skipped %v, image %s (was %s)", skipped, edited, first)
+	}
+	writeTree(t, base.Build.Context, map[string]string{"Dockerfile": "FROM " + img + "\nRUN echo " + randomHex(8) + " > /base.txt\n"})
+	build(base)
+	if onNewBase, skipped := build(app); skipped || onNewBase == edited {
+		t.Fatalf("the service: context rebuilt: skipped %v, image %s (was %s)", skipped, onNewBase, edited)
 	}
 }

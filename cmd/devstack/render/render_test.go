@@ -26,6 +26,7 @@ func stream() []event.Event {
 		event.BuildStep{Time: t, Service: "web", Image: "demo-web", Step: "[2/2] RUN make", Vertex: "sha256:b", Line: "make: *** no rule"},
 		event.BuildStep{Time: t, Service: "web", Image: "demo-web", Step: "[2/2] RUN make", Vertex: "sha256:b", Status: event.StepFailed, Duration: 1.5,
 			Error: "exit code: 2", Tail: []string{"make: *** no rule"}, Dockerfile: "web/Dockerfile", DockerfileLine: 2},
+		event.BuildStep{Time: t, Service: "worker", Image: "demo-worker", Step: "nothing changed since image 3f2a9c1b7d04 was built", Status: event.StepUpToDate},
 		event.Progress{Time: t, Kind: event.KindContainer, Name: "demo-db-1", Service: "db", Action: event.Healthy, Duration: 1.25},
 		event.Progress{Time: t, Kind: event.KindContainer, Name: "demo-api-1", Service: "api", Action: event.Failed, Error: "port is already allocated"},
 		event.Log{Time: t, Service: "api", Container: "demo-api-1", Replica: 1, Stream: "stdout", Line: "listening on :80"},

@@ -158,14 +158,18 @@ func (df *Dockerfile) UserLine(line int) int {
 // cannot be known without building: a name with a variable left
 // unresolved, an ADD of a URL or a git repository (the builder fetches
 // those again at every build), or a Dockerfile that does not parse.
-// Call it before WithStages.
-func (df *Dockerfile) Sources(args map[string]*string) (images []string, fixed bool) {
+// contexts are the names of the build's additional contexts, which are
+// not images either. Call it before WithStages.
+func (df *Dockerfile) Sources(args map[string]*string, contexts []string) (images []string, fixed bool) {
 	if !df.parsed {
 		return nil, false
 	}
 	lex := shell.NewLex(df.escape)
 	global := map[string]string{}
 	stages := map[string]bool{}
+	for _, c := range contexts {
+		stages[strings.ToLower(c)] = true
+	}
 	seen := map[string]bool{}
 	add := func(ref string) {
 		if !seen[ref] {
