@@ -47,7 +47,8 @@ func TestScripts(t *testing.T) {
 			if home, err := os.UserHomeDir(); err == nil && os.Getenv("DOCKER_CONFIG") == "" {
 				env.Setenv("DOCKER_CONFIG", filepath.Join(home, ".docker"))
 			}
-			env.Defer(func() { enginetest.RemoveProject(project) })
+			// A script's second project is named ${PROJECT}b.
+			env.Defer(func() { enginetest.RemoveProject(project); enginetest.RemoveProject(project + "b") })
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {

@@ -165,7 +165,11 @@ func newRootCmd(g *globals) *cobra.Command {
 		newAttachCmd(g),
 		newCpCmd(g),
 		newShellCmd(g),
+		newStatusCmd(g),
+		newDestroyCmd(g),
+		newReloadCmd(g),
 	)
+	addVagrantAliases(root)
 	return root
 }
 
