@@ -232,5 +232,3 @@ func addVagrantAliases(root *cobra.Command) {
 		}
 	}
 }
-
-
