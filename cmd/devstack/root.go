@@ -199,7 +199,13 @@ func (g *globals) project(ctx context.Context, services []string) (*model.Projec
 
 // runtime connects to the Docker engine the flags and environment name.
 func (g *globals) runtime(ctx context.Context) (*docker.Runtime, error) {
-	return docker.New(ctx, docker.Options{Host: g.host, Context: g.dockerCtx})
+	rt, err := docker.New(ctx, docker.Options{Host: g.host, Context: g.dockerCtx})
+	if err == nil {
+		if w := rt.CleartextWarning(); w != "" {
+			fmt.Fprintln(g.stderr, "warning:", w)
+		}
+	}
+	return rt, err
 }
 
 // session is what most commands need: the project, an engine on a

@@ -34,6 +34,7 @@ type Runtime struct {
 	where string       // how the host was chosen, for error messages
 	close func() error // releases the SSH connection, if any
 	ssh   *sshDialer   // the SSH connection of an ssh:// engine, else nil
+	clear bool         // tcp:// to another machine without TLS
 	names sync.Map     // object name -> *sync.Mutex, see lockName
 
 	// pullStall bounds how long a pull may go without a word from the
@@ -102,7 +103,8 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		_ = closeFn()
 		return nil, fmt.Errorf("unable to use the Docker engine at %s (%s): %w", host, where, err)
 	}
-	r := &Runtime{api: api, host: host, where: where, close: closeFn, ssh: sshd, pullStall: defaultPullStall}
+	r := &Runtime{api: api, host: host, where: where, close: closeFn, ssh: sshd, pullStall: defaultPullStall,
+		clear: cleartext(host, ep.tls != nil || os.Getenv("DOCKER_CERT_PATH") != "")}
 	// A remote engine that does not answer is said so within 10 s (the
 	// SSH login is bounded on its own); a local one may be slow to start.
 	pingWait := 15 * time.Second
@@ -116,6 +118,23 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// cleartext reports whether the engine is reached over the network
+// without encryption: tcp:// to an address that is not loopback, without
+// TLS.
+func cleartext(host string, tls bool) bool {
+	return !tls && (strings.HasPrefix(host, "tcp://") || strings.HasPrefix(host, "http://")) && RemoteHost(host)
+}
+
+// CleartextWarning is what to say on every command when the engine is
+// reached in clear text ("" when it is not).
+func (r *Runtime) CleartextWarning() string {
+	if !r.clear {
+		return ""
+	}
+	return fmt.Sprintf("the Docker engine at %s is reached without TLS: build secrets, registry credentials and everything else travel in clear text; "+
+		"use ssh://user@host, or TLS (a docker context with TLS, or DOCKER_CERT_PATH and port 2376)", r.host)
 }
 
 // Remote reports whether the engine is on another machine (ssh://, or

@@ -172,3 +172,21 @@ func TestStatusWords(t *testing.T) {
 		t.Errorf("summaryName: %q", got)
 	}
 }
+
+func TestCleartext(t *testing.T) {
+	for host, want := range map[string]bool{
+		"tcp://10.0.0.5:2375":          true,
+		"tcp://build.example.com:2375": true,
+		"tcp://127.0.0.1:2375":         false,
+		"tcp://localhost:2375":         false,
+		"unix:///var/run/docker.sock":  false,
+		"ssh://me@box":                 false,
+	} {
+		if got := cleartext(host, false); got != want {
+			t.Errorf("%s: %v, want %v", host, got, want)
+		}
+		if cleartext(host, true) {
+			t.Errorf("%s with TLS taken for clear text", host)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kevinburke/ssh_config"
@@ -31,6 +32,8 @@ type sshDialer struct {
 	addr   string // host:port
 	socket string // the engine's socket on the remote
 	jumps  []hop  // ProxyJump hosts, in order, reached before addr
+	// proxyCommand reaches addr when there are no jumps (ProxyCommand).
+	proxyCommand string
 
 	mu     sync.Mutex
 	conn   *ssh.Client   // nil until dialled, and after it broke
@@ -41,8 +44,9 @@ type sshDialer struct {
 
 // hop is one SSH server on the way: where it is and how to log in.
 type hop struct {
-	addr string
-	cfg  *ssh.ClientConfig
+	addr         string
+	cfg          *ssh.ClientConfig
+	proxyCommand string // the first hop's ProxyCommand: its stdin and stdout are the connection
 }
 
 // keepAlive is how often the SSH connection is probed, and
@@ -50,10 +54,10 @@ type hop struct {
 // for dead: the connection is closed, every call on it fails at once
 // ("the engine is unreachable") instead of hanging until TCP gives up
 // (minutes), and the next call dials again. A dropped link (Wi-Fi change,
-// a laptop waking up) is thus noticed within 8 s.
+// a laptop waking up) is thus noticed within 9 s.
 const (
 	keepAlive        = 3 * time.Second
-	keepAliveTimeout = 5 * time.Second
+	keepAliveTimeout = 6 * time.Second
 )
 
 // dialTimeout bounds reaching each SSH server (TCP connect and
@@ -74,49 +78,80 @@ func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
 		socket = "/var/run/docker.sock"
 	}
 	d := &sshDialer{addr: h.addr, socket: socket}
+	jumps, err := resolveJumps(h, map[string]bool{u.Hostname(): true})
+	if err != nil {
+		return nil, err
+	}
 	identities := h.identities
-	var jumps []sshHost
-	for _, spec := range h.jumps {
-		ju, err := url.Parse("ssh://" + spec)
-		if err != nil || ju.Hostname() == "" {
-			return nil, fmt.Errorf("invalid ProxyJump host %q in %s: use [user@]host[:port]", spec, filepath.Join(sshDir(), "config"))
-		}
-		j, err := resolveSSHHost(ju)
-		if err != nil {
-			return nil, err
-		}
-		jumps = append(jumps, j)
+	for _, j := range jumps {
 		identities = append(identities, j.identities...)
 	}
-	auths, agentConn, err := sshAuth(identities)
+	auths, agentConn, err := sshAuth(identities, h.identitiesOnly)
 	if err != nil {
 		return nil, err
 	}
 	d.agent = agentConn
-	config := func(addr, user string) (*ssh.ClientConfig, error) {
-		check, algos, err := hostKeyCheck(addr)
+	config := func(h sshHost) (*ssh.ClientConfig, error) {
+		check, algos, err := hostKeyCheck(h)
 		if err != nil {
 			return nil, err
 		}
-		return &ssh.ClientConfig{User: user, Auth: auths, HostKeyCallback: check, HostKeyAlgorithms: algos, Timeout: dialTimeout}, nil
+		return &ssh.ClientConfig{User: h.user, Auth: auths, HostKeyCallback: check, HostKeyAlgorithms: algos, Timeout: dialTimeout}, nil
 	}
-	for _, j := range jumps {
-		cfg, err := config(j.addr, j.user)
+	for i, j := range jumps {
+		cfg, err := config(j)
 		if err != nil {
 			d.Close()
 			return nil, err
 		}
-		d.jumps = append(d.jumps, hop{addr: j.addr, cfg: cfg})
+		hp := hop{addr: j.addr, cfg: cfg}
+		if i == 0 {
+			hp.proxyCommand = j.proxyCommand
+		}
+		d.jumps = append(d.jumps, hp)
 	}
-	if d.cfg, err = config(d.addr, h.user); err != nil {
+	if d.cfg, err = config(h); err != nil {
 		d.Close()
 		return nil, err
+	}
+	if len(jumps) == 0 {
+		d.proxyCommand = h.proxyCommand
 	}
 	if _, err := d.client(ctx); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// resolveJumps returns the hosts to go through before h, in order: each
+// ProxyJump host's own ProxyJump hosts come before it, as with ssh -J.
+// seen holds the hosts on the way, to refuse a loop.
+func resolveJumps(h sshHost, seen map[string]bool) ([]sshHost, error) {
+	var out []sshHost
+	for _, spec := range h.jumps {
+		ju, err := url.Parse("ssh://" + spec)
+		if err != nil || ju.Hostname() == "" {
+			return nil, fmt.Errorf("invalid ProxyJump host %q in %s: use [user@]host[:port]", spec, filepath.Join(sshDir(), "config"))
+		}
+		if seen[ju.Hostname()] {
+			return nil, fmt.Errorf("the ProxyJump hosts of %s loop back to %s: fix %s", h.alias, ju.Hostname(), filepath.Join(sshDir(), "config"))
+		}
+		j, err := resolveSSHHost(ju)
+		if err != nil {
+			return nil, err
+		}
+		inner := map[string]bool{ju.Hostname(): true}
+		for k := range seen {
+			inner[k] = true
+		}
+		before, err := resolveJumps(j, inner)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, before...), j)
+	}
+	return out, nil
 }
 
 func sshDir() string {
@@ -126,10 +161,17 @@ func sshDir() string {
 
 // sshHost is how to reach an ssh:// host, as ssh(1) would.
 type sshHost struct {
-	addr       string   // host:port to dial
-	user       string   // who to log in as
-	identities []string // the IdentityFile entries of ~/.ssh/config, ~ expanded
-	jumps      []string // its ProxyJump hosts ([user@]host[:port] or aliases), in order
+	alias          string   // the host as named (%n)
+	host, port     string   // what to dial (%h, %p)
+	addr           string   // host:port
+	user           string   // who to log in as (%r)
+	identities     []string // the IdentityFile entries of ~/.ssh/config, ~ expanded
+	identitiesOnly bool     // IdentitiesOnly yes: only those, no agent and no default keys
+	jumps          []string // its ProxyJump hosts ([user@]host[:port] or aliases), in order
+	proxyCommand   string   // ProxyCommand, its % tokens expanded; "" for none
+	knownHosts     []string // UserKnownHostsFile, ~ expanded (default ~/.ssh/known_hosts)
+	strict         string   // StrictHostKeyChecking: yes or accept-new
+	hostKeyAlias   string   // HostKeyAlias: the name its key is recorded under
 }
 
 // resolveSSHHost reads what ~/.ssh/config says of the URL's host (an
@@ -139,8 +181,15 @@ type sshHost struct {
 func resolveSSHHost(u *url.URL) (sshHost, error) {
 	alias := u.Hostname()
 	get := func(string) string { return "" }
-	var identities []string
+	getAll := func(string) []string { return nil }
 	path := filepath.Join(sshDir(), "config")
+	home, _ := os.UserHomeDir()
+	expand := func(p string) string {
+		if rest, ok := strings.CutPrefix(p, "~/"); ok {
+			return filepath.Join(home, rest)
+		}
+		return p
+	}
 	if f, err := os.Open(path); err == nil {
 		cfg, err := ssh_config.Decode(f)
 		f.Close()
@@ -148,25 +197,21 @@ func resolveSSHHost(u *url.URL) (sshHost, error) {
 			return sshHost{}, fmt.Errorf("%s: %v: fix the file, or name the host in full (ssh://user@host:port)", path, err)
 		}
 		get = func(key string) string { v, _ := cfg.Get(alias, key); return v }
-		all, _ := cfg.GetAll(alias, "IdentityFile")
-		home, _ := os.UserHomeDir()
-		for _, id := range all {
-			if rest, ok := strings.CutPrefix(id, "~/"); ok {
-				id = filepath.Join(home, rest)
-			}
-			identities = append(identities, id)
-		}
+		getAll = func(key string) []string { v, _ := cfg.GetAll(alias, key); return v }
 	}
-	h := sshHost{user: u.User.Username(), identities: identities}
-	host, port := get("HostName"), u.Port()
-	if host == "" {
-		host = alias
+	h := sshHost{alias: alias, user: u.User.Username()}
+	for _, id := range getAll("IdentityFile") {
+		h.identities = append(h.identities, expand(id))
 	}
-	if port == "" {
-		port = get("Port")
+	h.host, h.port = get("HostName"), u.Port()
+	if h.host == "" {
+		h.host = alias
 	}
-	if port == "" {
-		port = "22"
+	if h.port == "" {
+		h.port = get("Port")
+	}
+	if h.port == "" {
+		h.port = "22"
 	}
 	if h.user == "" {
 		h.user = get("User")
@@ -176,7 +221,7 @@ func resolveSSHHost(u *url.URL) (sshHost, error) {
 			h.user = cur.Username
 		}
 	}
-	h.addr = net.JoinHostPort(host, port)
+	h.addr = net.JoinHostPort(h.host, h.port)
 	if j := get("ProxyJump"); j != "" && j != "none" {
 		for _, spec := range strings.Split(j, ",") {
 			if spec = strings.TrimSpace(spec); spec != "" {
@@ -184,23 +229,57 @@ func resolveSSHHost(u *url.URL) (sshHost, error) {
 			}
 		}
 	}
+	h.identitiesOnly = strings.EqualFold(get("IdentitiesOnly"), "yes")
+	if pc := get("ProxyCommand"); pc != "" && pc != "none" && len(h.jumps) == 0 {
+		h.proxyCommand = expandTokens(pc, h)
+	}
+	for _, f := range strings.Fields(get("UserKnownHostsFile")) {
+		if f != "none" && f != "/dev/null" {
+			h.knownHosts = append(h.knownHosts, expand(f))
+		}
+	}
+	if len(h.knownHosts) == 0 {
+		h.knownHosts = []string{filepath.Join(sshDir(), "known_hosts")}
+	}
+	h.hostKeyAlias = get("HostKeyAlias")
+	switch v := strings.ToLower(get("StrictHostKeyChecking")); v {
+	case "", "yes", "ask":
+		h.strict = "yes" // ask: there is no one to ask, so as yes
+	case "accept-new":
+		h.strict = v
+	case "no", "off":
+		return sshHost{}, fmt.Errorf("%s: StrictHostKeyChecking %s for %s is refused: devstack checks every host key (anyone between here and %s could read your secrets and run containers); "+
+			"use `StrictHostKeyChecking accept-new` to trust a new host on first use and still refuse a changed key", path, v, alias, h.host)
+	default:
+		return sshHost{}, fmt.Errorf("%s: StrictHostKeyChecking %q for %s: use yes or accept-new", path, v, alias)
+	}
 	return h, nil
+}
+
+// expandTokens expands ProxyCommand's %h, %p, %r, %n and %%.
+func expandTokens(s string, h sshHost) string {
+	r := strings.NewReplacer("%%", "%", "%h", h.host, "%p", h.port, "%r", h.user, "%n", h.alias)
+	return r.Replace(s)
 }
 
 // sshAuth offers the agent's keys (SSH_AUTH_SOCK), then the key files
 // that need no passphrase: the IdentityFile entries of ~/.ssh/config,
-// then ~/.ssh/id_*.
-func sshAuth(identities []string) ([]ssh.AuthMethod, net.Conn, error) {
+// then ~/.ssh/id_*. With only set (IdentitiesOnly), the IdentityFile
+// entries alone.
+func sshAuth(identities []string, only bool) ([]ssh.AuthMethod, net.Conn, error) {
 	var methods []ssh.AuthMethod
 	var agentConn net.Conn
-	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" && !only {
 		if c, err := net.Dial("unix", sock); err == nil {
 			agentConn = c
 			methods = append(methods, ssh.PublicKeysCallback(agent.NewClient(c).Signers))
 		}
 	}
-	defaults, _ := filepath.Glob(filepath.Join(sshDir(), "id_*"))
-	sort.Strings(defaults)
+	var defaults []string
+	if !only {
+		defaults, _ = filepath.Glob(filepath.Join(sshDir(), "id_*"))
+		sort.Strings(defaults)
+	}
 	files := append(append([]string(nil), identities...), defaults...)
 	var signers []ssh.Signer
 	tried := map[string]bool{}
@@ -222,42 +301,64 @@ func sshAuth(identities []string) ([]ssh.AuthMethod, net.Conn, error) {
 		methods = append(methods, ssh.PublicKeys(signers...))
 	}
 	if len(methods) == 0 {
+		if only {
+			return nil, nil, fmt.Errorf("IdentitiesOnly is set and no IdentityFile of %s could be read without a passphrase: name a key file there",
+				filepath.Join(sshDir(), "config"))
+		}
 		return nil, nil, fmt.Errorf("no SSH key to log in with: start ssh-agent and add a key (ssh-add), or create %s without a passphrase",
 			filepath.Join(sshDir(), "id_ed25519"))
 	}
 	return methods, agentConn, nil
 }
 
-// hostKeyCheck checks host keys against ~/.ssh/known_hosts, refusing
-// unknown hosts with an explanation. It also returns the key types
-// known for addr: offering only those keeps the server from picking
-// another type of its keys and failing a check that would pass.
-func hostKeyCheck(addr string) (ssh.HostKeyCallback, []string, error) {
-	known := filepath.Join(sshDir(), "known_hosts")
+// hostKeyCheck checks host keys against the host's known hosts files
+// (UserKnownHostsFile, by default ~/.ssh/known_hosts), under its
+// HostKeyAlias when it has one, refusing unknown hosts with an
+// explanation, or with StrictHostKeyChecking accept-new recording them.
+// It also returns the key types known for the host: offering only those
+// keeps the server from picking another type of its keys and failing a
+// check that would pass.
+func hostKeyCheck(h sshHost) (ssh.HostKeyCallback, []string, error) {
 	var files []string
-	if _, err := os.Stat(known); err == nil {
-		files = append(files, known)
+	for _, f := range h.knownHosts {
+		if _, err := os.Stat(f); err == nil {
+			files = append(files, f)
+		}
 	}
+	known := h.knownHosts[0]
 	db, err := knownhosts.New(files...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("unable to read %s: %w", known, err)
+		return nil, nil, fmt.Errorf("unable to read %s: %w", strings.Join(files, ", "), err)
 	}
-	check := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-		err := db(hostname, remote, key)
+	// The name the key is recorded under: host:port ("[host]:port" in the
+	// file unless the port is 22), or the alias as it is written.
+	name := h.addr
+	if h.hostKeyAlias != "" {
+		name = net.JoinHostPort(h.hostKeyAlias, "22")
+	}
+	anywhere := &net.TCPAddr{IP: net.IPv4zero}
+	var mu sync.Mutex
+	check := func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		mu.Lock()
+		defer mu.Unlock()
+		err := db(name, anywhere, key)
 		var ke *knownhosts.KeyError
 		switch {
 		case err == nil:
 			return nil
+		case errors.As(err, &ke) && len(ke.Want) == 0 && h.strict == "accept-new":
+			return acceptNew(known, name, key)
 		case errors.As(err, &ke) && len(ke.Want) == 0:
-			host, port, _ := net.SplitHostPort(hostname)
+			host, port, _ := net.SplitHostPort(h.addr)
 			return fmt.Errorf("unknown host key for %s (%s %s): devstack does not trust hosts on first use; "+
-				"check the fingerprint and add the key to %s, e.g. `ssh-keyscan -p %s %s >> %s` or connect once with ssh",
-				hostname, key.Type(), ssh.FingerprintSHA256(key), known, port, host, known)
+				"check the fingerprint and add the key to %s, e.g. `ssh-keyscan -p %s %s >> %s` or connect once with ssh "+
+				"(or set `StrictHostKeyChecking accept-new` for this host in %s)",
+				name, key.Type(), ssh.FingerprintSHA256(key), known, port, host, known, filepath.Join(sshDir(), "config"))
 		case errors.As(err, &ke):
 			return fmt.Errorf("the host key of %s (%s) does not match the one in %s:%d: the host was reinstalled, or someone is in the middle; "+
-				"check with the host's administrator before removing the old line", hostname, ssh.FingerprintSHA256(key), ke.Want[0].Filename, ke.Want[0].Line)
+				"check with the host's administrator before removing the old line", name, ssh.FingerprintSHA256(key), ke.Want[0].Filename, ke.Want[0].Line)
 		default:
-			return fmt.Errorf("host key of %s: %w", hostname, err)
+			return fmt.Errorf("host key of %s: %w", name, err)
 		}
 	}
 	// Ask the database with a throwaway key: the error lists what it knows.
@@ -265,7 +366,7 @@ func hostKeyCheck(addr string) (ssh.HostKeyCallback, []string, error) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	if probe, err := ssh.NewSignerFromKey(priv); err == nil {
 		var ke *knownhosts.KeyError
-		if errors.As(db(addr, &net.TCPAddr{IP: net.IPv4zero}, probe.PublicKey()), &ke) {
+		if errors.As(db(name, anywhere, probe.PublicKey()), &ke) {
 			for _, k := range ke.Want {
 				switch t := k.Key.Type(); t {
 				case ssh.KeyAlgoRSA:
@@ -277,6 +378,26 @@ func hostKeyCheck(addr string) (ssh.HostKeyCallback, []string, error) {
 		}
 	}
 	return check, algos, nil
+}
+
+// acceptNew records a new host's key (StrictHostKeyChecking accept-new),
+// as ssh does: appended to the known hosts file, made 0600 if new.
+func acceptNew(file, name string, key ssh.PublicKey) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return fmt.Errorf("unable to record the host key of %s: %w", name, err)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("unable to record the host key of %s: %w", name, err)
+	}
+	_, err = fmt.Fprintln(f, knownhosts.Line([]string{knownhosts.Normalize(name)}, key))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("unable to record the host key of %s in %s: %w", name, file, err)
+	}
+	return nil
 }
 
 // client returns the SSH connection, dialling it when there is none.
@@ -296,17 +417,19 @@ func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
 			via[i].Close()
 		}
 	}
-	for _, h := range append(d.jumps, hop{addr: d.addr, cfg: d.cfg}) {
+	var lastRead *atomic.Int64 // the engine's connection: when it last received anything
+	for _, h := range append(d.jumps, hop{addr: d.addr, cfg: d.cfg, proxyCommand: d.proxyCommand}) {
 		var prev *ssh.Client
 		if len(via) > 0 {
 			prev = via[len(via)-1]
 		}
-		c, err := sshLogin(ctx, prev, h)
+		c, read, err := sshLogin(ctx, prev, h)
 		if err != nil {
 			closeVia()
 			return nil, err
 		}
 		via = append(via, c)
+		lastRead = read
 	}
 	conn := via[len(via)-1]
 	d.conn, d.via = conn, via[:len(via)-1]
@@ -341,8 +464,13 @@ func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
 						return
 					}
 				case <-time.After(keepAliveTimeout):
-					conn.Close() // no answer: the link is gone
-					return
+					// No answer, and nothing else received meanwhile
+					// (a busy machine may answer late, never nothing):
+					// the link is gone.
+					if time.Since(time.Unix(0, lastRead.Load())) >= keepAliveTimeout {
+						conn.Close()
+						return
+					}
 				case <-done:
 					return
 				}
@@ -353,10 +481,12 @@ func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
 }
 
 // sshLogin opens an SSH connection to h: directly, or through prev.
-func sshLogin(ctx context.Context, prev *ssh.Client, h hop) (*ssh.Client, error) {
+func sshLogin(ctx context.Context, prev *ssh.Client, h hop) (*ssh.Client, *atomic.Int64, error) {
 	var raw net.Conn
 	var err error
-	if prev == nil {
+	if prev == nil && h.proxyCommand != "" {
+		raw, err = dialProxyCommand(h.proxyCommand)
+	} else if prev == nil {
 		nd := net.Dialer{Timeout: h.cfg.Timeout}
 		if raw, err = nd.DialContext(ctx, "tcp", h.addr); err == nil {
 			raw = withQuickAck(raw)
@@ -365,8 +495,11 @@ func sshLogin(ctx context.Context, prev *ssh.Client, h hop) (*ssh.Client, error)
 		raw, err = prev.DialContext(ctx, "tcp", h.addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("unable to connect to %s: %w", h.addr, err)
+		return nil, nil, fmt.Errorf("unable to connect to %s: %w", h.addr, err)
 	}
+	read := &readClock{Conn: raw}
+	read.last.Store(time.Now().UnixNano())
+	raw = read
 	// The handshake has no context of its own: bound it with one, and
 	// with dialTimeout (a link that drops mid-handshake sends no reset).
 	_ = raw.SetDeadline(time.Now().Add(h.cfg.Timeout))
@@ -380,10 +513,25 @@ func sshLogin(ctx context.Context, prev *ssh.Client, h hop) (*ssh.Client, error)
 		if c != nil {
 			c.Close()
 		}
-		return nil, fmt.Errorf("unable to log in to %s over SSH: %w", h.addr, err)
+		return nil, nil, fmt.Errorf("unable to log in to %s over SSH: %w", h.addr, err)
 	}
 	_ = raw.SetDeadline(time.Time{})
-	return ssh.NewClient(c, chans, reqs), nil
+	return ssh.NewClient(c, chans, reqs), &read.last, nil
+}
+
+// readClock notes when its connection last received anything, so that
+// the keepalive tells a slow answer on a live link from a dead link.
+type readClock struct {
+	net.Conn
+	last atomic.Int64 // unix nanoseconds
+}
+
+func (c *readClock) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 // DialContext opens a channel to the remote engine's socket; it is the
