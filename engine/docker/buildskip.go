@@ -1,15 +1,12 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -18,8 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/moby/patternmatcher/ignorefile"
 
 	"devstack/engine"
 	"devstack/engine/docker/buildinputs"
@@ -51,8 +46,9 @@ import (
 // (a base image may have moved in its registry), a `# syntax=` line (the
 // frontend image may have), a git or URL context, an ADD of a URL or a
 // git repository, a base image that is not here (it would be pulled), an
-// image name with a variable devstack cannot resolve, and any input that
-// cannot be read.
+// image name with a variable devstack cannot resolve, a Dockerfile-specific
+// .dockerignore (older frontends ignore it), and any input that cannot be
+// read.
 
 // buildInputsVersion changes when what goes into the digest does.
 const buildInputsVersion = "devstack build inputs 1"
@@ -138,17 +134,15 @@ func (r *Runtime) buildInputs(ctx context.Context, p *model.Project, svc *model.
 		put(ref, id)
 	}
 
-	excludes, err := dockerfileIgnore(b)
-	if err != nil {
-		return no(err.Error())
+	// A <Dockerfile>.dockerignore replaces .dockerignore on frontends
+	// that know it and not on older ones: which files the builder reads
+	// then depends on the engine, so such builds always go to it.
+	if dockerfileIgnore(b) {
+		return no("a Dockerfile-specific .dockerignore")
 	}
-	if excludes == nil {
-		excludes = bc.excludes
-	}
-	put(strings.Join(excludes, "\n"))
 
 	var in inputs
-	sum, st, err := h.Tree(bc.dir, excludes)
+	sum, st, err := h.Tree(bc.dir, bc.excludes)
 	if err != nil {
 		return no(err.Error())
 	}
@@ -273,12 +267,12 @@ func devstackVersion() string {
 	return v
 }
 
-// dockerfileIgnore reads the ignore file BuildKit prefers to the
-// context's .dockerignore: <Dockerfile>.dockerignore beside the
-// Dockerfile. nil when there is none.
-func dockerfileIgnore(b *model.Build) ([]string, error) {
+// dockerfileIgnore tells whether there is an ignore file beside the
+// Dockerfile (<Dockerfile>.dockerignore), which BuildKit's frontend
+// prefers to the context's .dockerignore.
+func dockerfileIgnore(b *model.Build) bool {
 	if b.Inline != "" {
-		return nil, nil
+		return false
 	}
 	df := b.Dockerfile
 	if df == "" {
@@ -287,16 +281,6 @@ func dockerfileIgnore(b *model.Build) ([]string, error) {
 	if !filepath.IsAbs(df) {
 		df = filepath.Join(b.Context, df)
 	}
-	data, err := os.ReadFile(df + ".dockerignore")
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	excludes, err := ignorefile.ReadAll(bytes.NewReader(data))
-	if excludes == nil && err == nil {
-		excludes = []string{}
-	}
-	return excludes, err
+	_, err := os.Lstat(df + ".dockerignore")
+	return err == nil
 }

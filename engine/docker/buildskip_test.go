@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -276,5 +277,116 @@ func TestBuildKitSkipWithAdditionalContexts(t *testing.T) {
 	build(base)
 	if onNewBase, skipped := build(app); skipped || onNewBase == edited {
 		t.Fatalf("the service: context rebuilt: skipped %v, image %s (was %s)", skipped, onNewBase, edited)
+	}
+}
+
+// The digest moves with every input of a build, and what may change
+// without a local edit is never skipped. FROM scratch: no engine needed.
+func TestBuildInputsDigest(t *testing.T) {
+	r := &Runtime{host: "unix:///test.sock"}
+	newCase := func(t *testing.T) (*model.Project, *model.Service) {
+		dir := t.TempDir()
+		writeTree(t, dir, map[string]string{"Dockerfile": "FROM scratch\nCOPY . /\n", "a.txt": "a", ".dockerignore": "skip.txt\n"})
+		p := &model.Project{Name: "proj"}
+		return p, &model.Service{Name: "app", Image: "proj-app", Build: &model.Build{Context: dir, Dockerfile: "Dockerfile"}}
+	}
+	digest := func(t *testing.T, p *model.Project, svc *model.Service, o engine.BuildOptions) inputs {
+		t.Helper()
+		return r.buildInputs(context.Background(), p, svc, o)
+	}
+	p, svc := newCase(t)
+	base := digest(t, p, svc, engine.BuildOptions{})
+	if base.why != "" || base.digest == "" {
+		t.Fatalf("not skippable: %s", base.why)
+	}
+	if again := digest(t, p, svc, engine.BuildOptions{}); again.digest != base.digest {
+		t.Fatal("the same inputs gave another digest")
+	}
+	s := func(v string) *string { return &v }
+	moves := []struct {
+		name   string
+		change func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions)
+	}{
+		{"a build argument", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			svc.Build.Args = map[string]*string{"V": s("1")}
+		}},
+		{"the target", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { svc.Build.Target = "dev" }},
+		{"the project", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { p.Name = "other" }},
+		{"the service", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { svc.Name = "other" }},
+		{"the image", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { svc.Image = "proj-other" }},
+		{"the platform", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { svc.Platform = "linux/arm64" }},
+		{"an extra tag", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { o.Tags = []string{"x:1"} }},
+		{"the Dockerfile", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			writeTree(t, svc.Build.Context, map[string]string{"Dockerfile": "FROM scratch\nCOPY a.txt /\n"})
+		}},
+		{"the .dockerignore", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			writeTree(t, svc.Build.Context, map[string]string{".dockerignore": "other.txt\n"})
+		}},
+		{"a file", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			writeTree(t, svc.Build.Context, map[string]string{"a.txt": "b"})
+		}},
+		{"an inline Dockerfile", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			svc.Build.Inline = "FROM scratch\nCOPY . /\n"
+		}},
+		{"a directory context", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			dir := t.TempDir()
+			writeTree(t, dir, map[string]string{"x": "1"})
+			svc.Build.AdditionalContexts = map[string]string{"x": dir}
+		}},
+	}
+	for _, m := range moves {
+		t.Run(m.name, func(t *testing.T) {
+			p, svc := newCase(t)
+			var o engine.BuildOptions
+			before := digest(t, p, svc, o)
+			m.change(t, p, svc, &o)
+			after := digest(t, p, svc, o)
+			if after.why != "" || after.digest == before.digest {
+				t.Errorf("digest did not move (%s; why %q)", after.digest, after.why)
+			}
+		})
+	}
+	t.Run("an ignored file", func(t *testing.T) {
+		p, svc := newCase(t)
+		before := digest(t, p, svc, engine.BuildOptions{})
+		writeTree(t, svc.Build.Context, map[string]string{"skip.txt": "x"})
+		if after := digest(t, p, svc, engine.BuildOptions{}); after.digest != before.digest {
+			t.Error("an ignored file moved the digest")
+		}
+	})
+
+	never := []struct {
+		name   string
+		change func(t *testing.T, svc *model.Service, o *engine.BuildOptions)
+	}{
+		{"--no-cache", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) { o.NoCache = true }},
+		{"no_cache_filter", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) { svc.Build.NoCacheFilter = []string{"x"} }},
+		{"--pull", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) { o.Pull = true }},
+		{"pull: true", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) { svc.Build.Pull = true }},
+		{"a # syntax= line", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) {
+			writeTree(t, svc.Build.Context, map[string]string{"Dockerfile": "# syntax=docker/dockerfile:1\nFROM scratch\n"})
+		}},
+		{"ADD of a URL", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) {
+			writeTree(t, svc.Build.Context, map[string]string{"Dockerfile": "FROM scratch\nADD https://example.com/a /a\n"})
+		}},
+		{"a git context", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) {
+			svc.Build.Context = "https://github.com/o/r.git"
+		}},
+		{"a Dockerfile-specific .dockerignore", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) {
+			writeTree(t, svc.Build.Context, map[string]string{"Dockerfile.dockerignore": "a.txt\n"})
+		}},
+		{"an unreadable context", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) {
+			svc.Build.Context = filepath.Join(svc.Build.Context, "missing")
+		}},
+	}
+	for _, n := range never {
+		t.Run("never: "+n.name, func(t *testing.T) {
+			p, svc := newCase(t)
+			var o engine.BuildOptions
+			n.change(t, svc, &o)
+			if in := digest(t, p, svc, o); in.why == "" {
+				t.Errorf("skippable (%s)", in.digest)
+			}
+		})
 	}
 }
