@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"devstack/engine/model"
@@ -88,14 +89,23 @@ func (e *Engine) Copy(ctx context.Context, p *model.Project, src, dst CopySpec, 
 	}
 }
 
-// copyTargets picks the service's containers a copy involves.
+// copyTargets picks the service's containers a copy involves. One list
+// call finds them (no inspect of each, as Observe does): a copy's fixed
+// cost is what a small copy feels.
 func (e *Engine) copyTargets(ctx context.Context, p *model.Project, service string, o CopyOptions, out bool) ([]model.Container, error) {
-	cs, err := e.Containers(ctx, p, []string{service}, true)
+	if err := CheckServices(p, []string{service}); err != nil {
+		return nil, err
+	}
+	cs, err := e.rt.ListContainers(ctx, true)
 	if err != nil {
 		return nil, err
 	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 	var picked []model.Container
 	for _, c := range cs {
+		if c.Labels[model.LabelProject] != p.Name || c.Service != service {
+			continue
+		}
 		if c.OneOff && !o.OneOff {
 			continue
 		}
