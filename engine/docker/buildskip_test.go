@@ -310,12 +310,20 @@ func TestBuildInputsDigest(t *testing.T) {
 		{"a build argument", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
 			svc.Build.Args = map[string]*string{"V": s("1")}
 		}},
-		{"the target", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { svc.Build.Target = "dev" }},
+		{"the target", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			svc.Build.Target = "dev"
+		}},
 		{"the project", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { p.Name = "other" }},
 		{"the service", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { svc.Name = "other" }},
-		{"the image", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { svc.Image = "proj-other" }},
-		{"the platform", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { svc.Platform = "linux/arm64" }},
-		{"an extra tag", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) { o.Tags = []string{"x:1"} }},
+		{"the image", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			svc.Image = "proj-other"
+		}},
+		{"the platform", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			svc.Platform = "linux/arm64"
+		}},
+		{"an extra tag", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
+			o.Tags = []string{"x:1"}
+		}},
 		{"the Dockerfile", func(t *testing.T, p *model.Project, svc *model.Service, o *engine.BuildOptions) {
 			writeTree(t, svc.Build.Context, map[string]string{"Dockerfile": "FROM scratch\nCOPY a.txt /\n"})
 		}},
@@ -360,7 +368,9 @@ func TestBuildInputsDigest(t *testing.T) {
 		change func(t *testing.T, svc *model.Service, o *engine.BuildOptions)
 	}{
 		{"--no-cache", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) { o.NoCache = true }},
-		{"no_cache_filter", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) { svc.Build.NoCacheFilter = []string{"x"} }},
+		{"no_cache_filter", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) {
+			svc.Build.NoCacheFilter = []string{"x"}
+		}},
 		{"--pull", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) { o.Pull = true }},
 		{"pull: true", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) { svc.Build.Pull = true }},
 		{"a # syntax= line", func(t *testing.T, svc *model.Service, o *engine.BuildOptions) {
