@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -237,7 +238,12 @@ func recordBuild(in inputs, id string) {
 		buildinputs.Prune(filepath.Dir(in.record), buildinputs.Forget) // a new image: forget those long gone
 	}
 	if state.MkdirAll(filepath.Dir(in.record)) == nil {
-		_ = state.WriteFile(in.record, data)
+		// A record lost in a crash costs a build, no more: not worth
+		// waiting for the disk.
+		_ = state.WriteCache(in.record, func(w io.Writer) error {
+			_, err := w.Write(data)
+			return err
+		})
 	}
 }
 

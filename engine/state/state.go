@@ -106,6 +106,18 @@ const tempPrefix = ".tmp-"
 // synced, renamed over path, and the directory synced, so that after a
 // crash path holds the old content or the new, never part of either.
 func Write(path string, fill func(io.Writer) error) error {
+	return write(path, fill, true)
+}
+
+// WriteCache is Write without the syncs, for a cache: a file a crash may
+// lose or leave empty (its reader then rebuilds it) but that no reader
+// may ever see half-written or misplaced, and that is rewritten too often
+// to wait twice for a busy disk each time.
+func WriteCache(path string, fill func(io.Writer) error) error {
+	return write(path, fill, false)
+}
+
+func write(path string, fill func(io.Writer) error, sync bool) error {
 	dir := filepath.Dir(path)
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -117,7 +129,7 @@ func Write(path string, fill func(io.Writer) error) error {
 		return fmt.Errorf("unable to write %s: %w", path, err)
 	}
 	err = fill(f)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -129,6 +141,9 @@ func Write(path string, fill func(io.Writer) error) error {
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("unable to write %s: %w", path, err)
+	}
+	if !sync {
+		return nil
 	}
 	if err := SyncDir(dir); err != nil {
 		return fmt.Errorf("unable to write %s: %w", path, err)

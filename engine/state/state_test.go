@@ -143,3 +143,26 @@ func TestLeftover(t *testing.T) {
 		t.Fatal("a state file taken for a leftover")
 	}
 }
+
+// WriteCache replaces a file whole and privately too, only without
+// waiting for the disk.
+func TestWriteCache(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cache")
+	for _, content := range []string{"first", "second, longer"} {
+		if err := WriteCache(path, func(w io.Writer) error { _, err := io.WriteString(w, content); return err }); err != nil {
+			t.Fatal(err)
+		}
+		data, err := ReadFile(path)
+		if err != nil || string(data) != content {
+			t.Fatalf("read %q, %v; want %q", data, err, content)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("%d files in the directory, want 1", len(entries))
+	}
+}

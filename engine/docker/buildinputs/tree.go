@@ -110,14 +110,20 @@ func (h *Hasher) Tree(dir string, excludes []string) (string, Stats, error) {
 			if !ok || !e.trusted(fi.Size(), fi.ModTime().UnixNano(), ctime, ino) {
 				// The metadata is taken before the read: a change during
 				// the read moves it, and the next digest reads again.
-				e = entry{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctime, ino: ino, read: start}
-				n, err := sumFile(path, &e.sum)
+				ne := entry{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctime, ino: ino, read: start}
+				n, err := sumFile(path, &ne.sum)
 				if err != nil {
 					return err
 				}
 				st.Read++
 				st.Bytes += n
-				changed = true
+				// Worth writing down if it is news, or if the next digest
+				// may trust it; a file still within Racy is read again
+				// anyway.
+				if !ok || ne.sum != e.sum || ne.trusted(ne.size, ne.mtime, ne.ctime, ne.ino) {
+					changed = true
+				}
+				e = ne
 			}
 			next[rel] = e
 			buf = binary.BigEndian.AppendUint64(buf, uint64(fi.Size()))
@@ -256,12 +262,14 @@ func readEntry(r *bytes.Reader) (string, entry, error) {
 	return string(rel), e, nil
 }
 
-// save replaces the cache file whole (see engine/state).
+// save replaces the cache file whole (see engine/state), without
+// waiting for the disk: a cache lost in a crash is read again, and a
+// damaged one is ignored.
 func save(path string, entries map[string]entry) error {
 	if err := state.MkdirAll(filepath.Dir(path)); err != nil {
 		return err
 	}
-	return state.Write(path, func(w io.Writer) error {
+	return state.WriteCache(path, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 256<<10)
 		bw.Write(cacheMagic)
 		var b []byte
