@@ -233,7 +233,7 @@ func (r *rebuild) suspects(first *stackRun) suspects {
 	if src == nil {
 		src = r.dev
 	}
-	if order, err := startOrder(src, true); err == nil {
+	if order, err := startOrder(src, true, r.devStarted); err == nil {
 		s.devOrder = order
 	}
 	for _, svc := range src.Services {

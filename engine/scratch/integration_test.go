@@ -36,7 +36,8 @@ type fixture struct {
 	rt      *docker.Runtime
 	dev     *model.Project
 
-	stopServer func() // build-cache: the "upstream" the build downloads from
+	stopServer func()   // build-cache: the "upstream" the build downloads from
+	byHand     []string // services brought up one at a time, in this order
 }
 
 func newRuntime(t testing.TB) *docker.Runtime {
@@ -83,8 +84,34 @@ func (fx *fixture) up(ctx context.Context) {
 		fx.t.Fatal(err)
 	}
 	fx.dev = dev
-	if err := engine.New(fx.rt, nil).Up(ctx, dev, engine.UpOptions{}); err != nil {
-		fx.t.Fatalf("dev up: %v", err)
+	if len(fx.byHand) == 0 {
+		if err := engine.New(fx.rt, nil).Up(ctx, dev, engine.UpOptions{}); err != nil {
+			fx.t.Fatalf("dev up: %v", err)
+		}
+		return
+	}
+	// One service at a time, each up before the next, as a developer
+	// starting them by hand would.
+	for _, svc := range fx.byHand {
+		if err := engine.New(fx.rt, nil).Up(ctx, dev, engine.UpOptions{Services: []string{svc}, Wait: true}); err != nil {
+			fx.t.Fatalf("dev up %s: %v", svc, err)
+		}
+		// A person takes a while before the next: more than the window
+		// within which starts count as one.
+		deadline := time.Now().Add(time.Minute)
+		for {
+			obs, err := fx.rt.Observe(ctx, dev)
+			if err != nil {
+				fx.t.Fatal(err)
+			}
+			if t := startTimes(obs.Containers)[svc]; !t.IsZero() && time.Since(t) > concurrentStarts+500*time.Millisecond {
+				break
+			}
+			if time.Now().After(deadline) {
+				fx.t.Fatalf("%s did not start", svc)
+			}
+			time.Sleep(100 * time.Millisecond) // polling the engine, bounded by the deadline
+		}
 	}
 }
 
@@ -93,7 +120,7 @@ func (fx *fixture) ready(ctx context.Context) {
 	fx.t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	order, _ := startOrder(fx.dev, true)
+	order, _ := startOrder(fx.dev, true, nil)
 	if f := waitReady(ctx, fx.rt, fx.dev, order); f != nil {
 		fx.t.Fatalf("the dev environment is not up: %s %v", f.Summary(), f.Tail)
 	}
@@ -262,6 +289,11 @@ func TestHiddenDependencies(t *testing.T) {
 			evidence: []string{"API_TOKEN"}},
 		{fixture: "start-order", status: StatusFail, category: StartOrder, service: "web",
 			evidence: []string{"before cache", "cache, web"}},
+		{fixture: "started-by-hand", status: StatusFail, category: StartOrder, service: "app",
+			before: func(t *testing.T, fx *fixture) {
+				fx.byHand = []string{"store", "app"}
+			},
+			evidence: []string{"app fails when it starts before store", "dev order (store, app)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.fixture, func(t *testing.T) {

@@ -83,11 +83,12 @@ type rebuild struct {
 	cfg     model.ScratchConfig
 	report  *Report
 
-	dev        *model.Project    // loaded with the shell: what `devstack up` used
-	base       *model.Project    // loaded without it: the scratch stack's source (nil when that fails)
-	baseErr    error             // why it failed
-	shellVars  []string          // variables only the shell provides
-	devVolumes map[string]string // volume key -> the dev environment's volume, where one exists
+	dev        *model.Project       // loaded with the shell: what `devstack up` used
+	base       *model.Project       // loaded without it: the scratch stack's source (nil when that fails)
+	baseErr    error                // why it failed
+	shellVars  []string             // variables only the shell provides
+	devVolumes map[string]string    // volume key -> the dev environment's volume, where one exists
+	devStarted map[string]time.Time // service -> when its dev container started (see StackOptions.DevStarted)
 
 	reuse  map[string]string // build key -> image an earlier run built without the cache
 	shared []string          // those images, removed at the end
@@ -205,6 +206,7 @@ func (r *rebuild) prepare(ctx context.Context) error {
 		return fmt.Errorf("unable to look at the dev environment of %s: %w", r.dev.Name, err)
 	}
 	r.devVolumes = obs.Volumes
+	r.devStarted = startTimes(obs.Containers)
 	return nil
 }
 
@@ -298,4 +300,20 @@ func newID() string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// startTimes is when each service's dev containers started: the earliest
+// of its replicas that run now (a stopped one's start says nothing of the
+// order the stack works in).
+func startTimes(cs []model.Container) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, c := range cs {
+		if c.OneOff || c.StartedAt.IsZero() || c.State != model.StateRunning {
+			continue
+		}
+		if t, ok := out[c.Service]; !ok || c.StartedAt.Before(t) {
+			out[c.Service] = c.StartedAt
+		}
+	}
+	return out
 }

@@ -91,6 +91,7 @@ func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun
 	st, err := NewStack(src, StackOptions{
 		Name: name, ImageTag: fmt.Sprintf("%s-%d", r.id, n),
 		KeepBinds: in.binds, KeepMounts: r.cfg.KeepMounts, DevOrder: in.devOrder,
+		DevStarted: r.devStarted,
 	})
 	if err != nil {
 		run.failure = &Failure{Phase: "load", Message: err.Error()}

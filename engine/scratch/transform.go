@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"devstack/engine/graph"
 	"devstack/engine/model"
@@ -23,6 +24,11 @@ type StackOptions struct {
 	// DevOrder starts the services one at a time in the dev order instead
 	// of the adversarial one.
 	DevOrder bool
+	// DevStarted is when each service's dev container last started, as
+	// the engine says (the earliest of its replicas): the real dev start
+	// order, whatever brought it about (up, or services started by hand).
+	// Empty: no dev environment runs, and the dependency order stands in.
+	DevStarted map[string]time.Time
 	// parallel leaves the start order to the declared dependencies, as
 	// a plain up does (the overhead baseline).
 	parallel bool
@@ -100,7 +106,7 @@ func NewStack(dev *model.Project, o StackOptions) (*Stack, error) {
 	}
 	sort.Strings(st.Images)
 
-	order, err := startOrder(p, o.DevOrder)
+	order, err := startOrder(p, o.DevOrder, o.DevStarted)
 	if err != nil {
 		return nil, err
 	}
@@ -222,12 +228,55 @@ func underAny(path string, roots []string) bool {
 // but, among services free to start, picks the one the dev order starts
 // last: a service that only works because another happened to start
 // first now starts before it.
-func startOrder(p *model.Project, dev bool) ([]string, error) {
+func startOrder(p *model.Project, dev bool, started map[string]time.Time) ([]string, error) {
 	g, err := graph.New(p)
 	if err != nil {
 		return nil, err
 	}
-	devOrder := active(p, g.Order())
+	base := active(p, g.Order())
+	devOrder := base
+	if len(started) > 0 {
+		// The real order: by start time; services not running in the dev
+		// environment after those that are, in dependency order. Starts
+		// closer than concurrentStarts are one wave (one up started them
+		// together): within it the dependency order stands, so that the
+		// adversarial order still reverses it. Declared dependencies come
+		// first whatever the times said (the dev order is replayed with
+		// them in force).
+		graphPos := map[string]int{}
+		for i, s := range base {
+			graphPos[s] = i
+		}
+		var timed []string
+		for _, s := range base {
+			if _, ok := started[s]; ok {
+				timed = append(timed, s)
+			}
+		}
+		sort.SliceStable(timed, func(i, j int) bool { return started[timed[i]].Before(started[timed[j]]) })
+		wave := map[string]int{}
+		w, waveStart := 0, time.Time{}
+		for i, s := range timed {
+			if i > 0 && started[s].Sub(waveStart) > concurrentStarts {
+				w++
+			}
+			if i == 0 || wave[timed[i-1]] != w {
+				waveStart = started[s]
+			}
+			wave[s] = w
+		}
+		for _, s := range base {
+			if _, ok := started[s]; !ok {
+				wave[s] = w + 1
+			}
+		}
+		devOrder = topo(g, base, func(a, b string) bool {
+			if wave[a] != wave[b] {
+				return wave[a] < wave[b]
+			}
+			return graphPos[a] < graphPos[b]
+		})
+	}
 	if dev {
 		return devOrder, nil
 	}
@@ -235,27 +284,42 @@ func startOrder(p *model.Project, dev bool) ([]string, error) {
 	for i, s := range devOrder {
 		rank[s] = i
 	}
+	return topo(g, devOrder, func(a, b string) bool { return rank[a] > rank[b] }), nil
+}
+
+// concurrentStarts is how close two dev containers' starts must be to
+// count as one start (a parallel up, or a machine under load): a
+// developer starting services by hand takes longer between them.
+const concurrentStarts = 2 * time.Second
+
+// topo orders names so that each comes after its declared dependencies,
+// picking among those free to start the first by less.
+func topo(g *graph.Graph, names []string, less func(a, b string) bool) []string {
+	in := map[string]bool{}
+	for _, s := range names {
+		in[s] = true
+	}
 	indeg := map[string]int{}
-	for _, s := range devOrder {
+	for _, s := range names {
 		for _, d := range g.Dependencies(s) {
-			if _, ok := rank[d]; ok {
+			if in[d] {
 				indeg[s]++
 			}
 		}
 	}
 	var ready, out []string
-	for _, s := range devOrder {
+	for _, s := range names {
 		if indeg[s] == 0 {
 			ready = append(ready, s)
 		}
 	}
 	for len(ready) > 0 {
-		sort.Slice(ready, func(i, j int) bool { return rank[ready[i]] > rank[ready[j]] })
+		sort.Slice(ready, func(i, j int) bool { return less(ready[i], ready[j]) })
 		s := ready[0]
 		ready = ready[1:]
 		out = append(out, s)
 		for _, d := range g.Dependents(s) {
-			if _, ok := rank[d]; !ok {
+			if !in[d] {
 				continue
 			}
 			indeg[d]--
@@ -264,7 +328,7 @@ func startOrder(p *model.Project, dev bool) ([]string, error) {
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // active drops services scaled to zero: they never start.

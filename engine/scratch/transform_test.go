@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"devstack/engine/model"
 )
@@ -141,7 +142,7 @@ func TestNewStackKeepsBindsReadOnlyWhenAsked(t *testing.T) {
 
 func TestStartOrders(t *testing.T) {
 	dev := devProject()
-	devOrder, err := startOrder(dev, true)
+	devOrder, err := startOrder(dev, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,10 +150,54 @@ func TestStartOrders(t *testing.T) {
 	if got := strings.Join(devOrder, " "); got != "cache db api web worker" {
 		t.Errorf("dev order: %s", got)
 	}
-	scratch, _ := startOrder(dev, false)
+	scratch, _ := startOrder(dev, false, nil)
 	// The reverse among services free to start; api still after db.
 	if got := strings.Join(scratch, " "); got != "worker web db api cache" {
 		t.Errorf("adversarial order: %s", got)
+	}
+}
+
+// With a dev environment running, its containers' real start times make
+// the dev order (declared dependencies still first), and the adversarial
+// order is its reverse: here neither is the order of names.
+func TestStartOrdersFromStartTimes(t *testing.T) {
+	dev := devProject()
+	t0 := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	s := 5 * time.Second // by hand: more than concurrentStarts apart
+	started := map[string]time.Time{"worker": t0, "web": t0.Add(s), "cache": t0.Add(2 * s),
+		"db": t0.Add(3 * s), "api": t0.Add(4 * s)}
+	devOrder, _ := startOrder(dev, true, started)
+	if got := strings.Join(devOrder, " "); got != "worker web cache db api" {
+		t.Errorf("dev order: %s", got)
+	}
+	scratch, _ := startOrder(dev, false, started)
+	if got := strings.Join(scratch, " "); got != "db api cache web worker" {
+		t.Errorf("adversarial order: %s", got)
+	}
+	// Started by hand in an order that breaks a declared dependency (api
+	// before db, with --no-deps): the declared one still comes first.
+	started = map[string]time.Time{"api": t0, "db": t0.Add(s)}
+	devOrder, _ = startOrder(dev, true, started)
+	if got := strings.Join(devOrder, " "); got != "db api cache web worker" {
+		t.Errorf("dev order with api started first: %s", got)
+	}
+	// Only web runs: it came first; the rest keep the dependency order.
+	devOrder, _ = startOrder(dev, true, map[string]time.Time{"web": t0})
+	if got := strings.Join(devOrder, " "); got != "web cache db api worker" {
+		t.Errorf("dev order with only web running: %s", got)
+	}
+	// Started together by one up (within concurrentStarts, in whatever
+	// order the engine got to them): the dependency order stands, and the
+	// adversarial one reverses it; a later wave still comes after.
+	started = map[string]time.Time{"worker": t0, "web": t0.Add(300 * time.Millisecond), "cache": t0.Add(600 * time.Millisecond),
+		"db": t0.Add(900 * time.Millisecond), "api": t0.Add(20 * time.Second)}
+	devOrder, _ = startOrder(dev, true, started)
+	if got := strings.Join(devOrder, " "); got != "cache db web worker api" {
+		t.Errorf("dev order of one parallel up then api: %s", got)
+	}
+	scratch, _ = startOrder(dev, false, started)
+	if got := strings.Join(scratch, " "); got != "worker web db api cache" {
+		t.Errorf("adversarial order of one parallel up then api: %s", got)
 	}
 }
 
