@@ -104,13 +104,13 @@ func TestComposeVersionDetectsV1(t *testing.T) {
 
 func TestPrintTable(t *testing.T) {
 	rows := []result{
-		{Scenario: "up", Unit: "s", Devstack: 5, Compose: 10, Target: "≤ 0.70× compose", Pass: true},
+		{Scenario: "up", Unit: "s", Devstack: 5, Compose: 10, Floor: 4, Target: "≤ 0.70× compose", Pass: true},
 		{Scenario: "rss", Unit: "MB", Devstack: 70, Target: "≤ 60 MB", Pass: false, Note: "too big"},
 	}
 	var out bytes.Buffer
 	printTable(&out, rows, "docker compose 2.40.3", 5, "host")
 	text := out.String()
-	for _, want := range []string{"docker compose 2.40.3", "medians of 5 runs", "5.00 s", "10.00 s", "0.50×", "PASS", "70.0 MB", "FAIL (too big)"} {
+	for _, want := range []string{"docker compose 2.40.3", "medians of 5 runs", "5.00 s", "10.00 s", "0.50×", "4.00 s", "1.25×", "PASS", "70.0 MB", "FAIL (too big)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}

@@ -21,6 +21,7 @@ type scenario struct {
 // teardown of every project it starts with b.atCleanup before starting it.
 var scenarios = []scenario{
 	{"dag20", benchDag20},
+	{"flat200", benchFlat200},
 	{"sync", benchSync},
 	{"dashboard", benchDashboard},
 	{"build", benchBuild},

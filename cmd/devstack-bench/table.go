@@ -12,10 +12,14 @@ import (
 
 // result is one row of the table.
 type result struct {
-	Scenario     string    `json:"scenario"`
-	Unit         string    `json:"unit"` // s, ms, MB, fps...
-	Devstack     float64   `json:"devstack"`
-	Compose      float64   `json:"compose,omitempty"` // 0: not compared
+	Scenario string  `json:"scenario"`
+	Unit     string  `json:"unit"` // s, ms, MB, fps...
+	Devstack float64 `json:"devstack"`
+	Compose  float64 `json:"compose,omitempty"` // 0: not compared
+	// Floor is the engine's own floor for the same work, measured through
+	// its API by the bench in the same run (0: none measured).
+	Floor        float64   `json:"floor,omitempty"`
+	FloorRuns    []float64 `json:"floor_runs,omitempty"`
 	Target       string    `json:"target"`
 	Pass         bool      `json:"pass"`
 	Note         string    `json:"note,omitempty"`
@@ -34,12 +38,17 @@ type report struct {
 func printTable(w io.Writer, rows []result, which string, n int, host string) {
 	fmt.Fprintf(w, "devstack vs %s: medians of %d runs (%s)\n\n", which, n, host)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tdevstack\tcompose\tratio\ttarget\tresult")
+	fmt.Fprintln(tw, "scenario\tdevstack\tcompose\tratio\tfloor\tvs floor\ttarget\tresult")
 	for _, r := range rows {
 		comp, ratio := "-", "-"
 		if r.Compose > 0 {
 			comp = format(r.Compose, r.Unit)
 			ratio = fmt.Sprintf("%.2f×", r.Devstack/r.Compose)
+		}
+		floor, vsFloor := "-", "-"
+		if r.Floor > 0 {
+			floor = format(r.Floor, r.Unit)
+			vsFloor = fmt.Sprintf("%.2f×", r.Devstack/r.Floor)
 		}
 		verdict := "PASS"
 		if !r.Pass {
@@ -48,7 +57,7 @@ func printTable(w io.Writer, rows []result, which string, n int, host string) {
 		if r.Note != "" {
 			verdict += " (" + r.Note + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, format(r.Devstack, r.Unit), comp, ratio, r.Target, verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, format(r.Devstack, r.Unit), comp, ratio, floor, vsFloor, r.Target, verdict)
 	}
 	tw.Flush()
 }

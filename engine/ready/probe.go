@@ -32,10 +32,12 @@ const (
 	// A service that needs a few milliseconds more than its container's
 	// start is seen ready within about that much of being so.
 	FirstDelay = 20 * time.Millisecond
-	// DefaultLimit bounds concurrent probe execs: each costs the engine
-	// about as much as an inspect of every container, and a layer of
-	// services started together would otherwise all probe at once.
-	DefaultLimit = 4
+	// DefaultLimit bounds concurrent probe execs: each is three engine
+	// calls and a process in the container (about 40 ms of the engine's
+	// time on 2 cores), and a stack of many services with healthchecks
+	// started together would otherwise all probe at once. A layer of a
+	// few services still probes side by side.
+	DefaultLimit = 8
 	// The engine's defaults for a healthcheck that names none.
 	defaultInterval      = 30 * time.Second
 	defaultStartInterval = 5 * time.Second
