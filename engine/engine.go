@@ -259,10 +259,13 @@ func (e *Engine) Containers(ctx context.Context, p *model.Project, services []st
 	return e.containers(ctx, p, services, all, e.rt.Observe)
 }
 
-// List is Containers from the engine's list (see Runtime.ObserveBrief):
+// List is Containers from the engine's list (see Runtime.ProjectContainers):
 // StartedAt is unknown and Status says how long a container has been up.
 func (e *Engine) List(ctx context.Context, p *model.Project, services []string, all bool) ([]model.Container, error) {
-	return e.containers(ctx, p, services, all, e.rt.ObserveBrief)
+	return e.containers(ctx, p, services, all, func(ctx context.Context, p *model.Project) (model.Observed, error) {
+		cs, err := e.rt.ProjectContainers(ctx, p)
+		return model.Observed{Containers: cs}, err
+	})
 }
 
 func (e *Engine) containers(ctx context.Context, p *model.Project, services []string, all bool,

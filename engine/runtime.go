@@ -29,6 +29,9 @@ type Runtime interface {
 	// and its Status holds the engine's words ("Up 3 minutes"). Enough to
 	// plan an up or down and to list containers; the cost of a no-op up.
 	ObserveBrief(ctx context.Context, p *model.Project) (model.Observed, error)
+	// ProjectContainers is ObserveBrief's containers alone (one list
+	// call): what ps and the commands that only look a container up need.
+	ProjectContainers(ctx context.Context, p *model.Project) ([]model.Container, error)
 
 	// CreateNetwork creates the project network with the given key.
 	CreateNetwork(ctx context.Context, p *model.Project, key string) error

@@ -43,7 +43,7 @@ const inspectParallel = 16
 // cores, 20 running containers): 16 ms with one inspect at a time, 7 ms
 // with 4 to 16; over SSH the round trips make parallelism matter more.
 func (r *Runtime) Observe(ctx context.Context, p *model.Project) (model.Observed, error) {
-	obs, summaries, err := r.lists(ctx, p)
+	obs, summaries, err := r.lists(ctx, p, true)
 	if err != nil {
 		return obs, err
 	}
@@ -77,24 +77,26 @@ func (r *Runtime) Observe(ctx context.Context, p *model.Project) (model.Observed
 	return obs, nil
 }
 
-// lists reads the project's container, network and volume lists and
-// inspects the images it refers to, all in parallel: everything of a
-// snapshot but the containers' inspects.
-func (r *Runtime) lists(ctx context.Context, p *model.Project) (model.Observed, []container.Summary, error) {
+// lists reads the project's network and volume lists (and its container
+// list when withContainers is set) and inspects the images it refers to,
+// all in parallel: everything of a snapshot but the containers' inspects.
+func (r *Runtime) lists(ctx context.Context, p *model.Project, withContainers bool) (model.Observed, []container.Summary, error) {
 	obs := model.Observed{Networks: map[string]string{}, Volumes: map[string]string{}, Images: map[string]string{}}
 	var (
 		mu         sync.Mutex
 		containers []container.Summary
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		res, err := r.api.ContainerList(gctx, client.ContainerListOptions{All: true, Filters: containerFilter(p.Name)})
-		if err != nil {
-			return err
-		}
-		containers = res.Items
-		return nil
-	})
+	if withContainers {
+		g.Go(func() error {
+			res, err := r.api.ContainerList(gctx, client.ContainerListOptions{All: true, Filters: containerFilter(p.Name)})
+			if err != nil {
+				return err
+			}
+			containers = res.Items
+			return nil
+		})
+	}
 	g.Go(func() error {
 		res, err := r.api.NetworkList(gctx, client.NetworkListOptions{Filters: projectFilter(p.Name)})
 		if err != nil {

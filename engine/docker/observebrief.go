@@ -11,6 +11,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
 
 	"devstack/engine/model"
@@ -26,12 +27,37 @@ import (
 // StartedAt stays unknown; Status has the engine's words. On dag20 this is
 // four list calls and one image inspect instead of 20 inspects more.
 func (r *Runtime) ObserveBrief(ctx context.Context, p *model.Project) (model.Observed, error) {
-	obs, summaries, err := r.lists(ctx, p)
-	if err != nil {
+	var (
+		obs model.Observed
+		cs  []model.Container
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		obs, _, err = r.lists(gctx, p, false)
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		cs, err = r.ProjectContainers(gctx, p)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return obs, err
 	}
-	cs := make([]model.Container, len(summaries))
-	for i, s := range summaries {
+	obs.Containers = cs
+	return obs, nil
+}
+
+// ProjectContainers is ObserveBrief's containers alone: one list call, and the
+// inspect batch for what it cannot tell. What `ps` costs.
+func (r *Runtime) ProjectContainers(ctx context.Context, p *model.Project) ([]model.Container, error) {
+	res, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: containerFilter(p.Name)})
+	if err != nil {
+		return nil, r.engineError(err)
+	}
+	cs := make([]model.Container, len(res.Items))
+	for i, s := range res.Items {
 		cs[i] = fromSummary(s)
 	}
 	var batch []int
@@ -58,16 +84,17 @@ func (r *Runtime) ObserveBrief(ctx context.Context, p *model.Project) (model.Obs
 			})
 		}
 		if err := g.Wait(); err != nil {
-			return obs, r.engineError(err)
+			return nil, r.engineError(err)
 		}
 	}
+	var out []model.Container
 	for i, c := range cs {
 		if !gone[i] {
-			obs.Containers = append(obs.Containers, c)
+			out = append(out, c)
 		}
 	}
-	sort.Slice(obs.Containers, func(i, j int) bool { return obs.Containers[i].Name < obs.Containers[j].Name })
-	return obs, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
 // needsInspect says whether the list leaves out something about c that
