@@ -170,6 +170,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newReloadCmd(g),
 	)
 	addVagrantAliases(root)
+	groupCommands(root)
 	return root
 }
 
