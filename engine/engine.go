@@ -23,6 +23,9 @@ type Engine struct {
 	// Limit bounds how many engine operations run at once. One pool for
 	// everything, so nested work cannot deadlock on it.
 	Limit int
+	// DryRun, when set, is handed every plan instead of running it
+	// (--dry-run): nothing on the engine changes.
+	DryRun func(*plan.Plan)
 	// ProbeLimit bounds concurrent healthcheck probes (ready.DefaultLimit when 0).
 	ProbeLimit int
 	now        func() time.Time
@@ -329,6 +332,10 @@ func (e *Engine) apply(ctx context.Context, p *model.Project, pl *plan.Plan, o a
 	}
 	if err := pl.Validate(); err != nil {
 		return err
+	}
+	if e.DryRun != nil {
+		e.DryRun(pl)
+		return nil
 	}
 	r := &applier{e: e, p: p, o: o, ids: map[string]string{}, stopped: map[string]chan struct{}{}}
 	if needsEvents(pl) {

@@ -131,6 +131,10 @@ func newExecCmd(g *globals) *cobra.Command {
 			} else {
 				opts.Stdout, opts.Stderr = io.Discard, io.Discard
 			}
+			if g.dryRun {
+				fmt.Fprintf(g.stdout, "exec %q in %s\n", args[1:], target.Name)
+				return nil
+			}
 			code, err := s.rt.Exec(ctx, target.ID, opts)
 			if err != nil {
 				return err
@@ -210,6 +214,10 @@ func newRunCmd(g *globals) *cobra.Command {
 			tty := wantTTY(g, f.noTTY)
 			if name == "" {
 				name = fmt.Sprintf("%s-%s-run-%s", s.project.Name, svc.Name, randomSuffix())
+			}
+			if g.dryRun {
+				fmt.Fprintf(g.stdout, "run %s in a new container of %s\n", strings.Join(one.Command, " "), svc.Name)
+				return nil
 			}
 			id, err := s.rt.CreateContainer(ctx, s.project, &one, 1, engine.CreateOptions{
 				Name: name, OneOff: true, Tty: &tty, Stdin: true, NoPorts: !servicePorts,

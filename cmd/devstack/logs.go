@@ -35,7 +35,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if g.progress == "json" {
 				out = render.NewJSON(g.stdout)
 			} else {
-				plain := render.NewPlain(g.stdout, g.stderr, !g.noColor && isTerminal(g.stdout))
+				plain := render.NewPlain(g.stdout, g.stderr, g.colour())
 				out = &logLines{plain: plain, timestamps: timestamps, noPrefix: noPrefix, g: g}
 			}
 			ctx, stop := signalContext(cmd.Context(), nil)

@@ -19,6 +19,7 @@ import (
 	"devstack/engine/event"
 	"devstack/engine/load"
 	"devstack/engine/model"
+	"devstack/engine/plan"
 )
 
 // globals are the flags every command shares, as Docker Compose has them.
@@ -32,6 +33,9 @@ type globals struct {
 	dockerCtx   string
 	progress    string // auto | tty | plain | json | quiet
 	noColor     bool
+	ansi        string // never | always | auto
+	dryRun      bool
+	parallel    int
 	// noRemoteSync keeps bind mounts binds on a remote engine.
 	noRemoteSync bool
 
@@ -97,6 +101,9 @@ func newRootCmd(g *globals) *cobra.Command {
 		// Global flags come before the command, as with compose, so that
 		// commands may reuse their letters (logs -f is --follow).
 		TraverseChildren: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return g.checkGlobals()
+		},
 		// Runnable, so that cobra checks its arguments: an unknown command
 		// ("devstack dwon") is an error with cobra's suggestion, not the
 		// help and exit 0 a script would take for success.
@@ -127,6 +134,9 @@ func newRootCmd(g *globals) *cobra.Command {
 	f.StringVar(&g.progress, "progress", "auto", "progress output: auto, tty, plain, json or quiet")
 	root.PersistentFlags().BoolVar(&g.noRemoteSync, "no-remote-sync", false, "on a remote engine, bind the engine machine's own paths for bind mounts, as Compose does, instead of syncing this machine's into volumes")
 	f.BoolVar(&g.noColor, "no-color", os.Getenv("NO_COLOR") != "", "plain output without colours")
+	f.StringVar(&g.ansi, "ansi", "auto", "colours and control characters: never, always or auto (when the output is a terminal)")
+	f.BoolVar(&g.dryRun, "dry-run", false, "print the plan of what the command would do, and change nothing")
+	f.IntVar(&g.parallel, "parallel", -1, "at most this many engine operations at once (-1: devstack's default)")
 
 	root.AddCommand(
 		newUpCmd(g),
@@ -260,7 +270,7 @@ func (g *globals) loadAndConnect(ctx context.Context, services []string) (p *mod
 
 func (g *globals) session(p *model.Project, rt *docker.Runtime) *session {
 	out := g.renderer()
-	return &session{project: p, rt: rt, engine: engine.New(rt, out), out: out}
+	return &session{project: p, rt: rt, engine: g.engine(rt, out), out: out}
 }
 
 // existing loads the project and connects to the engine, for commands
@@ -377,7 +387,7 @@ func (g *globals) renderer() render.Renderer {
 	case "quiet":
 		return render.NewQuiet(g.stderr)
 	default:
-		return render.NewPlain(g.stdout, g.stderr, !g.noColor && isTerminal(g.stdout))
+		return render.NewPlain(g.stdout, g.stderr, g.colour())
 	}
 }
 
@@ -419,4 +429,42 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// engine is an engine on rt with the global flags' settings: --parallel
+// bounds its pool, --dry-run prints each plan instead of running it.
+func (g *globals) engine(rt engine.Runtime, sink event.Sink) *engine.Engine {
+	e := engine.New(rt, sink)
+	if g.parallel > 0 {
+		e.Limit = g.parallel
+	}
+	if g.dryRun {
+		e.DryRun = func(pl *plan.Plan) { fmt.Fprint(g.stdout, pl.String()) }
+	}
+	return e
+}
+
+// colour says whether plain output is coloured: --ansi, else --no-color,
+// else whether stdout is a terminal.
+func (g *globals) colour() bool {
+	switch g.ansi {
+	case "never":
+		return false
+	case "always":
+		return true
+	}
+	return !g.noColor && isTerminal(g.stdout)
+}
+
+// checkGlobals refuses global flag values that mean nothing.
+func (g *globals) checkGlobals() error {
+	switch g.ansi {
+	case "never", "always", "auto":
+	default:
+		return fmt.Errorf("invalid --ansi %q: use never, always or auto", g.ansi)
+	}
+	if g.parallel == 0 || g.parallel < -1 {
+		return fmt.Errorf("invalid --parallel %d: use a number of operations, 1 or more (-1: the default)", g.parallel)
+	}
+	return nil
 }

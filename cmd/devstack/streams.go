@@ -246,6 +246,10 @@ func newCpCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
+			if g.dryRun {
+				fmt.Fprintf(g.stdout, "copy %s to %s\n", args[0], args[1])
+				return nil
+			}
 			o.Stdin, o.Stdout = g.stdin, g.stdout
 			return s.engine.Copy(ctx, s.project, src, dst, o)
 		}),

@@ -180,7 +180,7 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	if f.alwaysRecreateDeps && f.noRecreate {
 		return fmt.Errorf("--always-recreate-deps and --no-recreate contradict each other: pick one")
 	}
-	if f.wait || f.noStart {
+	if f.wait || f.noStart || g.dryRun { // a dry run has nothing to attach to
 		f.detach = true
 	}
 	s, err := g.open(ctx, services)
@@ -246,7 +246,7 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	defer stopSignals()
 
 	if f.detach {
-		if err := engine.New(s.rt, upSink).Up(ctx, s.project, opts); err != nil {
+		if err := g.engine(s.rt, upSink).Up(ctx, s.project, opts); err != nil {
 			if ctx.Err() != nil {
 				// Ctrl-C: what was made stays for the next up or down,
 				// as with Compose; the exit status says it is not done.
@@ -280,7 +280,7 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 	// to complete starts after the first one's exit.
 	upDone := make(chan []string, 1)
 	started := &startedNames{next: upSink, services: attachTo}
-	upEngine := engine.New(s.rt, started)
+	upEngine := g.engine(s.rt, started)
 	logs := &logStyle{next: s.out, out: g.stdout, timestamps: f.timestamps, noPrefix: f.noLogPrefix}
 	attached, stopMonitor := context.WithCancel(context.Background())
 	defer stopMonitor()
