@@ -160,3 +160,34 @@ type Usage struct {
 	NetRx      uint64
 	NetTx      uint64
 }
+
+// TagDigests is what an image tag means on the engine and in its registry.
+type TagDigests struct {
+	Ref      string   `json:"ref"`
+	ImageID  string   `json:"image_id,omitempty"` // the engine's image of the tag; "" when it has none
+	Local    []string `json:"local,omitempty"`    // digests that image was pulled or pushed under
+	Registry string   `json:"registry"`           // the digest the registry resolves the tag to now
+	Pinned   string   `json:"pinned"`             // repo@digest of the registry's image
+}
+
+// Drifted reports whether the engine's image of the tag is another than
+// the one the registry has now (a fresh machine would pull that one).
+func (d TagDigests) Drifted() bool {
+	if d.ImageID == "" || d.Registry == "" {
+		return false
+	}
+	for _, l := range d.Local {
+		if l == d.Registry {
+			return false
+		}
+	}
+	return true
+}
+
+// DevDigest names the engine's image: its registry digest, else its ID.
+func (d TagDigests) DevDigest() string {
+	if len(d.Local) > 0 {
+		return d.Local[0]
+	}
+	return d.ImageID
+}

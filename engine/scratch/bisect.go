@@ -21,11 +21,12 @@ type suspects struct {
 	devVolumes   map[string]bool // services mounting a volume the dev environment has
 	devOrder     []string        // the dev start order
 	scratchOrder []string        // the order the scratch run used
+	drifted      map[string]bool // services whose pulled image the registry has replaced
 }
 
 // defaultOrder breaks ties between equally likely ingredients: the
 // cheapest to explain and most common first.
-var defaultOrder = []string{BuildCache, HostEnv, BindMount, VolumeState, StartOrder}
+var defaultOrder = []string{BuildCache, HostEnv, ImageDrift, BindMount, VolumeState, StartOrder}
 
 // rank returns the ingredients that could explain failure f, most likely
 // first. An ingredient that cannot matter is left out, so it costs no
@@ -56,6 +57,14 @@ func rank(f *Failure, s suspects) []string {
 		if p >= 0 {
 			consider(HostEnv, p)
 		}
+	}
+	if len(s.drifted) > 0 && f.Phase != "load" {
+		// The new image may break its own service, or one that uses it.
+		p := 1
+		if s.drifted[f.Service] || f.Phase == "pull" {
+			p = 3
+		}
+		consider(ImageDrift, p)
 	}
 	if f.Phase == "load" || buildPhase {
 		return ordered(score)
@@ -233,6 +242,7 @@ func (r *rebuild) suspects(first *stackRun) suspects {
 	if src == nil {
 		src = r.dev
 	}
+	s.drifted = r.driftedServices()
 	if order, err := startOrder(src, true, r.devStarted); err == nil {
 		s.devOrder = order
 	}

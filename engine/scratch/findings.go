@@ -45,6 +45,8 @@ func (r *rebuild) finding(k found, first *stackRun) event.Finding {
 		return r.volumeFinding(k)
 	case StartOrder:
 		return r.orderFinding(k, first)
+	case ImageDrift:
+		return r.driftFinding(k)
 	}
 	return event.Finding{Category: Unknown, Service: f.Service, Evidence: evidenceOf(f)}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"devstack/engine/event"
+	"devstack/engine/model"
 )
 
 // Statuses of a report.
@@ -23,7 +24,11 @@ const (
 	BindMount   = "bind-mount"
 	HostEnv     = "host-env"
 	StartOrder  = "start-order"
-	Unknown     = "unknown"
+	ImageDrift  = "image-drift"
+	// MachineLocal is not an ingredient put back: an external network,
+	// volume, secret or config that exists on this engine only.
+	MachineLocal = "machine-local"
+	Unknown      = "unknown"
 )
 
 // Report is the result of one scratch rebuild, as printed by --json and
@@ -46,6 +51,9 @@ type Report struct {
 	Trigger string `json:"trigger,omitempty"`
 	// Notes say what the rebuild left out (host checks not approved).
 	Notes []string `json:"notes,omitempty"`
+	// Drift lists the pulled images whose tag the registry now resolves
+	// to another image than the dev environment's.
+	Drift []model.TagDigests `json:"image_drift,omitempty"`
 }
 
 // Phase is one timed step of a rebuild.
@@ -146,6 +154,9 @@ func (r *Report) Text() string {
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
+	for _, d := range r.Drift {
+		fmt.Fprintf(&b, "  image drift: %s is %s in the registry now; the dev environment runs %s\n", d.Ref, d.Registry, d.DevDigest())
 	}
 	for _, run := range r.Runs {
 		what := "from scratch"

@@ -83,12 +83,13 @@ type rebuild struct {
 	cfg     model.ScratchConfig
 	report  *Report
 
-	dev        *model.Project       // loaded with the shell: what `devstack up` used
-	base       *model.Project       // loaded without it: the scratch stack's source (nil when that fails)
-	baseErr    error                // why it failed
-	shellVars  []string             // variables only the shell provides
-	devVolumes map[string]string    // volume key -> the dev environment's volume, where one exists
-	devStarted map[string]time.Time // service -> when its dev container started (see StackOptions.DevStarted)
+	dev        *model.Project              // loaded with the shell: what `devstack up` used
+	base       *model.Project              // loaded without it: the scratch stack's source (nil when that fails)
+	baseErr    error                       // why it failed
+	shellVars  []string                    // variables only the shell provides
+	devVolumes map[string]string           // volume key -> the dev environment's volume, where one exists
+	devStarted map[string]time.Time        // service -> when its dev container started (see StackOptions.DevStarted)
+	digests    map[string]model.TagDigests // service -> its pulled image's tag, here and in the registry
 
 	reuse  map[string]string // build key -> image an earlier run built without the cache
 	shared []string          // those images, removed at the end
@@ -117,6 +118,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	r.report = &Report{ID: r.id, Started: r.now(), Trigger: o.Trigger, Findings: []event.Finding{}, Phases: []Phase{}, Runs: []RunResult{}}
 	err := r.run(ctx)
 	r.removeShared(ctx)
+	r.removePulled(ctx)
 	r.journal.done()
 	if err != nil {
 		r.report.Status = StatusError
@@ -207,6 +209,7 @@ func (r *rebuild) prepare(ctx context.Context) error {
 	}
 	r.devVolumes = obs.Volumes
 	r.devStarted = startTimes(obs.Containers)
+	r.resolveTags(ctx)
 	return nil
 }
 

@@ -18,11 +18,12 @@ import (
 
 // ingredients are the parts of the dev environment a stack run puts back.
 type ingredients struct {
-	cache    bool // the build cache
-	volumes  bool // copies of the dev volumes' data
-	binds    bool // the bind mounts (read-only)
-	shellEnv bool // the shell's variables in interpolation
-	devOrder bool // the dev start order
+	cache     bool // the build cache
+	volumes   bool // copies of the dev volumes' data
+	binds     bool // the bind mounts (read-only)
+	shellEnv  bool // the shell's variables in interpolation
+	devOrder  bool // the dev start order
+	devImages bool // the dev environment's images of pulled tags, not the registry's now
 }
 
 func (in ingredients) with(category string) ingredients {
@@ -37,6 +38,8 @@ func (in ingredients) with(category string) ingredients {
 		in.shellEnv = true
 	case StartOrder:
 		in.devOrder = true
+	case ImageDrift:
+		in.devImages = true
 	}
 	return in
 }
@@ -46,7 +49,7 @@ func (in ingredients) restored() []string {
 	for _, x := range []struct {
 		on  bool
 		cat string
-	}{{in.cache, BuildCache}, {in.shellEnv, HostEnv}, {in.binds, BindMount}, {in.volumes, VolumeState}, {in.devOrder, StartOrder}} {
+	}{{in.cache, BuildCache}, {in.shellEnv, HostEnv}, {in.binds, BindMount}, {in.volumes, VolumeState}, {in.devOrder, StartOrder}, {in.devImages, ImageDrift}} {
 		if x.on {
 			out = append(out, x.cat)
 		}
@@ -92,6 +95,7 @@ func (r *rebuild) runStack(ctx context.Context, n int, in ingredients) *stackRun
 		Name: name, ImageTag: fmt.Sprintf("%s-%d", r.id, n),
 		KeepBinds: in.binds, KeepMounts: r.cfg.KeepMounts, DevOrder: in.devOrder,
 		DevStarted: r.devStarted,
+		Pinned:     r.pinned(in.devImages),
 	})
 	if err != nil {
 		run.failure = &Failure{Phase: "load", Message: err.Error()}

@@ -29,6 +29,10 @@ type StackOptions struct {
 	// order, whatever brought it about (up, or services started by hand).
 	// Empty: no dev environment runs, and the dependency order stands in.
 	DevStarted map[string]time.Time
+	// Pinned replaces services' image tags with the references a fresh
+	// machine would pull now (repo@digest): the developer's tags never
+	// move. Nil: the dev images (the image-drift ingredient put back).
+	Pinned map[string]string
 	// parallel leaves the start order to the declared dependencies, as
 	// a plain up does (the overhead baseline).
 	parallel bool
@@ -90,6 +94,9 @@ func NewStack(dev *model.Project, o StackOptions) (*Stack, error) {
 		if svc.Build != nil {
 			// Extra tags would retag the developer's images.
 			svc.Build.Tags = nil
+		}
+		if ref, ok := o.Pinned[svc.Name]; ok {
+			svc.Image = ref
 		}
 		svc.ContainerName = "" // the dev container has that name
 		for k, sn := range svc.Networks {
