@@ -52,4 +52,3 @@ func (r *Runtime) TagDigests(ctx context.Context, ref string) (model.TagDigests,
 	out.Pinned = reference.FamiliarString(repo) + "@" + out.Registry
 	return out, nil
 }
-
