@@ -126,6 +126,17 @@ func TestRemoteBindsSynced(t *testing.T) {
 	if o, _ := s.h.Docker("exec", app, "ls", "/app"); strings.Contains(o, "more.log") {
 		t.Errorf("an ignored new file reached the container: %q", o)
 	}
+	// sync check compares the synced volumes too: in line now; a file
+	// changed in the container behind sync's back is drift.
+	if o, errOut, err := s.try("sync", "check", "app"); err != nil {
+		t.Errorf("sync check on the synced binds: %v\n%s%s", err, o, errOut)
+	}
+	if _, err := s.h.Docker("exec", app, "sh", "-c", "echo tampered > /app/a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _, err := s.try("sync", "check", "app"); err == nil || !strings.Contains(o, "a.txt") {
+		t.Errorf("sync check after a change in the container: %v\n%s", err, o)
+	}
 	if !strings.Contains(out.String(), "/etc/hostname is bound from that path on the engine's machine") {
 		t.Errorf("no warning for the bind outside the project:\n%s", out.String())
 	}
@@ -256,4 +267,87 @@ func (l *lockedBuilder) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// The link drops in the middle of up -d: up fails within seconds (no
+// hang) saying so, nothing here is touched, and once the link is back
+// the next up converges.
+func TestRemoteLinkDropsMidUp(t *testing.T) {
+	s := newRemoteStack(t, map[string]string{
+		"compose.yaml": `services:
+  a:
+    image: $IMAGE
+    command: ["sleep", "3600"]
+    init: true
+    volumes: ["./src:/app"]
+  b:
+    image: $IMAGE
+    command: ["sleep", "3600"]
+    init: true
+    depends_on: [a]
+  c:
+    image: $IMAGE
+    command: ["sleep", "3600"]
+    init: true
+    depends_on: [b]
+`,
+		"src/a.txt": "a1",
+	})
+	bin, err := exec.LookPath("devstack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := exec.Command(bin, "up", "-d")
+	up.Dir, up.Env = s.dir, s.env
+	var out lockedBuilder
+	up.Stdout, up.Stderr = &out, &out
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	// Cut as soon as the first container is being made.
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "Creating") {
+		if time.Now().After(deadline) {
+			t.Fatalf("up -d never started creating:\n%s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the output, bounded
+	}
+	s.h.LinkDown()
+	cut := time.Now()
+	var upErr error
+	select {
+	case upErr = <-exited:
+	case <-time.After(30 * time.Second):
+		_ = up.Process.Kill()
+		s.h.LinkUp()
+		t.Fatalf("up -d still runs 30 s after the link dropped:\n%s", out.String())
+	}
+	took := time.Since(cut)
+	s.h.LinkUp()
+	t.Logf("up -d ended %v after the link dropped: %v\n%s", took.Round(time.Millisecond), upErr, out.String())
+	if upErr != nil && !strings.Contains(out.String(), "unreachable over SSH") {
+		t.Errorf("up -d on a dropped link does not say the machine is unreachable:\n%s", out.String())
+	}
+	if upErr == nil {
+		t.Log("up -d finished before the cut took effect; the next up must still converge")
+	} else if took > 15*time.Second {
+		t.Errorf("up -d took %v to give up on a dead link", took)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.dir, "src/a.txt")); err != nil || string(b) != "a1" {
+		t.Errorf("src/a.txt here: %q %v", b, err)
+	}
+	s.devstack("up", "-d")
+	for _, svc := range []string{"a", "b", "c"} {
+		st, err := s.h.Docker("inspect", "-f", "{{.State.Status}}", s.project+"-"+svc+"-1")
+		if err != nil || strings.TrimSpace(st) != "running" {
+			t.Errorf("%s after the second up: %q %v", svc, st, err)
+		}
+	}
+	has := func(want string) func(string, error) bool {
+		return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
+	}
+	s.waitIn(s.project+"-a-1", "the synced bind after the second up", has("a1"), "cat", "/app/a.txt")
+	s.devstack("down", "-v")
 }
