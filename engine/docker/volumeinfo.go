@@ -49,3 +49,16 @@ func (r *Runtime) VolumeUsers(ctx context.Context, name string) ([]model.Contain
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// NetworkLabels says whether the engine has a network of that name, and
+// its labels.
+func (r *Runtime) NetworkLabels(ctx context.Context, name string) (bool, map[string]string, error) {
+	res, err := r.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return false, nil, nil
+	}
+	if err != nil {
+		return false, nil, r.engineError(err)
+	}
+	return true, res.Network.Labels, nil
+}

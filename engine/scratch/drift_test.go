@@ -153,3 +153,41 @@ func TestImageDriftThroughARegistry(t *testing.T) {
 		t.Errorf("v2 left on the engine: %s", out)
 	}
 }
+
+// An external network made by hand on this engine: the scratch stack
+// passes on its own network, and the report names the dev one as
+// machine-local, with why and what to do.
+func TestMachineLocalNetwork(t *testing.T) {
+	rt := newRuntime(t)
+	fx := newFixture(t, rt, "machine-local")
+	net := fx.project + "-shared"
+	dockerCLI(t, nil, "network", "create", net)
+	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", net).Run() })
+	if err := os.WriteFile(filepath.Join(fx.dir, ".env"), []byte("SHARED_NET="+net+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	fx.up(ctx)
+	fx.ready(ctx)
+	state := t.TempDir()
+	rep, err := Run(ctx, Options{Runtime: rt, Load: fx.loadOptions(), Timeout: time.Minute,
+		History: OpenHistory(filepath.Join(state, "scratch.db")), ReportDir: state, Trigger: "test"})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, rep.Text())
+	}
+	t.Logf("%s", rep.Text())
+	if rep.Status != StatusFail || len(rep.Findings) != 1 || len(rep.Runs) != 1 {
+		t.Fatalf("status %s, %d runs, findings %+v", rep.Status, len(rep.Runs), rep.Findings)
+	}
+	f := rep.Findings[0]
+	if f.Category != MachineLocal || f.Service != "app" || !strings.Contains(f.Evidence, "network "+net+" is declared external") ||
+		!strings.Contains(f.Evidence, "made outside the project") || !strings.Contains(f.Hint, "docker network create "+net) {
+		t.Fatalf("finding: %+v", f)
+	}
+	// The dev network is still there, and nothing of the scratch stack is.
+	dockerCLI(t, nil, "network", "inspect", net)
+	if left := leftovers(fx.project); len(left) > 0 {
+		t.Errorf("left: %v", left)
+	}
+}

@@ -145,13 +145,18 @@ func (r *rebuild) run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("scratch rebuild interrupted: %w", ctx.Err())
 	}
+	local := r.machineLocal(ctx)
 	if first.failure == nil {
 		r.report.Status = StatusPass
+		if len(local) > 0 {
+			r.report.Status = StatusFail
+			r.report.Findings = local
+		}
 		return nil
 	}
 	r.report.Status = StatusFail
 	findings, err := r.bisect(ctx, first)
-	r.report.Findings = findings
+	r.report.Findings = append(findings, local...)
 	return err
 }
 
