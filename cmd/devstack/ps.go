@@ -44,19 +44,36 @@ func newPsCmd(g *globals) *cobra.Command {
 		format   string
 		quiet    bool
 		services bool
+		statuses []string
+		filters  []string
+		noTrunc  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ps [SERVICE...]",
 		Short: "List the stack's containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keep, err := psFilter(statuses, filters)
+			if err != nil {
+				return err
+			}
 			p, rt, err := g.existing(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer rt.Close()
-			cs, err := engine.New(rt, nil).List(cmd.Context(), p, args, all)
+			// A status asked for is shown whether running or not.
+			cs, err := engine.New(rt, nil).List(cmd.Context(), p, args, all || len(keep) > 0)
 			if err != nil {
 				return err
+			}
+			if len(keep) > 0 {
+				var kept []model.Container
+				for _, c := range cs {
+					if keep[c.State] {
+						kept = append(kept, c)
+					}
+				}
+				cs = kept
 			}
 			fwd := forwardsOf(rt.Host(), p.Name)
 			sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
@@ -82,12 +99,20 @@ func newPsCmd(g *globals) *cobra.Command {
 			case "table", "":
 				writePsTable(g.stdout, cs, fwd, time.Now())
 				return nil
+			case "compose-json":
+				return writePsCompose(g.stdout, format, p.Name, cs, time.Now(), noTrunc)
 			}
-			return fmt.Errorf("unknown --format %q: use table or json", format)
+			if strings.Contains(format, "{{") {
+				return writePsCompose(g.stdout, format, p.Name, cs, time.Now(), noTrunc)
+			}
+			return fmt.Errorf("unknown --format %q: use table, json (devstack's array), compose-json (Compose's JSON lines) or a Go template", format)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "include stopped containers")
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json (an array), compose-json (Compose's JSON lines) or a Go template ('{{.Name}} {{.Status}}', 'table {{.Name}}\t{{.Ports}}')")
+	cmd.Flags().StringArrayVar(&statuses, "status", nil, "only containers in this state (repeatable): paused, restarting, removing, running, dead, created, exited")
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, "only containers matching: status=STATE")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not cut IDs and commands short")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only container IDs")
 	cmd.Flags().BoolVar(&services, "services", false, "only service names")
 	return cmd

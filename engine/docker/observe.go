@@ -193,7 +193,12 @@ func fromInspect(c container.InspectResponse) model.Container {
 	}
 	if c.NetworkSettings != nil {
 		out.Ports = publishedPorts(c.NetworkSettings.Ports)
+		for n := range c.NetworkSettings.Networks {
+			out.Networks = append(out.Networks, n)
+		}
+		sort.Strings(out.Networks)
 	}
+	out.Command = strings.TrimSpace(strings.Join(append([]string{c.Path}, c.Args...), " "))
 	for _, m := range c.Mounts {
 		if m.Type == mount.TypeVolume && m.Name != "" {
 			out.Volumes = append(out.Volumes, m.Name)

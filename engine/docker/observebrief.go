@@ -140,6 +140,13 @@ func fromSummary(c container.Summary) model.Container {
 		}
 	}
 	sort.Strings(out.Volumes) // the list and an inspect order mounts differently
+	out.Command = c.Command
+	if c.NetworkSettings != nil {
+		for n := range c.NetworkSettings.Networks {
+			out.Networks = append(out.Networks, n)
+		}
+		sort.Strings(out.Networks)
+	}
 	return out
 }
 

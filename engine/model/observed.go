@@ -82,6 +82,11 @@ type Container struct {
 	Ports   []PublishedPort
 	Labels  map[string]string
 	Volumes []string // engine names of the volumes it mounts
+	// Command is the process it runs, as the engine's list writes it
+	// (entrypoint and command, space-separated); Networks the engine
+	// networks it is on. For `ps --format`.
+	Command  string
+	Networks []string
 }
 
 // PublishedPort is a port the engine published for a container.
