@@ -265,3 +265,37 @@ func TestSnapshotSharedVolumeRefused(t *testing.T) {
 		t.Fatalf("save: %v", err)
 	}
 }
+
+// A disk that fills while saving: the error says so, and nothing of the
+// partial snapshot is left.
+func TestSnapshotDiskFull(t *testing.T) {
+	rt := newRuntime(t, "")
+	if os.Geteuid() != 0 {
+		t.Skip("a small filesystem to fill needs root (mount -t tmpfs)")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "devstack-test", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	ctx := testCtx(t, 2*time.Minute)
+	p := twoVolumes(t, enginetest.BusyboxImage)
+	if err := engine.New(rt, event.Discard).Up(ctx, p, engine.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, rt, p, "db", `dd if=/dev/urandom of=/data/big bs=1k count=3000 2>/dev/null`)
+	store := Store{Root: filepath.Join(dir, "snapshots")}
+	_, err := Save(ctx, SaveOptions{Runtime: rt, Store: store, Project: p, Name: "full"})
+	if err == nil || !strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), "partial snapshot was removed") {
+		t.Fatalf("save onto a full disk: %v", err)
+	}
+	entries, _ := os.ReadDir(store.projectDir(p.Name))
+	for _, e := range entries {
+		if e.Name() != ".lock" {
+			t.Errorf("left in the store: %s", e.Name())
+		}
+	}
+	if list, _ := store.List(p.Name); len(list) != 0 {
+		t.Errorf("listed: %+v", list)
+	}
+}
