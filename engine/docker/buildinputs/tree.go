@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"sync"
 	"time"
 
 	"devstack/engine/state"
@@ -80,22 +82,25 @@ func (h *Hasher) Tree(dir string, excludes []string) (string, Stats, error) {
 	next := make(map[string]entry, len(old))
 	changed := false
 
-	var st Stats
-	d := sha256.New()
-	var buf []byte
-	err := Walk(dir, excludes, func(path, rel string, de fs.DirEntry) error {
-		fi, err := de.Info()
-		if err != nil {
-			return err
-		}
+	// One record per entry, digested in path order once all are in.
+	type record struct {
+		rel  string
+		data []byte
+	}
+	var (
+		mu      sync.Mutex
+		records = make([]record, 0, len(old)+64)
+		st      Stats
+	)
+	err := parallelWalk(dir, excludes, func(path, rel string, fi fs.FileInfo) error {
 		mode := fi.Mode()
 		if !mode.IsRegular() && !mode.IsDir() && mode&fs.ModeSymlink == 0 {
 			return nil
 		}
-		st.Entries++
-		buf = binary.AppendUvarint(buf[:0], uint64(len(rel)))
-		buf = append(buf, rel...)
-		buf = binary.BigEndian.AppendUint32(buf, uint32(mode))
+		buf := binary.BigEndian.AppendUint32(make([]byte, 0, 4+8+sha256.Size), uint32(mode))
+		var e entry
+		var read int64
+		didRead, fresh := false, false
 		switch {
 		case mode&fs.ModeSymlink != 0:
 			target, err := os.Readlink(path)
@@ -106,34 +111,50 @@ func (h *Hasher) Tree(dir string, excludes []string) (string, Stats, error) {
 			buf = append(buf, target...)
 		case mode.IsRegular():
 			ino, ctime := identity(fi)
-			e, ok := old[rel]
-			if !ok || !e.trusted(fi.Size(), fi.ModTime().UnixNano(), ctime, ino) {
+			old, ok := old[rel]
+			e = old
+			if !ok || !old.trusted(fi.Size(), fi.ModTime().UnixNano(), ctime, ino) {
 				// The metadata is taken before the read: a change during
 				// the read moves it, and the next digest reads again.
-				ne := entry{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctime, ino: ino, read: start}
-				n, err := sumFile(path, &ne.sum)
+				e = entry{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctime, ino: ino, read: start}
+				n, err := sumFile(path, &e.sum)
 				if err != nil {
 					return err
 				}
-				st.Read++
-				st.Bytes += n
+				read, didRead = n, true
 				// Worth writing down if it is news, or if the next digest
 				// may trust it; a file still within Racy is read again
 				// anyway.
-				if !ok || ne.sum != e.sum || ne.trusted(ne.size, ne.mtime, ne.ctime, ne.ino) {
-					changed = true
-				}
-				e = ne
+				fresh = !ok || e.sum != old.sum || e.trusted(e.size, e.mtime, e.ctime, e.ino)
 			}
-			next[rel] = e
 			buf = binary.BigEndian.AppendUint64(buf, uint64(fi.Size()))
 			buf = append(buf, e.sum[:]...)
 		}
-		d.Write(buf)
+		mu.Lock()
+		defer mu.Unlock()
+		records = append(records, record{rel, buf})
+		st.Entries++
+		if mode.IsRegular() {
+			next[rel] = e
+			if didRead {
+				st.Read++
+				st.Bytes += read
+			}
+			changed = changed || fresh
+		}
 		return nil
 	})
 	if err != nil {
 		return "", st, err
+	}
+	sort.Slice(records, func(i, j int) bool { return records[i].rel < records[j].rel })
+	d := sha256.New()
+	var buf []byte
+	for _, r := range records {
+		buf = binary.AppendUvarint(buf[:0], uint64(len(r.rel)))
+		buf = append(buf, r.rel...)
+		buf = append(buf, r.data...)
+		d.Write(buf)
 	}
 	if cachePath != "" && (changed || len(next) != len(old)) {
 		// A cache that cannot be written costs the next digest its

@@ -1,8 +1,12 @@
 package buildinputs
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 )
@@ -210,4 +214,38 @@ func TestPrune(t *testing.T) {
 			t.Errorf("%s: kept=%v, want %v", name, err == nil, want)
 		}
 	}
+}
+
+// The parallel walk the digest uses visits exactly what Walk (the tar
+// of the legacy builder) visits, whatever the patterns.
+func TestParallelWalkVisitsWhatWalkVisits(t *testing.T) {
+	dir := tree(t)
+	write(t, dir, map[string]string{"a/b/c/d.txt": "", "a/b/e.txt": "", "a/x.tmp": "", "z/y/x.tmp": "", "logs/deep/keep.log": ""})
+	for _, ex := range [][]string{nil, excludes, {"**/*.tmp", "a/b", "!a/b/c"}, {"*", "!src"}} {
+		want := map[string]bool{}
+		must(t, Walk(dir, ex, func(_, rel string, _ fs.DirEntry) error { want[rel] = true; return nil }))
+		got := map[string]bool{}
+		var mu sync.Mutex
+		must(t, parallelWalk(dir, ex, func(_, rel string, _ fs.FileInfo) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if got[rel] {
+				t.Errorf("%v: %s visited twice", ex, rel)
+			}
+			got[rel] = true
+			return nil
+		}))
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%v: parallel walk visited %v, Walk %v", ex, keys(got), keys(want))
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
