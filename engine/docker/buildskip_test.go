@@ -150,8 +150,8 @@ func mustImageID(t *testing.T, r *Runtime, ref string) string {
 
 // TestMeasureLargeContextNoChange puts on record what recognising an
 // unchanged build costs on a large tree (50,000 files), beside what the
-// builder's own fully cached build of it costs: the digest must stay
-// well below the builder, or large contexts would be better sent.
+// builder's own fully cached build of it costs: the skip must stay well
+// below the builder, or large contexts would be better sent.
 // Run with DEVSTACK_BUILD_MEASURE=1 (it writes 50,000 files).
 func TestMeasureLargeContextNoChange(t *testing.T) {
 	if os.Getenv("DEVSTACK_BUILD_MEASURE") == "" {
@@ -227,8 +227,10 @@ func TestMeasureLargeContextNoChange(t *testing.T) {
 	t.Logf("%d files: digest cold %v (read %d files, %d bytes); warm %v (median of 3); the builder's fully cached build %v; Build skipped as up to date %v",
 		in.stats.Entries, cold.Round(time.Millisecond), dirs*perDir, dirs*perDir*len(content), median(warm).Round(time.Millisecond),
 		median(builder).Round(time.Millisecond), median(skip).Round(time.Millisecond))
-	if median(warm)*3 > median(builder) {
-		t.Errorf("the warm digest (%v) is not well below the builder's cached build (%v)", median(warm), median(builder))
+	// What the user pays for the skip (the digest, the inspections, the
+	// record) must stay well below the build it spares, even this large.
+	if median(skip)*2 > median(builder) {
+		t.Errorf("a skipped build (%v) is not well below the builder's cached build (%v): large contexts should be sent", median(skip), median(builder))
 	}
 }
 
