@@ -187,3 +187,74 @@ func TestRemotePortsOnLocalhost(t *testing.T) {
 		t.Errorf("the forwarder (pid %d) still runs after down: %s", r.PID, st)
 	}
 }
+
+// An attached command takes the forwards over from the background
+// forwarder (same local port) and hands them back when it ends with the
+// stack still running.
+func TestRemoteForwardTakeover(t *testing.T) {
+	port := freeTestPort(t)
+	s := newRemoteStack(t, map[string]string{"compose.yaml": fmt.Sprintf(`services:
+  web:
+    image: $IMAGE
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["%d:80"]
+    init: true
+    volumes: ["./src:/app"]
+`, port), "src/a.txt": "a"})
+	local := "127.0.0.1:" + strconv.Itoa(port)
+	s.devstack("up", "-d")
+	pollGet(t, local, func(string) bool { return true })
+	bg, ok, _ := forward.ReadRecord(s.h.URL, s.project)
+	if !ok || !bg.Background {
+		t.Fatalf("no background forwarder after up -d: %+v", bg)
+	}
+	bin, err := exec.LookPath("devstack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := exec.Command(bin, "watch", "--no-up")
+	watch.Dir, watch.Env = s.dir, s.env
+	var out strings.Builder
+	watch.Stdout, watch.Stderr = &out, &out
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- watch.Wait() }()
+	var r forward.Record
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if r, ok, _ = forward.ReadRecord(s.h.URL, s.project); ok && r.PID == watch.Process.Pid {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("watch ended: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("watch did not take the forwards over: %+v\n%s", r, out.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+	if r.Background || len(r.Forwards) != 1 || r.Forwards[0].Local != local {
+		t.Errorf("taken over: %+v", r)
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", bg.PID)); err == nil && !strings.Contains(string(st), ") Z ") {
+		t.Errorf("the background forwarder (pid %d) still runs under watch", bg.PID)
+	}
+	pollGet(t, local, func(string) bool { return true })
+	_ = watch.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = watch.Process.Kill()
+		t.Fatalf("watch did not end on Ctrl-C:\n%s", out.String())
+	}
+	back, ok, _ := forward.ReadRecord(s.h.URL, s.project)
+	if !ok || !back.Background || back.PID == bg.PID || back.PID == watch.Process.Pid {
+		t.Fatalf("no background forwarder after watch ended: %+v\n%s", back, out.String())
+	}
+	pollGet(t, local, func(string) bool { return true })
+	s.devstack("down")
+}
