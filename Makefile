@@ -5,7 +5,7 @@ IMAGE   := devstack-test/busybox:1
 EXAMPLE := -f testdata/example/compose.yaml -f testdata/example/compose.override.yaml
 N       ?= 5
 
-.PHONY: build test lint demo demo-down bench soak image compose-v2 clean
+.PHONY: kube-cluster kube-test kube-down build test lint demo demo-down bench soak image compose-v2 clean
 
 # The commit goes into `devstack version` (the build's own VCS stamp may be
 # turned off, as GOFLAGS=-buildvcs=false does).
@@ -28,6 +28,17 @@ image:
 # The whole suite on a fresh machine (.ci/run installs and starts what it needs).
 test: image
 	$(GO) vet ./... && $(GO) test ./... -timeout 14m
+
+# The Kubernetes runtime's tests on a real single-node cluster on this
+# machine (testdata/kube/cluster.sh: built from the Go module proxy, cached
+# in ~/.cache/devstack-kube; about 5 minutes cold, under a minute warm).
+# Kept out of `make test` for its cost; without a cluster those tests skip.
+kube-cluster:
+	bash testdata/kube/cluster.sh up
+kube-test: image kube-cluster
+	$(GO) test ./engine/kube/... ./cmd/devstack -run 'Kube' -count=1 -timeout 20m
+kube-down:
+	bash testdata/kube/cluster.sh down
 
 # gofmt, go vet and staticcheck (fetched from the Go module proxy, pinned).
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2

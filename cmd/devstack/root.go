@@ -38,6 +38,10 @@ type globals struct {
 	parallel    int
 	// noRemoteSync keeps bind mounts binds on a remote engine.
 	noRemoteSync bool
+	kube         kubeFlags
+	// preloaded is a project the runtime choice already loaded, taken by
+	// the next load of the same services (the file is read once).
+	preloaded *preloaded
 
 	stdout, stderr io.Writer
 	stdin          io.Reader
@@ -137,6 +141,9 @@ func newRootCmd(g *globals) *cobra.Command {
 	f.StringVar(&g.ansi, "ansi", "auto", "colours and control characters: never, always or auto (when the output is a terminal)")
 	f.BoolVar(&g.dryRun, "dry-run", false, "print the plan of what the command would do, and change nothing")
 	f.IntVar(&g.parallel, "parallel", -1, "at most this many engine operations at once (-1: devstack's default)")
+	f.StringVar(&g.kube.context, "kube-context", "", "run on the Kubernetes cluster of this kubeconfig context (KUBECONFIG, ~/.kube/config) instead of the Docker engine")
+	f.StringVar(&g.kube.namespace, "namespace", "", "Kubernetes namespace (default: x-devstack.namespace, else the project name)")
+	f.StringVar(&g.kube.registry, "registry", "", "registry that images built for the cluster are pushed to (default: x-devstack.registry)")
 
 	root.AddCommand(
 		newUpCmd(g),
@@ -181,6 +188,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	)
 	addVagrantAliases(root)
 	groupCommands(root)
+	routeKube(g, root)
 	return root
 }
 
@@ -198,6 +206,10 @@ func (g *globals) loadOptions(services []string) load.Options {
 
 // project loads the compose project and reports its warnings.
 func (g *globals) project(ctx context.Context, services []string) (*model.Project, error) {
+	if pre := g.preloaded; pre != nil && pre.services == strings.Join(services, ",") {
+		g.preloaded = nil
+		return pre.p, pre.err
+	}
 	p, err := load.Load(ctx, g.loadOptions(services))
 	if err != nil {
 		return nil, err

@@ -45,8 +45,11 @@ type rawScratch struct {
 }
 
 type rawProject struct {
-	Scratch *rawScratch `json:"scratch"`
-	Sync    *rawSync    `json:"sync"`
+	Scratch   *rawScratch `json:"scratch"`
+	Sync      *rawSync    `json:"sync"`
+	Runtime   string      `json:"runtime"`
+	Registry  string      `json:"registry"`
+	Namespace string      `json:"namespace"`
 }
 
 type rawService struct {
@@ -96,10 +99,18 @@ func projectExtension(cp *types.Project, files []string) (model.Extension, error
 	var ext model.Extension
 	if ok, err := decodeExtension(cp.Extensions, &raw); err != nil {
 		return ext, extensionError(files, []string{extensionKey}, "", err,
-			"scratch (every, cron, timeout, checks, keep_mounts) and sync (initial, quiet, max_wait)")
+			"scratch (every, cron, timeout, checks, keep_mounts), sync (initial, quiet, max_wait), runtime, registry and namespace")
 	} else if !ok {
 		return ext, nil
 	}
+	switch raw.Runtime {
+	case "", model.RuntimeDocker, model.RuntimeKubernetes:
+		ext.Runtime = raw.Runtime
+	default:
+		e := &Error{Message: fmt.Sprintf("%s.runtime: %q is not a runtime", extensionKey, raw.Runtime), Hint: "write docker or kubernetes"}
+		return ext, e.at(files, extensionKey, "runtime")
+	}
+	ext.Registry, ext.Namespace = raw.Registry, raw.Namespace
 	var err error
 	if raw.Sync != nil {
 		if ext.Sync, err = syncConfig(*raw.Sync, files, extensionKey, "sync"); err != nil {

@@ -322,7 +322,21 @@ type WatchRule struct {
 type Extension struct {
 	Scratch ScratchConfig `json:"scratch,omitempty"`
 	Sync    SyncConfig    `json:"sync,omitempty"`
+	// Runtime selects where the project runs: RuntimeDocker (the default)
+	// or RuntimeKubernetes.
+	Runtime string `json:"runtime,omitempty"`
+	// Registry is where images built for a cluster are pushed (and the
+	// cluster pulls them from); Namespace is the cluster namespace
+	// (default: the project name).
+	Registry  string `json:"registry,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
 }
+
+// Runtimes a project can run on (x-devstack.runtime).
+const (
+	RuntimeDocker     = "docker"
+	RuntimeKubernetes = "kubernetes"
+)
 
 // ServiceExtension is a service-level x-devstack section.
 type ServiceExtension struct {

@@ -1,0 +1,512 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/remotecommand"
+
+	"devstack/cmd/devstack/render"
+	"devstack/engine"
+	"devstack/engine/docker"
+	"devstack/engine/event"
+	"devstack/engine/kube"
+	"devstack/engine/load"
+	"devstack/engine/model"
+)
+
+// kubeFlags select a Kubernetes cluster instead of the Docker engine.
+type kubeFlags struct {
+	context   string
+	namespace string
+	registry  string
+}
+
+// kubeProject decides whether a command runs on a cluster: --kube-context
+// (or --namespace) was given, or the compose file says
+// x-devstack.runtime: kubernetes. The project it loaded is kept for the
+// command's next load, so the file is read once either way.
+func (g *globals) kubeProject(ctx context.Context, services []string) (*model.Project, bool, error) {
+	p, err := g.project(ctx, services)
+	g.preloaded = &preloaded{p: p, err: err, services: strings.Join(services, ",")}
+	flagged := g.kube.context != "" || g.kube.namespace != ""
+	var notFound *load.NotFoundError
+	switch {
+	case err != nil && flagged && errors.As(err, &notFound) && g.nameWithoutFile() != "":
+		// down/ps/logs -p NAME without a file: the project lives on in
+		// the cluster's labels.
+		return &model.Project{Name: g.nameWithoutFile()}, true, nil
+	case err != nil:
+		return nil, flagged, err
+	}
+	return p, flagged || p.Ext.Runtime == model.RuntimeKubernetes, nil
+}
+
+type preloaded struct {
+	p        *model.Project
+	err      error
+	services string
+}
+
+// connectKube connects to the cluster the flags, the file and the
+// kubeconfig name.
+func (g *globals) connectKube(ctx context.Context, p *model.Project) (*kube.Cluster, error) {
+	ns := g.kube.namespace
+	if ns == "" {
+		ns = p.Ext.Namespace
+	}
+	return kube.Connect(ctx, kube.Options{Context: g.kube.context, Namespace: ns}, p.Name)
+}
+
+// notOnKube is the answer of commands a cluster has no meaning for.
+func notOnKube(command, why string) error {
+	return fmt.Errorf("%s does not work on a Kubernetes runtime: %s", command, why)
+}
+
+// kubeImages builds the services that have a build: section with the
+// local engine, pushes them to the registry and returns their references
+// by digest. An image already pushed as built is not pushed again.
+func (g *globals) kubeImages(ctx context.Context, p *model.Project, out event.Sink, build bool) (map[string]string, error) {
+	registry := g.kube.registry
+	if registry == "" {
+		registry = p.Ext.Registry
+	}
+	var built []string
+	for _, svc := range p.Services {
+		if svc.Build != nil {
+			built = append(built, svc.Name)
+		}
+	}
+	if len(built) == 0 {
+		return nil, nil
+	}
+	if registry == "" {
+		return nil, fmt.Errorf("service %s is built locally: name a registry the cluster pulls from (--registry HOST[:PORT] or x-devstack.registry)", built[0])
+	}
+	rt, err := g.runtime(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("images for the cluster are built with the local engine: %w", err)
+	}
+	defer rt.Close()
+	if err := engine.New(rt, out).BuildImages(ctx, p, built, build, false, false); err != nil {
+		return nil, err
+	}
+	refs := map[string]string{}
+	for _, name := range built {
+		svc, _ := p.Service(name)
+		repo := strings.TrimSuffix(registry, "/") + "/" + p.Name + "-" + name
+		digest, err := rt.PushedDigest(ctx, svc.Image, repo)
+		if err != nil {
+			return nil, err
+		}
+		if digest == "" {
+			start := time.Now()
+			out.Publish(event.Progress{Time: start, Kind: event.KindImage, Name: repo, Service: name, Action: "pushing"})
+			if digest, err = rt.Push(ctx, svc.Image, repo+":devstack", out); err != nil {
+				return nil, fmt.Errorf("service %s: %w", name, err)
+			}
+			out.Publish(event.Progress{Time: time.Now(), Kind: event.KindImage, Name: repo, Service: name, Action: "pushed", Detail: digest, Duration: time.Since(start).Seconds()})
+		}
+		refs[name] = repo + "@" + digest
+	}
+	return refs, nil
+}
+
+var _ = (*docker.Runtime)(nil)
+
+// syncedTargets are the container paths sync fills, per service.
+func syncedTargets(p *model.Project) map[string][]string {
+	out := map[string][]string{}
+	for _, svc := range p.Services {
+		for _, w := range svc.Watch {
+			if w.Target != "" && w.Action != model.WatchRebuild && w.Action != model.WatchRestart {
+				out[svc.Name] = append(out[svc.Name], w.Target)
+			}
+		}
+	}
+	return out
+}
+
+// runKubeUp is up on a cluster: images pushed, objects applied in
+// dependency order; attached, it then forwards the published ports to
+// localhost, streams every pod's logs and runs live sync until Ctrl-C,
+// which leaves the stack running on the cluster (down removes it).
+func runKubeUp(ctx context.Context, g *globals, f upFlags, p *model.Project, services []string) error {
+	if len(services) > 0 {
+		return errors.New("up SERVICE... on a Kubernetes runtime: the whole project is applied; leave out the service names")
+	}
+	if f.noBuild && f.build {
+		return fmt.Errorf("--build and --no-build contradict each other: pick one")
+	}
+	out := g.renderer()
+	defer out.Close()
+	killCtx, stopSignals := signalContext(ctx, nil)
+	defer stopSignals()
+	ctx = killCtx
+	c, err := g.connectKube(ctx, p)
+	if err != nil {
+		return err
+	}
+	forwards, err := kube.Forwards(p)
+	if err != nil {
+		return err
+	}
+	images, err := g.kubeImages(ctx, p, out, f.build)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	m, err := c.Up(ctx, p, kube.UpOptions{Images: images, Synced: syncedTargets(p), Wait: f.wait, Timeout: f.waitTimeout}, out)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{code: 130, err: errors.New("interrupted: the stack is not fully up; run up again to finish, or down")}
+		}
+		return &exitError{code: 1, err: err}
+	}
+	for _, w := range m.Warnings {
+		fmt.Fprintln(g.stderr, "warning:", w.String())
+	}
+	if f.detach || f.wait {
+		return nil
+	}
+	// Attached: ports, logs and sync until Ctrl-C.
+	errs := make(chan error, len(forwards)+2)
+	for _, fw := range forwards {
+		ready := make(chan net.Addr, 1)
+		go func() { errs <- c.PortForward(ctx, p.Name, fw, ready) }()
+		select {
+		case <-ready:
+			fmt.Fprintf(g.stderr, "forwarding %s to service %s\n", fw, fw.Service)
+		case err := <-errs:
+			return &exitError{code: 1, err: err}
+		}
+	}
+	go func() {
+		errs <- c.Logs(ctx, p.Name, kube.LogOptions{Follow: true, Tail: -1}, func(l kube.LogLine) {
+			out.Publish(event.Log{Time: l.Time, Service: l.Service, Container: l.Pod, Line: l.Line, Stream: "stdout"})
+		})
+	}()
+	if !f.noSync && hasWatchRules(p, nil) {
+		go func() {
+			if err := runKubeSync(ctx, c, p, nil, out); err != nil && ctx.Err() == nil {
+				out.Publish(event.Warning{Time: time.Now(), Message: "live sync stopped: " + err.Error()})
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errs:
+		if err != nil && ctx.Err() == nil {
+			return &exitError{code: 1, err: err}
+		}
+		<-ctx.Done()
+	}
+	fmt.Fprintf(g.stderr, "the stack keeps running on %s in namespace %s: devstack down removes it\n", c.Host(), c.Namespace())
+	return nil
+}
+
+func runKubeDown(ctx context.Context, g *globals, p *model.Project, volumes bool) error {
+	c, err := g.connectKube(ctx, p)
+	if err != nil {
+		return err
+	}
+	out := g.renderer()
+	defer out.Close()
+	return c.Down(ctx, p.Name, kube.DownOptions{Volumes: volumes}, out)
+}
+
+// runKubePs lists the project's pods: service, phase, readiness,
+// restarts, node, and the ports up forwards to localhost.
+func runKubePs(ctx context.Context, g *globals, p *model.Project, services []string, format string) error {
+	c, err := g.connectKube(ctx, p)
+	if err != nil {
+		return err
+	}
+	pods, err := c.Pods(ctx, p.Name, "")
+	if err != nil {
+		return err
+	}
+	ports := map[string]string{}
+	svcs, err := c.Services(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	for _, s := range svcs {
+		if v := s.Annotations[kube.AnnotationPorts]; v != "" {
+			ports[s.Labels[model.LabelService]] = v
+		}
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
+	var entries []psEntry
+	for _, pod := range pods {
+		svc := pod.Labels[model.LabelService]
+		if len(services) > 0 && !contains(services, svc) {
+			continue
+		}
+		e := psEntry{Service: svc, Name: pod.Name, ID: string(pod.UID), State: podState(&pod), Image: podImage(&pod), Created: pod.CreationTimestamp.Time}
+		for _, cs := range pod.Status.ContainerStatuses {
+			e.Restarts += int(cs.RestartCount)
+			if cs.Ready {
+				e.Health = model.HealthHealthy
+			}
+		}
+		if v := ports[svc]; v != "" {
+			e.Ports = strings.Split(v, ",")
+		}
+		entries = append(entries, e)
+	}
+	switch format {
+	case "json":
+		return printFormatted(g.stdout, "json", entries, nil)
+	case "table", "":
+	default:
+		return fmt.Errorf("unknown --format %q: use table or json", format)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSERVICE\tSTATUS\tREADY\tRESTARTS\tNODE\tPORTS")
+	for i, e := range entries {
+		ready := "no"
+		if e.Health == model.HealthHealthy {
+			ready = "yes"
+		}
+		node := ""
+		for _, pod := range pods {
+			if pod.Name == entries[i].Name {
+				node = pod.Spec.NodeName
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Name, e.Service, e.State, ready, e.Restarts, node, strings.Join(e.Ports, ", "))
+	}
+	return tw.Flush()
+}
+
+func podState(p *corev1.Pod) string {
+	if p.DeletionTimestamp != nil {
+		return "terminating"
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && w.Reason != "" {
+			return w.Reason
+		}
+	}
+	return strings.ToLower(string(p.Status.Phase))
+}
+
+func podImage(p *corev1.Pod) string {
+	if len(p.Spec.Containers) > 0 {
+		return p.Spec.Containers[0].Image
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func runKubeLogs(ctx context.Context, g *globals, p *model.Project, services []string, follow bool, tail string, out event.Sink) error {
+	c, err := g.connectKube(ctx, p)
+	if err != nil {
+		return err
+	}
+	n := int64(-1)
+	if tail != "" && tail != "all" {
+		if _, err := fmt.Sscan(tail, &n); err != nil {
+			return fmt.Errorf("--tail %q: give a number or all", tail)
+		}
+	}
+	return c.Logs(ctx, p.Name, kube.LogOptions{Services: services, Follow: follow, Tail: n}, func(l kube.LogLine) {
+		out.Publish(event.Log{Time: l.Time, Service: l.Service, Container: l.Pod, Line: l.Line, Stream: "stdout"})
+	})
+}
+
+var _ = render.NewPlain
+
+// routeKube sends the commands of a project that runs on a cluster to
+// their Kubernetes versions; the rest keep the Docker engine, or say why
+// a cluster has no meaning for them.
+func routeKube(g *globals, root *cobra.Command) {
+	for _, cmd := range root.Commands() {
+		name := cmd.Name()
+		if cmd.RunE == nil || localCommands[name] {
+			continue
+		}
+		handler, ok := kubeCommands[name]
+		if !ok {
+			handler = func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
+				return notOnKube(name, "not done for clusters yet")
+			}
+		}
+		docker := cmd.RunE
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			var services []string
+			if name == "up" {
+				services = args
+			}
+			p, on, err := g.kubeProject(c.Context(), services)
+			if !on {
+				return docker(c, args) // its own load reports err, once
+			}
+			if err != nil {
+				return err
+			}
+			return handler(c.Context(), g, c, p, args)
+		}
+	}
+}
+
+// localCommands need no runtime, or only the local engine (builds).
+var localCommands = map[string]bool{"config": true, "version": true, "init": true, "completion": true, "help": true,
+	"build": true, "pull": true, "sync": true, "ls": true, "images": true}
+
+type kubeHandler func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error
+
+var kubeCommands = map[string]kubeHandler{
+	"up": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+		fl := c.Flags()
+		var f upFlags
+		f.detach, _ = fl.GetBool("detach")
+		f.wait, _ = fl.GetBool("wait")
+		f.waitTimeout, _ = fl.GetDuration("wait-timeout")
+		f.build, _ = fl.GetBool("build")
+		f.noBuild, _ = fl.GetBool("no-build")
+		f.noSync, _ = fl.GetBool("no-sync")
+		return runKubeUp(ctx, g, f, p, args)
+	},
+	"down": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+		v, _ := c.Flags().GetBool("volumes")
+		return runKubeDown(ctx, g, p, v)
+	},
+	"ps": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+		format, _ := c.Flags().GetString("format")
+		return runKubePs(ctx, g, p, args, format)
+	},
+	"logs": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+		if err := engine.CheckServices(p, args); err != nil && len(p.Services) > 0 {
+			return err
+		}
+		follow, _ := c.Flags().GetBool("follow")
+		tail, _ := c.Flags().GetString("tail")
+		timestamps, _ := c.Flags().GetBool("timestamps")
+		noPrefix, _ := c.Flags().GetBool("no-log-prefix")
+		var out event.Sink
+		if g.progress == "json" {
+			out = render.NewJSON(g.stdout)
+		} else {
+			plain := render.NewPlain(g.stdout, g.stderr, !g.noColor && isTerminal(g.stdout))
+			out = &logLines{plain: plain, timestamps: timestamps, noPrefix: noPrefix, g: g}
+		}
+		ctx, stop := signalContext(ctx, nil)
+		defer stop()
+		err := runKubeLogs(ctx, g, p, args, follow, tail, out)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	},
+	"exec": runKubeExec,
+	"restart": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+		cl, err := g.connectKube(ctx, p)
+		if err != nil {
+			return err
+		}
+		return cl.Restart(ctx, p.Name, args)
+	},
+	"start": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
+		return notOnKube("start", "the cluster keeps the pods running; use up")
+	},
+	"stop": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
+		return notOnKube("stop", "the cluster restarts what stops; use down")
+	},
+	"run": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
+		return notOnKube("run", "one-off pods are not made yet; use exec in a running pod")
+	},
+	"ui": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
+		return notOnKube("the dashboard", "it follows Docker containers only so far; use up (logs and ports) and ps")
+	},
+	"scratch": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
+		return notOnKube("scratch", "scratch rebuilds run on the Docker engine only so far")
+	},
+	"watch": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+		cl, err := g.connectKube(ctx, p)
+		if err != nil {
+			return err
+		}
+		out := g.renderer()
+		defer out.Close()
+		ctx, stop := signalContext(ctx, nil)
+		defer stop()
+		err = runKubeSync(ctx, cl, p, args, out)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	},
+}
+
+func runKubeExec(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+	if len(args) < 2 {
+		return errors.New("exec needs a service and a command")
+	}
+	fl := c.Flags()
+	index, _ := fl.GetInt("index")
+	user, _ := fl.GetString("user")
+	workdir, _ := fl.GetString("workdir")
+	env, _ := fl.GetStringArray("env")
+	noTTY, _ := fl.GetBool("no-tty")
+	if user != "" {
+		return notOnKube("exec --user", "the cluster's exec runs as the container's user")
+	}
+	cl, err := g.connectKube(ctx, p)
+	if err != nil {
+		return err
+	}
+	pods, err := cl.RunningPods(ctx, p.Name, args[0])
+	if err != nil {
+		return err
+	}
+	if index < 1 || index > len(pods) {
+		return fmt.Errorf("service %q has no running pod number %d (it has %d)", args[0], index, len(pods))
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].CreationTimestamp.Before(&pods[j].CreationTimestamp) })
+	tty := wantTTY(g, noTTY)
+	t, err := openTerminal(g, tty)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	code, err := cl.Exec(ctx, pods[index-1].Name, kube.ExecOptions{Cmd: args[1:], WorkDir: workdir, Env: env, Tty: tty,
+		Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Resize: sizeQueue(t.sizes)})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// sizeQueue hands terminal sizes to the cluster's exec.
+type sizeQueue chan engine.TermSize
+
+func (q sizeQueue) Next() *remotecommand.TerminalSize {
+	if q == nil {
+		return nil
+	}
+	s, ok := <-q
+	if !ok {
+		return nil
+	}
+	return &remotecommand.TerminalSize{Width: uint16(s.Width), Height: uint16(s.Height)}
+}

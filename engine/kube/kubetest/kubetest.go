@@ -1,0 +1,123 @@
+// Package kubetest gives tests the project's test cluster (a real
+// single-node Kubernetes on this machine, made by testdata/kube/cluster.sh),
+// or skips them saying how to make one.
+package kubetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Context is the kubeconfig context the test cluster's kubeconfig names.
+const Context = "devstack-test"
+
+var (
+	once       sync.Once
+	kubeconfig string
+	skipReason string
+)
+
+// Script is the path of testdata/kube/cluster.sh.
+func Script() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "testdata", "kube", "cluster.sh")
+}
+
+func runDir() string {
+	if d := os.Getenv("DEVSTACK_KUBE_RUN"); d != "" {
+		return d
+	}
+	cache := os.Getenv("DEVSTACK_KUBE_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "devstack-kube")
+	}
+	return filepath.Join(cache, "run")
+}
+
+// Kubeconfig returns the test cluster's kubeconfig, starting the cluster
+// when DEVSTACK_KUBE=start; it skips the test when there is none.
+func Kubeconfig(t testing.TB) string {
+	t.Helper()
+	once.Do(func() {
+		if v := os.Getenv("DEVSTACK_KUBECONFIG"); v != "" {
+			kubeconfig = v
+			return
+		}
+		status := exec.Command("bash", Script(), "status")
+		if status.Run() == nil {
+			kubeconfig = filepath.Join(runDir(), "kubeconfig")
+			return
+		}
+		if os.Getenv("DEVSTACK_KUBE") != "start" {
+			skipReason = "no test cluster runs: start one with `make kube-cluster` (testdata/kube/cluster.sh up), or set DEVSTACK_KUBE=start"
+			return
+		}
+		out, err := exec.Command("bash", Script(), "up").CombinedOutput()
+		if err != nil {
+			skipReason = fmt.Sprintf("the test cluster could not be made: %v: %s", err, tail(string(out)))
+			return
+		}
+		kubeconfig = filepath.Join(runDir(), "kubeconfig")
+	})
+	if kubeconfig == "" {
+		t.Skip(skipReason)
+	}
+	return kubeconfig
+}
+
+// Config is the rest config of the test cluster.
+func Config(t testing.TB) *rest.Config {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", Kubeconfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Registry is the loopback registry the test cluster pulls from.
+func Registry() string {
+	port := os.Getenv("DEVSTACK_KUBE_REGISTRY_PORT")
+	if port == "" {
+		port = "5055"
+	}
+	return "127.0.0.1:" + port
+}
+
+var loaded sync.Map
+
+// LoadImage copies an image of the local Docker engine into the node
+// (no registry involved), once per test binary.
+func LoadImage(t testing.TB, image string) {
+	t.Helper()
+	if _, ok := loaded.Load(image); ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "bash", Script(), "load", image).CombinedOutput()
+	if err != nil {
+		t.Fatalf("unable to load %s into the test cluster: %v: %s", image, err, out)
+	}
+	loaded.Store(image, true)
+}
+
+func tail(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return strings.Join(lines, " | ")
+}
