@@ -469,6 +469,10 @@ type LogsOptions struct {
 	Services []string
 	Tail     string
 	Follow   bool
+	// Since and Until bound the lines by time (zero: unbounded); Index
+	// picks one replica (0: all). Without Follow.
+	Since, Until time.Time
+	Index        int
 }
 
 // Logs publishes the output of the project's containers. Without Follow
@@ -485,14 +489,14 @@ func (e *Engine) Logs(ctx context.Context, p *model.Project, o LogsOptions) erro
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 	for _, c := range cs {
-		if c.OneOff {
+		if c.OneOff || (o.Index > 0 && c.Number != o.Index) {
 			continue
 		}
 		tail := o.Tail
 		if tail == "" {
 			tail = "all"
 		}
-		err := e.rt.Logs(ctx, c.ID, LogOptions{Tail: tail}, func(stream, line string, t time.Time) {
+		err := e.rt.Logs(ctx, c.ID, LogOptions{Tail: tail, Since: o.Since, Until: o.Until}, func(stream, line string, t time.Time) {
 			e.sink.Publish(event.Log{Time: t, Service: c.Service, Container: c.Name, Replica: c.Number, Stream: stream, Line: line})
 		})
 		if err != nil {

@@ -176,19 +176,22 @@ type LogOptions struct {
 	Follow     bool
 	Tail       string // "all" or a number
 	Since      time.Time
+	Until      time.Time
 	Timestamps bool
 }
 
 // ExecOptions describe one exec.
 type ExecOptions struct {
-	Cmd     []string
-	User    string
-	WorkDir string
-	Env     []string
-	Tty     bool
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
+	// Privileged gives the command every capability (exec --privileged).
+	Privileged bool
+	Cmd        []string
+	User       string
+	WorkDir    string
+	Env        []string
+	Tty        bool
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
 	// Resize, when set, delivers terminal sizes for a Tty exec.
 	Resize <-chan TermSize
 }

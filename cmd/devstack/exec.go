@@ -95,9 +95,10 @@ func wantTTY(g *globals, noTTY bool) bool {
 
 func newExecCmd(g *globals) *cobra.Command {
 	var (
-		f      ioFlags
-		index  int
-		detach bool
+		f          ioFlags
+		index      int
+		detach     bool
+		privileged bool
 	)
 	cmd := &cobra.Command{
 		Use:   "exec [flags] SERVICE COMMAND [ARG...]",
@@ -124,7 +125,7 @@ func newExecCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer t.close()
-			opts := engine.ExecOptions{Cmd: args[1:], User: f.user, WorkDir: f.workdir, Env: f.env, Tty: tty,
+			opts := engine.ExecOptions{Privileged: privileged, Cmd: args[1:], User: f.user, WorkDir: f.workdir, Env: f.env, Tty: tty,
 				Stdout: g.stdout, Stderr: g.stderr, Resize: t.sizes}
 			if !detach {
 				opts.Stdin = g.stdin
@@ -149,6 +150,7 @@ func newExecCmd(g *globals) *cobra.Command {
 	f.add(cmd)
 	cmd.Flags().IntVar(&index, "index", 1, "which replica, when the service has several")
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run the command in the background")
+	cmd.Flags().BoolVar(&privileged, "privileged", false, "give the command every capability")
 	return cmd
 }
 

@@ -20,7 +20,7 @@ import (
 // when given, is copied in and then closed, so the command sees its end.
 func (r *Runtime) Exec(ctx context.Context, id string, o engine.ExecOptions) (int, error) {
 	created, err := r.api.ExecCreate(ctx, id, client.ExecCreateOptions{
-		User: o.User, WorkingDir: o.WorkDir, Env: o.Env, Cmd: o.Cmd, TTY: o.Tty,
+		User: o.User, WorkingDir: o.WorkDir, Env: o.Env, Cmd: o.Cmd, TTY: o.Tty, Privileged: o.Privileged,
 		AttachStdin: o.Stdin != nil, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {

@@ -30,6 +30,9 @@ func (r *Runtime) Logs(ctx context.Context, id string, o engine.LogOptions, fn f
 	if !o.Since.IsZero() {
 		opts.Since = fmt.Sprintf("%d.%09d", o.Since.Unix(), o.Since.Nanosecond())
 	}
+	if !o.Until.IsZero() {
+		opts.Until = fmt.Sprintf("%d.%09d", o.Until.Unix(), o.Until.Nanosecond())
+	}
 	rc, err := r.api.ContainerLogs(ctx, id, opts)
 	if err != nil {
 		return r.engineError(err)
