@@ -31,9 +31,14 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
-	imageVolumes, err := r.imageVolumes(ctx, svc.Image)
+	imageID, imageVolumes, err := r.imageVolumes(ctx, svc.Image)
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
+	}
+	if imageID != "" {
+		// Compose records the image's ID here and recreates a container
+		// whose label differs: the same value keeps both tools agreeing.
+		s.config.Labels[model.LabelImage] = imageID
 	}
 	var old []container.MountPoint
 	if o.Replace != "" && o.InheritVolumes {
@@ -69,24 +74,24 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 	return id, nil
 }
 
-// imageVolumes lists the VOLUMEs of an image; none when the image is
+// imageVolumes returns the ID and VOLUMEs of an image; none when it is
 // missing (the create that follows then says so).
-func (r *Runtime) imageVolumes(ctx context.Context, ref string) ([]string, error) {
+func (r *Runtime) imageVolumes(ctx context.Context, ref string) (id string, volumes []string, err error) {
 	res, err := r.api.ImageInspect(ctx, ref)
 	if cerrdefs.IsNotFound(err) {
-		return nil, nil
+		return "", nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("unable to inspect image %s: %w", ref, r.engineError(err))
+		return "", nil, fmt.Errorf("unable to inspect image %s: %w", ref, r.engineError(err))
 	}
 	if res.Config == nil {
-		return nil, nil
+		return res.ID, nil, nil
 	}
 	var out []string
 	for v := range res.Config.Volumes {
 		out = append(out, v)
 	}
-	return out, nil
+	return res.ID, out, nil
 }
 
 // RenameContainer gives a container a new name.

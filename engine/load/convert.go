@@ -51,7 +51,7 @@ func convert(cp *types.Project, files []string) (*model.Project, error) {
 		if err != nil {
 			return nil, err
 		}
-		svc.ConfigHash = model.Hash(svc)
+		svc.ConfigHash = composeHash(cs)
 		p.Services = append(p.Services, svc)
 	}
 	if err := checkFileObjects(p, files); err != nil {

@@ -38,3 +38,18 @@ func TestSelectionSkipsOtherServicesEnvFiles(t *testing.T) {
 		t.Errorf("services %v, left out %v", got, p.Disabled)
 	}
 }
+
+// The hashes Docker Compose v2.40.3 writes for the hash fixture (its
+// ServiceHash on the project its up loads): alternating the two tools on
+// an unchanged project recreates nothing only while these agree.
+func TestConfigHashIsCompose(t *testing.T) {
+	p := mustLoad(t, Options{WorkDir: fixture(t, "hash"), ProjectName: "hashgolden"})
+	for svc, want := range map[string]string{
+		"api": "1873d173b4f82f56eb9d24f5b20f42c3b743b99ebcbb55ec8a03928dd75725e6",
+		"db":  "828c1d07ee4cc604456ecf246b65ce37dc36248ecb399f8b48d68bdd15e6b741",
+	} {
+		if got := service(t, p, svc).ConfigHash; got != want {
+			t.Errorf("%s: hash %s, Compose writes %s", svc, got, want)
+		}
+	}
+}

@@ -125,7 +125,9 @@ type Service struct {
 	Attach *bool
 
 	// ConfigHash identifies everything that, when changed, requires the
-	// container to be recreated. The loader fills it; see Hash.
+	// container to be recreated. The loader fills it with Docker Compose's
+	// own hash (engine/load/hash.go), so that the two tools agree on which
+	// containers are up to date; projects made in code use Hash.
 	ConfigHash string
 }
 
