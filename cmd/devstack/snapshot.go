@@ -34,7 +34,8 @@ func (g *globals) logf(format string, args ...any) {
 }
 
 func newSnapshotSaveCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var containers bool
+	cmd := &cobra.Command{
 		Use:   "save NAME [SERVICE...]",
 		Short: "Save the named volumes of the stack (or of the services named)",
 		Args:  cobra.MinimumNArgs(1),
@@ -46,10 +47,12 @@ func newSnapshotSaveCmd(g *globals) *cobra.Command {
 			ctx, stop := signalContext(ctx, nil)
 			defer stop()
 			_, err = snapshot.Save(ctx, snapshot.SaveOptions{Runtime: s.rt, Store: store, Project: s.project,
-				Name: args[0], Services: args[1:], Compress: s.rt.Remote(), Log: g.logf})
+				Name: args[0], Services: args[1:], Compress: s.rt.Remote(), Containers: containers, Log: g.logf})
 			return err
 		}),
 	}
+	cmd.Flags().BoolVar(&containers, "containers", false, "also save each container's filesystem changes (committed as an image)")
+	return cmd
 }
 
 func newSnapshotRestoreCmd(g *globals) *cobra.Command {

@@ -299,3 +299,41 @@ func TestSnapshotDiskFull(t *testing.T) {
 		t.Errorf("listed: %+v", list)
 	}
 }
+
+// --containers: a container's own filesystem changes come back with the
+// volumes, in a container made from the saved filesystem.
+func TestSnapshotContainers(t *testing.T) {
+	rt := newRuntime(t, "")
+	ctx := testCtx(t, 4*time.Minute)
+	p := twoVolumes(t, enginetest.BusyboxImage)
+	e := engine.New(rt, event.Discard)
+	if err := e.Up(ctx, p, engine.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, rt, p, "web", `echo one > /etc/motd && echo v1 > /srv/page`)
+	store := Store{Root: t.TempDir()}
+	m, err := Save(ctx, SaveOptions{Runtime: rt, Store: store, Project: p, Name: "c1", Services: []string{"web"}, Containers: true, Log: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", m.Images[0].Ref).Run() })
+	if len(m.Images) != 1 || m.Images[0].Service != "web" || len(m.Volumes) != 1 {
+		t.Fatalf("manifest: %+v", m)
+	}
+	sh(t, rt, p, "web", `echo two > /etc/motd && echo v2 > /srv/page`)
+	if _, err := Restore(ctx, RestoreOptions{Runtime: rt, Store: store, Project: p, Name: "c1", Log: t.Logf}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh(t, rt, p, "web", `cat /etc/motd /srv/page`); got != "one\nv1\n" {
+		t.Errorf("after restore: %q", got)
+	}
+	obs, _ := rt.Observe(ctx, p)
+	for _, c := range obs.Containers {
+		if c.State != model.StateRunning {
+			t.Errorf("%s is %s", c.Name, c.State)
+		}
+		if c.Service == "web" && c.Image != m.Images[0].Ref {
+			t.Errorf("web runs %s, want the saved filesystem %s", c.Image, m.Images[0].Ref)
+		}
+	}
+}

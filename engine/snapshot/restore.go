@@ -109,6 +109,11 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			return nil, &CorruptedError{Name: o.Name, Volume: v.Name, Why: "(" + v.File + ") " + why}
 		}
 	}
+	for _, e := range m.Images {
+		if fi, err := os.Stat(filepath.Join(dir, e.File)); err != nil || fi.Size() != e.Stored {
+			return nil, &CorruptedError{Name: o.Name, Volume: "(container " + e.Container + ")", Why: "(" + e.File + ") is missing or cut short"}
+		}
+	}
 	obs, err := o.Runtime.Observe(ctx, p)
 	if err != nil {
 		return nil, err
@@ -121,11 +126,29 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 		}
 		refs = append(refs, volumeRef{key: v.Key, name: name, services: mounting(p, v.Key)})
 	}
-	image, err := helperImage(p, obs, refs)
-	if err != nil {
-		return nil, err
-	}
 	start := time.Now()
+	var images imageRuntime
+	if len(m.Images) > 0 {
+		var ok bool
+		if images, ok = o.Runtime.(imageRuntime); !ok {
+			return nil, fmt.Errorf("this engine runtime cannot load images: snapshot %s's containers cannot be restored", o.Name)
+		}
+		if err := loadImages(ctx, images, o.Name, dir, m.Images); err != nil {
+			return nil, err
+		}
+	}
+	dropImages := func() {
+		for _, e := range m.Images {
+			_ = images.RemoveImage(context.WithoutCancel(ctx), e.Ref)
+		}
+	}
+	image := ""
+	if len(refs) > 0 {
+		if image, err = helperImage(p, obs, refs); err != nil {
+			dropImages()
+			return nil, err
+		}
+	}
 
 	// Stage: new volumes, written and verified while the stack runs on.
 	j := &journal{Snapshot: o.Name, Phase: "staging"}
@@ -142,6 +165,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			_ = o.Runtime.RemoveVolume(c, v.Staging)
 		}
 		_ = o.Store.removeJournal(p.Name)
+		dropImages()
 	}
 	for i, v := range m.Volumes {
 		if err := stageVolume(ctx, o, image, dir, v, j.Volumes[i].Staging); err != nil {
@@ -149,10 +173,12 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			return nil, err
 		}
 	}
-	sw, shell, err := startSwapper(ctx, o.Runtime, p, obs, j.Volumes)
-	if err != nil {
-		dropStaging()
-		return nil, err
+	sw, shell := &swapper{rt: o.Runtime}, ""
+	if len(j.Volumes) > 0 {
+		if sw, shell, err = startSwapper(ctx, o.Runtime, p, obs, j.Volumes); err != nil {
+			dropStaging()
+			return nil, err
+		}
 	}
 	dropStaging = func(drop func()) func() {
 		return func() { sw.close(ctx); drop() }
@@ -191,7 +217,20 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 		for _, v := range j.Volumes {
 			names = append(names, v.Name)
 		}
-		summary := fmt.Sprintf("restore snapshot %s (%s) of project %s: replaces the contents of volume(s) %s", o.Name, m.Created.Local().Format("2006-01-02 15:04"), p.Name, strings.Join(names, ", "))
+		summary := fmt.Sprintf("restore snapshot %s (%s) of project %s: replaces", o.Name, m.Created.Local().Format("2006-01-02 15:04"), p.Name)
+		if len(names) > 0 {
+			summary += " the contents of volume(s) " + strings.Join(names, ", ")
+		}
+		if len(m.Images) > 0 {
+			var cs []string
+			for _, e := range m.Images {
+				cs = append(cs, e.Container)
+			}
+			if len(names) > 0 {
+				summary += " and"
+			}
+			summary += " the container(s) " + strings.Join(cs, ", ") + " (made anew from their saved filesystems)"
+		}
 		if len(running) > 0 {
 			var cs []string
 			for _, c := range running {
@@ -231,6 +270,14 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 		return nil, interrupted(o.Name, err)
 	}
 	stopped := time.Since(down)
+	if len(m.Images) > 0 {
+		// Containers are replaced from their committed images before
+		// anything starts again; a replacement cut short is not finished
+		// by the next restore (run it again).
+		if err := recreateFromImages(ctx, o.Runtime, p, m.Images, j); err != nil {
+			return nil, interrupted(o.Name, err)
+		}
+	}
 	if err := finish(ctx, o, j, sw); err != nil {
 		return nil, interrupted(o.Name, err)
 	}
@@ -561,7 +608,9 @@ func (sw *swapper) swap(ctx context.Context, i int, volume string) error {
 }
 
 func (sw *swapper) close(ctx context.Context) {
-	_ = sw.rt.RemoveContainer(context.WithoutCancel(ctx), sw.id, false)
+	if sw.id != "" {
+		_ = sw.rt.RemoveContainer(context.WithoutCancel(ctx), sw.id, false)
+	}
 }
 
 // sideBySide returns the directory holding both local volumes' own
@@ -604,4 +653,95 @@ func (s Store) removeJournal(project string) error {
 		return nil
 	}
 	return err
+}
+
+// loadImages loads the containers' committed images, each stream checked
+// against its checksum; a damaged one is removed again and refused.
+func loadImages(ctx context.Context, rt imageRuntime, name, dir string, es []ImageEntry) error {
+	for i, e := range es {
+		src, err := openFile(dir, e.File, encodingOf(e.File))
+		if err != nil {
+			return &CorruptedError{Name: name, Volume: "(container " + e.Container + ")", Why: "cannot be read: " + err.Error()}
+		}
+		c := newCounter()
+		loadErr := rt.LoadImage(ctx, io.TeeReader(src, c))
+		_, readErr := io.Copy(c, src)
+		src.Close()
+		if readErr != nil || c.sum() != e.SHA256 {
+			for _, l := range es[:i+1] {
+				_ = rt.RemoveImage(context.WithoutCancel(ctx), l.Ref)
+			}
+			return &CorruptedError{Name: name, Volume: "(container " + e.Container + ")", Why: "does not match its checksum"}
+		}
+		if loadErr != nil {
+			return loadErr
+		}
+	}
+	return nil
+}
+
+func encodingOf(file string) string {
+	if strings.HasSuffix(file, ".zst") {
+		return encTarZstd
+	}
+	return encTar
+}
+
+// recreateFromImages replaces each saved container with one made from its
+// committed image, the service's definition otherwise unchanged (so `up`
+// keeps it): created beside the old one with its anonymous volumes, the
+// old one stopped and removed, the new one renamed into place. Those that
+// ran are started with the rest.
+func recreateFromImages(ctx context.Context, rt Runtime, p *model.Project, es []ImageEntry, j *journal) error {
+	obs, err := rt.Observe(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		svc, ok := p.Service(e.Service)
+		if !ok {
+			return fmt.Errorf("the snapshot holds a container of service %q, which the compose file no longer defines", e.Service)
+		}
+		s2 := *svc
+		s2.Image = e.Ref
+		var old *model.Container
+		for i := range obs.Containers {
+			c := &obs.Containers[i]
+			if c.Service == e.Service && c.Number == e.Number && !c.OneOff {
+				old = c
+			}
+		}
+		if old == nil {
+			id, err := rt.CreateContainer(ctx, p, &s2, e.Number, engine.CreateOptions{})
+			if err != nil {
+				return err
+			}
+			j.Stopped = append(j.Stopped, stoppedContainer{ID: id, Service: e.Service})
+			continue
+		}
+		running := old.State == model.StateRunning || old.State == model.StatePaused || old.State == model.StateRestarting
+		id, err := rt.CreateContainer(ctx, p, &s2, e.Number, engine.CreateOptions{Name: old.ID[:12] + "_" + old.Name, Replace: old.ID, InheritVolumes: true})
+		if err != nil {
+			return err
+		}
+		if err := rt.StopContainer(ctx, old.ID, nil); err != nil {
+			return err
+		}
+		if err := rt.RemoveContainer(ctx, old.ID, false); err != nil {
+			return err
+		}
+		if err := rt.RenameContainer(ctx, id, old.Name); err != nil {
+			return err
+		}
+		replaced := false
+		for k := range j.Stopped {
+			if j.Stopped[k].ID == old.ID {
+				j.Stopped[k].ID, replaced = id, true
+			}
+		}
+		if running && !replaced {
+			j.Stopped = append(j.Stopped, stoppedContainer{ID: id, Service: e.Service})
+		}
+	}
+	return nil
 }

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,6 +37,9 @@ type SaveOptions struct {
 	Project  *model.Project
 	Name     string
 	Services []string // none: all
+	// Containers also saves each container's filesystem changes, committed
+	// as an image.
+	Containers bool
 	// Compress stores the volumes zstd-compressed: for remote engines,
 	// where the bytes crossed a network anyway and the laptop's disk is
 	// the one that fills. A local engine's volumes are stored as plain
@@ -76,7 +81,7 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 		return nil, fmt.Errorf("%s exists but is no snapshot: move it away or pick another name", o.Store.dir(p.Name, o.Name))
 	}
 	vols := projectVolumes(p, o.Services)
-	if len(vols) == 0 {
+	if len(vols) == 0 && !o.Containers {
 		return nil, fmt.Errorf("project %s: %s mount no named volumes: there is nothing to save", p.Name, servicesWord(p, o.Services))
 	}
 	obs, err := o.Runtime.Observe(ctx, p)
@@ -96,9 +101,12 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 		}
 		vols[i] = v
 	}
-	image, err := helperImage(p, obs, vols)
-	if err != nil {
-		return nil, err
+	var images imageRuntime
+	if o.Containers {
+		var ok bool
+		if images, ok = o.Runtime.(imageRuntime); !ok {
+			return nil, fmt.Errorf("this engine runtime cannot commit containers: save without --containers")
+		}
 	}
 
 	root := o.Store.projectDir(p.Name)
@@ -116,15 +124,21 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 		}
 	}()
 
-	helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"}}
-	for i, v := range vols {
-		helper.Volumes = append(helper.Volumes, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
+	id := ""
+	if len(vols) > 0 {
+		image, err := helperImage(p, obs, vols)
+		if err != nil {
+			return nil, err
+		}
+		helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"}}
+		for i, v := range vols {
+			helper.Volumes = append(helper.Volumes, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
+		}
+		if id, err = createHelper(ctx, o.Runtime, p, helper); err != nil {
+			return nil, err
+		}
+		defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false) }()
 	}
-	id, err := createHelper(ctx, o.Runtime, p, helper)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false) }()
 
 	now := time.Now
 	if o.now != nil {
@@ -133,6 +147,22 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 	m := &Manifest{Version: manifestVersion, Name: o.Name, Project: p.Name, Created: now().UTC(), Engine: o.Runtime.Host()}
 	m.Services = affectedServices(vols)
 	m.Volumes = make([]VolumeEntry, len(vols))
+	if images != nil {
+		es, err := saveContainers(ctx, images, o, obs, partial)
+		if err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return nil, fmt.Errorf("no space left on the disk of %s while saving snapshot %s: the partial snapshot was removed; free some space, or save fewer services", o.Store.Root, o.Name)
+			}
+			return nil, fmt.Errorf("unable to save snapshot %s: %w (the partial snapshot was removed)", o.Name, err)
+		}
+		m.Images = es
+		for _, e := range es {
+			if !slices.Contains(m.Services, e.Service) {
+				m.Services = append(m.Services, e.Service)
+			}
+		}
+		sort.Strings(m.Services)
+	}
 	enc := encTar
 	if o.Compress {
 		enc = encTarZstd
@@ -346,4 +376,75 @@ func (s Store) lock(project string) (func(), error) {
 	}
 	s.removeLeftovers(project)
 	return func() { f.Close() }, nil
+}
+
+// imageRuntime commits, saves and loads images (engine/docker does).
+type imageRuntime interface {
+	CommitContainer(ctx context.Context, id, ref string) (string, error)
+	SaveImage(ctx context.Context, ref string) (io.ReadCloser, error)
+	LoadImage(ctx context.Context, in io.Reader) error
+	RemoveImage(ctx context.Context, ref string) error
+}
+
+// containerRef is the tag a container's committed filesystem has while it
+// is saved or loaded.
+func containerRef(project, service string, number int, name string) string {
+	return strings.ToLower(fmt.Sprintf("devstack-snapshot/%s-%s-%d:%s", project, service, number, name))
+}
+
+// saveContainers commits each container of the services (paused for the
+// commit) and saves the image to the snapshot; the engine keeps no tag.
+func saveContainers(ctx context.Context, rt imageRuntime, o SaveOptions, obs model.Observed, dir string) ([]ImageEntry, error) {
+	want := map[string]bool{}
+	for _, s := range o.Services {
+		want[s] = true
+	}
+	enc := encTar
+	if o.Compress {
+		enc = encTarZstd
+	}
+	var out []ImageEntry
+	for _, c := range obs.Containers {
+		if c.OneOff || (len(want) > 0 && !want[c.Service]) {
+			continue
+		}
+		ref := containerRef(o.Project.Name, c.Service, c.Number, o.Name)
+		if _, err := rt.CommitContainer(ctx, c.ID, ref); err != nil {
+			return out, err
+		}
+		e := ImageEntry{Service: c.Service, Number: c.Number, Container: c.Name, Ref: ref, File: fmt.Sprintf("container-%s-%d.tar", c.Service, c.Number)}
+		if enc == encTarZstd {
+			e.File += ".zst"
+		}
+		err := func() error {
+			defer func() { _ = rt.RemoveImage(context.WithoutCancel(ctx), ref) }()
+			src, err := rt.SaveImage(ctx, ref)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			fw, err := createFile(filepath.Join(dir, e.File), enc)
+			if err != nil {
+				return err
+			}
+			c := newCounter()
+			_, err = io.Copy(io.MultiWriter(fw, c), src)
+			if cerr := fw.Close(); err == nil {
+				err = cerr
+			}
+			e.SHA256, e.Stored = c.sum(), fw.stored
+			return err
+		}()
+		if err != nil {
+			return out, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		if o.Log != nil {
+			o.Log("saved the filesystem of container %s (%s)", c.Name, humanBytes(e.Stored))
+		}
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("project %s: %s have no containers to save: bring the stack up first (`devstack up -d`)", o.Project.Name, servicesWord(o.Project, o.Services))
+	}
+	return out, nil
 }

@@ -54,6 +54,7 @@ type VolumeEntry struct {
 // and saved (docker image save format).
 type ImageEntry struct {
 	Service   string `json:"service"`
+	Number    int    `json:"number"`
 	Container string `json:"container"`
 	Ref       string `json:"ref"` // the tag it is loaded under
 	File      string `json:"file"`
