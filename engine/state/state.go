@@ -19,24 +19,6 @@ import (
 	"syscall"
 )
 
-// Dir is devstack's state directory: $XDG_STATE_HOME/devstack, else
-// ~/.local/state/devstack. There is no fallback to a shared directory
-// such as /tmp, where another user could read the files or plant links:
-// without either variable it is an error.
-func Dir() (string, error) {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
-		return filepath.Join(d, "devstack"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err == nil && !filepath.IsAbs(home) {
-		err = fmt.Errorf("HOME is %q, not an absolute path", home)
-	}
-	if err != nil {
-		return "", fmt.Errorf("unable to find a state directory for devstack (set XDG_STATE_HOME or HOME to an absolute path): %w", err)
-	}
-	return filepath.Join(home, ".local", "state", "devstack"), nil
-}
-
 // MkdirAll creates dir and its missing parents 0700, and narrows dir
 // itself to 0700 when an earlier devstack made it readable by others.
 func MkdirAll(dir string) error {
@@ -168,7 +150,7 @@ func SyncDir(dir string) error {
 	}
 	// Some file systems cannot sync a directory; their renames are
 	// then as durable as they get.
-	if err != nil && !errors.Is(err, syscall.EINVAL) {
+	if err != nil && !errors.Is(err, syscall.EINVAL) && !dirSyncUnsupported(err) {
 		return fmt.Errorf("unable to sync the directory %s: %w", dir, err)
 	}
 	return nil

@@ -166,3 +166,24 @@ func TestWriteCache(t *testing.T) {
 		t.Fatalf("%d files in the directory, want 1", len(entries))
 	}
 }
+
+func TestLocalAppDataDirOnWindows(t *testing.T) {
+	for in, want := range map[string]string{
+		`C:\Users\me\AppData\Local`:  `C:\Users\me\AppData\Local\devstack`,
+		`C:\Users\me\AppData\Local\`: `C:\Users\me\AppData\Local\devstack`,
+		`d:/profiles/me/local`:       `d:/profiles/me/local\devstack`,
+		`\\srv\home\me\Local`:        `\\srv\home\me\Local\devstack`,
+	} {
+		if got, err := localAppDataDir(in); err != nil || got != want {
+			t.Errorf("LOCALAPPDATA=%q: %q %v, want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", `AppData\Local`, `C:`, `C:relative`, "/home/me"} {
+		got, err := localAppDataDir(bad)
+		if err == nil {
+			t.Errorf("LOCALAPPDATA=%q: %q, want an error (never a shared or relative directory)", bad, got)
+		} else if !strings.Contains(err.Error(), "LOCALAPPDATA") {
+			t.Errorf("the error does not name the variable: %v", err)
+		}
+	}
+}
