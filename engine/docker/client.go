@@ -52,9 +52,6 @@ type Runtime struct {
 
 var _ engine.Runtime = (*Runtime)(nil)
 
-// defaultHost is the local engine's socket.
-const defaultHost = "unix:///var/run/docker.sock"
-
 // New connects to the engine the options (or the environment) name and
 // checks that it answers. The API version is negotiated on that first
 // call, so an older engine (API 1.41) is spoken to in its own version.
@@ -64,6 +61,9 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	host, where := ep.host, ep.where
+	if err := missingSocket(ep); err != nil {
+		return nil, err
+	}
 	// Our own transport: the default keeps only 2 idle connections per
 	// host, so Observe's parallel inspects would open and close
 	// connections (an SSH channel each, on a remote engine).
@@ -205,7 +205,7 @@ func (r *Runtime) Ping(ctx context.Context) error {
 // unreachable explains a failed connection: where we looked, and what to
 // do about it.
 func (r *Runtime) unreachable(err error) error {
-	hint := "is the Docker engine running? Start it (`sudo systemctl start docker`, or run dockerd), or point devstack at another one with --host, DOCKER_HOST or --context"
+	hint := "is the Docker engine running? " + startHint + ", or point devstack at another one with --host, DOCKER_HOST or --context"
 	switch msg := err.Error(); {
 	case strings.Contains(msg, "permission denied"):
 		hint = "you may not use its socket: add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root"

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // endpoint is the engine to talk to.
@@ -43,7 +45,7 @@ func resolveHost(o Options) (endpoint, error) {
 		if h := os.Getenv("DOCKER_HOST"); h != "" {
 			return endpoint{host: h, where: "DOCKER_HOST=" + h}, nil
 		}
-		return endpoint{host: defaultHost, where: "the default socket; DOCKER_HOST, --host and --context were not set"}, nil
+		return localEngine(defaultSockets(), socketPresent), nil
 	}
 	ep, err := contextEndpoint(name)
 	if err != nil {
@@ -107,4 +109,64 @@ func contextEndpoint(name string) (endpoint, error) {
 		}
 	}
 	return ep, nil
+}
+
+// candidate is a place a local engine listens by default.
+type candidate struct {
+	host string // unix:///… or npipe://…
+	what string // whose it is: "Docker Desktop", "colima"
+}
+
+// localEngine picks the first of the platform's default sockets that is
+// there (defaultSockets, one file per platform). When none is, it names
+// the first and says every path it looked at, so that the error of the
+// connection that follows tells the user where devstack looked.
+func localEngine(cands []candidate, present func(host string) bool) endpoint {
+	const unset = "DOCKER_HOST, --host and --context were not set"
+	if len(cands) == 1 {
+		return endpoint{host: cands[0].host, where: "the default socket; " + unset}
+	}
+	var looked []string
+	for _, c := range cands {
+		if present(c.host) {
+			return endpoint{host: c.host, where: fmt.Sprintf("the default socket of %s; %s", c.what, unset)}
+		}
+		looked = append(looked, fmt.Sprintf("%s (%s)", socketPath(c.host), c.what))
+	}
+	return endpoint{host: cands[0].host, where: "no default socket is there: looked at " + strings.Join(looked, ", ") + "; " + unset}
+}
+
+// socketPath is the file a unix:// host names ("" for other schemes).
+func socketPath(host string) string {
+	if p, ok := strings.CutPrefix(host, "unix://"); ok {
+		return p
+	}
+	return strings.TrimPrefix(host, "npipe://")
+}
+
+// socketPresent reports whether a unix socket's file exists; hosts of
+// other schemes are taken as present (a named pipe is only known by
+// connecting to it).
+func socketPresent(host string) bool {
+	if !strings.HasPrefix(host, "unix://") {
+		return true
+	}
+	_, err := os.Stat(socketPath(host))
+	return err == nil
+}
+
+// missingSocket explains a unix:// host whose socket file is not there,
+// naming the path and how it was chosen (the context, the variable);
+// nil when it is there or the host is not a unix socket. It is checked
+// before connecting so that the message says "not there" rather than
+// the dialer's "no such file or directory".
+func missingSocket(ep endpoint) error {
+	if !strings.HasPrefix(ep.host, "unix://") {
+		return nil
+	}
+	_, err := os.Stat(socketPath(ep.host))
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("there is no Docker engine socket at %s (%s): %s, or point devstack at another engine with --host, DOCKER_HOST or --context", socketPath(ep.host), ep.where, startHint)
 }

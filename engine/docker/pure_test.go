@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -116,7 +117,7 @@ func TestResolveHost(t *testing.T) {
 			t.Errorf("%+v: %q (%s) %v, want %q (%s)", o, ep.host, ep.where, err, wantHost, wantWhere)
 		}
 	}
-	expect(Options{}, defaultHost, "default socket")
+	expect(Options{}, defaultSockets()[0].host, "default socket")
 	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"currentContext":"remote"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +189,74 @@ func TestCleartext(t *testing.T) {
 		if cleartext(host, true) {
 			t.Errorf("%s with TLS taken for clear text", host)
 		}
+	}
+}
+
+// A context whose socket is not there (colima stopped, Docker Desktop
+// quit) is named with the path looked at, before any connection.
+func TestMissingSocketNamesContextAndPath(t *testing.T) {
+	cfg := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", cfg)
+	t.Setenv("DOCKER_HOST", "")
+	t.Setenv("DOCKER_CONTEXT", "")
+	sock := filepath.Join(cfg, "colima", "default", "docker.sock")
+	sum := sha256.Sum256([]byte("colima"))
+	dir := filepath.Join(cfg, "contexts", "meta", hex.EncodeToString(sum[:]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	meta := `{"Name":"colima","Endpoints":{"docker":{"Host":"unix://` + sock + `"}}}`
+	if err := os.WriteFile(filepath.Join(dir, "meta.json"), []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"currentContext":"colima"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(context.Background(), Options{})
+	if err == nil {
+		t.Fatal("no error for a socket that is not there")
+	}
+	for _, want := range []string{`docker context "colima"`, sock, "no Docker engine socket", "--context"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Count(err.Error(), "\n") > 0 {
+		t.Errorf("not one line: %q", err)
+	}
+}
+
+// With no context, the first default socket that is there wins; when
+// none is, every path looked at is named.
+func TestLocalEngineLooksAtEveryDefaultSocket(t *testing.T) {
+	cands := []candidate{
+		{host: "unix:///var/run/docker.sock", what: "Docker Desktop"},
+		{host: "unix:///Users/me/.docker/run/docker.sock", what: "Docker Desktop"},
+		{host: "unix:///Users/me/.colima/default/docker.sock", what: "colima"},
+	}
+	only := func(host string) func(string) bool { return func(h string) bool { return h == host } }
+	ep := localEngine(cands, only(cands[2].host))
+	if ep.host != cands[2].host || !strings.Contains(ep.where, "colima") {
+		t.Errorf("colima's socket alone: %+v", ep)
+	}
+	ep = localEngine(cands, only(cands[1].host))
+	if ep.host != cands[1].host || !strings.Contains(ep.where, "Docker Desktop") {
+		t.Errorf("Docker Desktop's socket alone: %+v", ep)
+	}
+	ep = localEngine(cands, only(""))
+	if ep.host != cands[0].host {
+		t.Errorf("none there: %+v", ep)
+	}
+	for _, c := range cands {
+		if !strings.Contains(ep.where, strings.TrimPrefix(c.host, "unix://")) {
+			t.Errorf("none there: %q does not name %s", ep.where, c.host)
+		}
+	}
+	err := missingSocket(endpoint{host: "unix:///nonexistent/devstack-test.sock", where: ep.where})
+	if err == nil || !strings.Contains(err.Error(), "/Users/me/.colima/default/docker.sock (colima)") {
+		t.Errorf("missing socket: %v", err)
+	}
+	if err := missingSocket(endpoint{host: "npipe:////./pipe/docker_engine"}); err != nil {
+		t.Errorf("a named pipe is not checked as a file: %v", err)
 	}
 }
