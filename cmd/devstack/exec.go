@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
+	gosync "sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,31 +54,39 @@ func openTerminal(g *globals, tty bool) (*terminal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unable to put the terminal in raw mode: %w", err)
 	}
-	t.restore = func() { _ = term.Restore(t.fd, state) }
+	undoOutput := prepareOutput(g.stdout)
+	t.restore = func() { _ = term.Restore(t.fd, state); undoOutput() }
+	// The window's size is read from the output when it is the terminal:
+	// a Windows console answers only for its screen buffer (stdout), a
+	// Unix terminal for either.
+	sizeFd := t.fd
+	if out, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(out.Fd())) {
+		sizeFd = int(out.Fd())
+	}
 	t.sizes = make(chan engine.TermSize, 1)
-	winch := make(chan os.Signal, 1)
-	signal.Notify(winch, syscall.SIGWINCH)
-	done := make(chan struct{})
+	var (
+		mu   gosync.Mutex
+		last engine.TermSize
+	)
 	send := func() {
-		if w, h, err := term.GetSize(t.fd); err == nil {
-			select {
-			case t.sizes <- engine.TermSize{Width: uint(w), Height: uint(h)}:
-			default:
-			}
+		w, h, err := term.GetSize(sizeFd)
+		if err != nil {
+			return
+		}
+		size := engine.TermSize{Width: uint(w), Height: uint(h)}
+		mu.Lock()
+		defer mu.Unlock()
+		if size == last {
+			return // a poll (Windows) that found nothing new
+		}
+		select {
+		case t.sizes <- size:
+			last = size
+		default:
 		}
 	}
 	send()
-	go func() {
-		for {
-			select {
-			case <-winch:
-				send()
-			case <-done:
-				return
-			}
-		}
-	}()
-	t.stop = func() { signal.Stop(winch); close(done) }
+	t.stop = watchResize(send)
 	return t, nil
 }
 
