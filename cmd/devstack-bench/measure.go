@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -32,11 +31,7 @@ func timedOutput(dir string, env []string, name string, args ...string) (float64
 	if err != nil {
 		return wall, 0, out, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tail(out))
 	}
-	rss := 0.0
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = float64(ru.Maxrss) / 1024 // Maxrss is in KiB on Linux
-	}
-	return wall, rss, out, nil
+	return wall, peakRSS(cmd.ProcessState), out, nil
 }
 
 // tail keeps the last lines of a command's output for error messages.

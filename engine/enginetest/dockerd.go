@@ -227,7 +227,9 @@ func (d *Dockerd) cleanup() {
 		d.t.Log(err)
 	}
 	for _, pid := range d.leftovers() {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill() // SIGKILL
+		}
 	}
 	if d.netns != "" {
 		if out, err := exec.Command("ip", "netns", "delete", d.netns).CombinedOutput(); err != nil {

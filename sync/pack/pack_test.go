@@ -1,3 +1,5 @@
+//go:build unix
+
 //go:debug tarinsecurepath=0
 
 package pack

@@ -1,0 +1,17 @@
+//go:build !windows
+
+package tuibench
+
+import (
+	"syscall"
+	"time"
+)
+
+// cpuTime is the CPU (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
