@@ -160,6 +160,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 	defer w.Close()
 	s.watcher.Store(w)
+	if st := w.Strategy(); st.Fallback() {
+		s.o.Sink.Publish(event.Sync{Time: s.o.Clock.Now(), Service: strings.Join(s.Services(), ","), Action: event.SyncWatch, Note: st.String()})
+	}
 
 	var wg gosync.WaitGroup
 	var readyWG gosync.WaitGroup
@@ -329,4 +332,27 @@ func initialSync(p *model.Project, svc *model.Service) bool {
 		return *p.Ext.Sync.Initial
 	}
 	return true
+}
+
+// WatchStrategy says how `up` and `watch` would watch the project's
+// develop.watch paths now: with a watch per file, or (where each costs an
+// open file and they do not fit the limit) directories rescanned.
+func WatchStrategy(p *model.Project) (watch.Strategy, error) {
+	s := &Syncer{o: Options{Project: p, Clock: clock.Real{}}}
+	var roots []string
+	for i := range p.Services {
+		svc := &p.Services[i]
+		if len(svc.Watch) == 0 {
+			continue
+		}
+		rules, err := newRules(svc)
+		if err != nil {
+			return watch.Strategy{}, err
+		}
+		s.services = append(s.services, newService(s, svc, rules))
+		for _, r := range rules {
+			roots = append(roots, r.watchPath())
+		}
+	}
+	return watch.Plan(roots, s.skipDir), nil
 }

@@ -281,6 +281,9 @@ func (p *servicesPane) applyProgress(e event.Progress) {
 }
 
 func (p *servicesPane) applySync(e event.Sync) {
+	if e.Action == event.SyncWatch {
+		return // how files are watched, not a sync
+	}
 	p.lastSync[e.Service] = syncState{at: e.Time, error: e.Error != ""}
 }
 

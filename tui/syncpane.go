@@ -108,6 +108,9 @@ func (p *syncPane) View(st styles) string {
 }
 
 func (p *syncPane) batchView(st styles, e event.Sync, serviceWidth int) string {
+	if e.Action == event.SyncWatch {
+		return st.dim.Render(fit(strings.Join([]string{e.Time.Format("15:04:05"), fit(e.Service, serviceWidth), fit("watching", 12), e.Note}, "  "), p.width))
+	}
 	files := fmt.Sprintf("%d files", e.Files)
 	if e.Files == 1 {
 		files = "1 file"

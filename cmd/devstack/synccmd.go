@@ -110,6 +110,11 @@ func newSyncExplainCmd(g *globals) *cobra.Command {
 				for _, e := range out {
 					fmt.Fprint(w, e.String())
 				}
+				// Where per-file watches would not fit the file limit
+				// (macOS), say what sync does instead.
+				if st, err := devsync.WatchStrategy(p); err == nil && st.Fallback() {
+					fmt.Fprintf(w, "watching: %s\n", st)
+				}
 			}); err != nil {
 				return err
 			}

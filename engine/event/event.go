@@ -172,7 +172,14 @@ type Sync struct {
 	LatencyMS  float64   `json:"latency_ms"`      // first change seen -> copied
 	Paths      []string  `json:"paths,omitempty"` // a few of the paths, for display
 	Error      string    `json:"error,omitempty"`
+	// Note says how changes are watched when that is not the usual way
+	// (Action "watch": per-file watches did not fit the file limit, and
+	// what is done instead); not a batch.
+	Note string `json:"note,omitempty"`
 }
+
+// SyncWatch is the Action of a Sync event that carries a Note.
+const SyncWatch = "watch"
 
 func (Sync) Type() string { return "sync" }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -36,13 +37,24 @@ type Options struct {
 	// OnError receives problems that did not stop the watcher (a
 	// directory that could not be watched, ...).
 	OnError func(error)
+	// Every is the rescan period when per-file watches do not fit
+	// (default 1s).
+	Every time.Duration
+	// FileLimit overrides the open-file limit the choice of mode
+	// respects (default: RLIMIT_NOFILE, raised to its hard value).
+	FileLimit int
+
+	// force picks a fallback mode whatever the limit (tests).
+	force Mode
 }
 
 // Watcher watches until closed.
 type Watcher struct {
-	o    Options
-	fsw  *fsnotify.Watcher
-	done chan struct{}
+	o        Options
+	strategy Strategy
+	fsw      *fsnotify.Watcher // per-file watches; nil in a fallback mode
+	scan     *scanner          // the fallback; nil with per-file watches
+	done     chan struct{}
 
 	mu      sync.Mutex
 	watched map[string]bool // directories with a watch; guarded by mu
@@ -51,12 +63,11 @@ type Watcher struct {
 }
 
 // Start sets up every watch and returns once they are all in place, so a
-// change made after Start returns is never missed.
+// change made after Start returns is never missed. Where a watch holds an
+// open file per file (kqueue, macOS) and the tree does not fit the
+// process's file limit, it watches directories and rescans them instead
+// (see Mode); Strategy says which.
 func Start(o Options) (*Watcher, error) {
-	fsw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, fmt.Errorf("unable to start watching files: %w", err)
-	}
 	if o.OnChange == nil {
 		o.OnChange = func(string, bool) {}
 	}
@@ -69,10 +80,38 @@ func Start(o Options) (*Watcher, error) {
 	if o.SkipDir == nil {
 		o.SkipDir = func(string) bool { return false }
 	}
-	w := &Watcher{o: o, fsw: fsw, done: make(chan struct{}), watched: map[string]bool{}, roots: map[string]bool{}, parents: map[string]bool{}}
+	w := &Watcher{o: o, done: make(chan struct{}), watched: map[string]bool{}, roots: map[string]bool{}, parents: map[string]bool{}}
+	var roots []string
 	for _, r := range o.Roots {
 		w.roots[filepath.Clean(r)] = true
+		roots = append(roots, filepath.Clean(r))
 	}
+	every := o.Every
+	if every <= 0 {
+		every = defaultEvery
+	}
+	limit := o.FileLimit
+	if limit <= 0 {
+		limit = raiseFileLimit()
+	}
+	w.strategy = plan(roots, o.SkipDir, costsPerFile, limit, every)
+	if o.force != PerFile {
+		w.strategy.Mode = o.force
+	}
+	if w.strategy.Fallback() {
+		sc, err := startScanner(o, w.roots, w.strategy.Mode, every)
+		if err != nil {
+			return nil, fmt.Errorf("unable to start watching files: %w", err)
+		}
+		w.scan = sc
+		close(w.done)
+		return w, nil
+	}
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("unable to start watching files: %w", err)
+	}
+	w.fsw = fsw
 	for r := range w.roots {
 		// The parent tells us when the root itself is created, removed
 		// or replaced (an editor saving a single watched file).
@@ -106,13 +145,22 @@ func watchError(dir string, err error) error {
 
 // Close stops watching.
 func (w *Watcher) Close() error {
+	if w.scan != nil {
+		return w.scan.close()
+	}
 	err := w.fsw.Close()
 	<-w.done
 	return err
 }
 
+// Strategy says how the watcher learns of changes, and why.
+func (w *Watcher) Strategy() Strategy { return w.strategy }
+
 // Watched returns how many directories are watched.
 func (w *Watcher) Watched() int {
+	if w.scan != nil {
+		return w.scan.watched()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.watched)
@@ -184,6 +232,10 @@ func (w *Watcher) addTree(dir string, report bool) error {
 // watched yet (after the ignore rules changed, a skipped directory may
 // now matter). It reports nothing: the caller resyncs.
 func (w *Watcher) Rescan() {
+	if w.scan != nil {
+		w.scan.rescanNow()
+		return
+	}
 	for r := range w.roots {
 		if fi, err := os.Lstat(r); err == nil && fi.IsDir() {
 			if err := w.addTree(r, false); err != nil {

@@ -69,7 +69,7 @@ func (s *seen) wait(t *testing.T, paths ...string) {
 func start(t *testing.T, roots []string, skip func(string) bool) (*Watcher, *seen) {
 	t.Helper()
 	s := newSeen()
-	w, err := Start(Options{Roots: roots, SkipDir: skip, OnChange: s.change,
+	w, err := Start(Options{Roots: roots, SkipDir: skip, OnChange: s.change, force: testForce, Every: testEvery,
 		OnOverflow: func() { s.mu.Lock(); s.over++; s.mu.Unlock() },
 		OnError:    func(err error) { s.mu.Lock(); s.errs = append(s.errs, err); s.mu.Unlock() }})
 	if err != nil {

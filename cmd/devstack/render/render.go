@@ -127,6 +127,9 @@ func progressLine(e event.Progress) string {
 
 // SyncLine is the one-line summary of a sync batch.
 func SyncLine(e event.Sync) string {
+	if e.Action == event.SyncWatch {
+		return fmt.Sprintf("sync %s: watching: %s", e.Service, e.Note)
+	}
 	line := fmt.Sprintf("sync %s: %s %d file(s)", e.Service, e.Action, e.Files)
 	if e.Deleted > 0 {
 		line += fmt.Sprintf(", %d deleted", e.Deleted)
