@@ -5,7 +5,7 @@ IMAGE   := devstack-test/busybox:1
 EXAMPLE := -f testdata/example/compose.yaml -f testdata/example/compose.override.yaml
 N       ?= 5
 
-.PHONY: kube-cluster kube-test kube-down build test lint demo demo-down bench soak image compose-v2 clean
+.PHONY: kube-cluster kube-test kube-down build test cross dist lint demo demo-down bench soak image compose-v2 clean
 
 # The commit goes into `devstack version` (the build's own VCS stamp may be
 # turned off, as GOFLAGS=-buildvcs=false does).
@@ -25,8 +25,9 @@ image:
 	  echo "building $(IMAGE)" && \
 	  DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) "$$ctx" >/dev/null; }
 
-# The whole suite on a fresh machine (.ci/run installs and starts what it needs).
-test: image
+# The whole suite on a fresh machine (.ci/run installs and starts what it needs),
+# after every release target builds and vets.
+test: image cross
 	$(GO) vet ./... && $(GO) test ./... -timeout 14m
 
 # The Kubernetes runtime's tests on a real single-node cluster on this
@@ -39,6 +40,44 @@ kube-test: image kube-cluster
 	$(GO) test ./engine/kube/... ./cmd/devstack -run 'Kube' -count=1 -timeout 20m
 kube-down:
 	bash testdata/kube/cluster.sh down
+
+# Every release target builds and vets, cross-compiled without cgo, the
+# targets in parallel; a failing target's output is shown.
+TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+cross:
+	@logs=$$(mktemp -d) && trap 'rm -rf "$$logs"' EXIT && start=$$(date +%s) && pids= && \
+	for t in $(TARGETS); do \
+	  ( export GOOS=$${t%/*} GOARCH=$${t#*/} CGO_ENABLED=0; \
+	    $(GO) build ./... && $(GO) vet ./... ) >"$$logs/$${t%/*}-$${t#*/}" 2>&1 & pids="$$pids $$!"; \
+	done; \
+	failed=; set -- $(TARGETS); for p in $$pids; do \
+	  if ! wait $$p; then failed="$$failed $$1"; echo "== $$1"; cat "$$logs/$$(echo $$1 | tr / -)"; fi; shift; \
+	done; \
+	if [ -n "$$failed" ]; then echo "cross: build or vet failed for$$failed" >&2; exit 1; fi; \
+	echo "cross: $(TARGETS) build and vet ($$(( $$(date +%s) - start )) s)"
+
+# One archive per release target in dist/: the binary (version stamped, no
+# cgo), README.md, LICENSE and completions for bash, zsh and fish (written
+# by this machine's build of the same source), with SHA256SUMS.
+# tar.gz for Linux and macOS, zip for Windows.
+DIST ?= dist
+dist:
+	@rm -rf $(DIST) && mkdir -p $(DIST) && \
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(DIST)/.host-devstack ./cmd/devstack && \
+	for t in $(TARGETS); do \
+	  os=$${t%/*} arch=$${t#*/} exe=devstack; [ $$os = windows ] && exe=devstack.exe; \
+	  name=devstack-$(VERSION)-$$os-$$arch dir=$(DIST)/devstack-$(VERSION)-$$os-$$arch; \
+	  mkdir -p $$dir/completions && \
+	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $$dir/$$exe ./cmd/devstack && \
+	  cp README.md LICENSE $$dir/ && \
+	  $(DIST)/.host-devstack completion bash >$$dir/completions/devstack.bash && \
+	  $(DIST)/.host-devstack completion zsh >$$dir/completions/_devstack && \
+	  $(DIST)/.host-devstack completion fish >$$dir/completions/devstack.fish && \
+	  if [ $$os = windows ]; then (cd $(DIST) && zip -qr $$name.zip $$name); \
+	  else tar -C $(DIST) -czf $(DIST)/$$name.tar.gz $$name; fi && \
+	  rm -rf $$dir && echo "dist: $$name" || exit 1; \
+	done && rm -f $(DIST)/.host-devstack && \
+	(cd $(DIST) && sha256sum devstack-* >SHA256SUMS) && echo "dist: $(DIST)/SHA256SUMS"
 
 # gofmt, go vet and staticcheck (fetched from the Go module proxy, pinned).
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -73,4 +112,4 @@ compose-v2:
 	cmd/devstack-bench/build-compose-v2.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
