@@ -28,7 +28,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -199,7 +198,7 @@ func (g *globals) spawnForwarder(ctx context.Context, host, project string, p *m
 		args = append(args, "--no-remote-sync")
 	}
 	cmd := &exec.Cmd{Path: exe, Args: append(args, "forward", "--background"),
-		Dir: "/", Stdout: logf, Stderr: logf, SysProcAttr: &syscall.SysProcAttr{Setsid: true}}
+		Dir: "/", Stdout: logf, Stderr: logf, SysProcAttr: detached()}
 	cmd.Env = withoutEnv(os.Environ(), "COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "DOCKER_HOST", "DOCKER_CONTEXT")
 	if err := cmd.Start(); err != nil {
 		return forward.Record{}, fmt.Errorf("unable to start the background forwarder: %w", err)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +53,9 @@ func newRemoteStack(t *testing.T, files map[string]string) *remoteStack {
 	t.Cleanup(func() {
 		// A forwarder a failed test left behind.
 		if r, ok, _ := forward.ReadRecord(h.URL, s.project); ok {
-			_ = syscall.Kill(r.PID, syscall.SIGKILL)
+			if p, err := os.FindProcess(r.PID); err == nil {
+				_ = p.Kill()
+			}
 		}
 	})
 	return s

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"syscall"
 	"time"
 )
 
@@ -33,7 +32,7 @@ func dialProxyCommand(command string) (net.Conn, error) {
 	}
 	cmd := exec.Command("/bin/sh", "-c", command)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		inR.Close()
 		inW.Close()
@@ -55,11 +54,11 @@ func (c *proxyConn) Write(b []byte) (int, error) { return c.w.Write(b) }
 func (c *proxyConn) Close() error {
 	c.w.Close()
 	c.r.Close()
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+	signalGroup(c.cmd, false)
 	select {
 	case <-c.waited:
 	case <-time.After(2 * time.Second):
-		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		signalGroup(c.cmd, true)
 		<-c.waited
 	}
 	return nil

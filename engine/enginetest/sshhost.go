@@ -13,7 +13,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -131,7 +130,7 @@ LogLevel ERROR
 	}
 	cmd := exec.Command("nsenter", "--net=/run/netns/"+d.netns, sshd, "-D", "-e", "-f", cfgPath)
 	cmd.Stdout, cmd.Stderr = &h.sshdLog, &h.sshdLog
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -139,7 +138,7 @@ LogLevel ERROR
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd)
 		<-exited
 		if t.Failed() {
 			t.Logf("sshd said:\n%s", h.sshdLog.String())

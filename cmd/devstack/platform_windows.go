@@ -5,6 +5,7 @@ package main
 import (
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/windows"
@@ -50,4 +51,10 @@ func prepareOutput(w io.Writer) (undo func()) {
 		return func() {}
 	}
 	return func() { _ = windows.SetConsoleMode(h, mode) }
+}
+
+// detached starts a process in a process group of its own, without the
+// console: the background forwarder outlives the console that started it.
+func detached() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP | windows.DETACHED_PROCESS}
 }
