@@ -245,7 +245,7 @@ func TestRemoteForwardTakeover(t *testing.T) {
 		t.Errorf("the background forwarder (pid %d) still runs under watch", bg.PID)
 	}
 	pollGet(t, local, func(string) bool { return true })
-	_ = watch.Process.Signal(syscall.SIGINT)
+	_ = watch.Process.Signal(os.Interrupt)
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
