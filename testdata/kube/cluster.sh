@@ -213,7 +213,7 @@ up() {
 	wait_for "the apiserver" 120 api GET /readyz
 	start controller-manager "$BIN/kube-controller-manager" --kubeconfig="$RUN/cm.kubeconfig" \
 		--service-account-private-key-file=$p/sa.key --root-ca-file=$p/ca.crt \
-		--use-service-account-credentials=false --leader-elect=false --controllers='*,-nodeipam,-cloud-node-lifecycle'
+		--use-service-account-credentials=true --leader-elect=false --controllers='*,-nodeipam,-cloud-node-lifecycle'
 	start scheduler "$BIN/kube-scheduler" --kubeconfig="$RUN/sched.kubeconfig" --leader-elect=false
 	wait_for containerd 60 inside ctr -a /run/containerd/containerd.sock version
 	pause_image
