@@ -32,6 +32,10 @@ type ExecOptions struct {
 // directory or environment of its own: they are set by the container's
 // sh (and env) when asked for.
 func (c *Cluster) Exec(ctx context.Context, pod string, o ExecOptions) (int, error) {
+	if o.Stdin == nil && o.Stdout == nil && o.Stderr == nil {
+		// The exec API refuses a command with no stream at all.
+		o.Stdout = io.Discard
+	}
 	cmd := o.Cmd
 	if len(o.Env) > 0 {
 		cmd = append(append([]string{"env"}, o.Env...), cmd...)
