@@ -198,7 +198,7 @@ func fromInspect(c container.InspectResponse) model.Container {
 		}
 		sort.Strings(out.Networks)
 	}
-	out.Command = strings.TrimSpace(strings.Join(append([]string{c.Path}, c.Args...), " "))
+	out.Command = listCommand(c.Path, c.Args)
 	for _, m := range c.Mounts {
 		if m.Type == mount.TypeVolume && m.Name != "" {
 			out.Volumes = append(out.Volumes, m.Name)
@@ -239,4 +239,19 @@ func publishedPorts(pm network.PortMap) []model.PublishedPort {
 		return a.HostPort < b.HostPort
 	})
 	return out
+}
+
+// listCommand writes a container's command the way the engine's container
+// list does (an argument with a space in single quotes), so that a
+// container read by inspect and the same container read from the list
+// agree.
+func listCommand(path string, args []string) string {
+	parts := []string{path}
+	for _, a := range args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.TrimSpace(strings.Join(parts, " "))
 }
