@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,37 +28,9 @@ const dagImage = "devstack-test/busybox:1"
 // first, run by run, so drift on a busy machine hits both alike; the
 // engine's floor is measured in each run too (see dagFloor).
 func benchDag20(b *bench) ([]result, error) {
-	dir := filepath.Join(b.root, "testdata", "bench", "dag20")
-	file := filepath.Join(dir, "compose.yaml")
-	tools := b.tools()
-	samples := map[string]*dagSamples{}
-	for _, t := range tools {
-		samples[t.tag] = &dagSamples{}
-	}
-	floor := &dagSamples{}
-	api := newEngineAPI()
-	for i := 0; i < b.n; i++ {
-		if api != nil {
-			if err := dagFloor(b, api, fmt.Sprintf("dag20fl%d-%d", os.Getpid(), i), floor); err != nil {
-				return nil, fmt.Errorf("engine floor, run %d: %w", i+1, err)
-			}
-		}
-		order := append([]tool(nil), tools...)
-		if i%2 == 1 {
-			for l, r := 0, len(order)-1; l < r; l, r = l+1, r-1 {
-				order[l], order[r] = order[r], order[l]
-			}
-		}
-		for _, t := range order {
-			project := fmt.Sprintf("dag20%s%d-%d", t.tag, os.Getpid(), i)
-			if err := dagRun(b, t, dir, file, project, samples[t.tag]); err != nil {
-				return nil, fmt.Errorf("%s, run %d: %w", t.name, i+1, err)
-			}
-		}
-	}
-	ds, dc := samples["ds"], samples["dc"]
-	if dc == nil {
-		dc = &dagSamples{}
+	ds, dc, floor, err := sampleStacks(b, "dag20", dagFloor, dagRun)
+	if err != nil {
+		return nil, err
 	}
 	rows := []result{
 		{Scenario: "dag20 up -d --wait", Unit: "s", Devstack: median(ds.up), Compose: median(dc.up), Floor: median(floor.up),
@@ -81,7 +54,7 @@ func benchDag20(b *bench) ([]result, error) {
 			rows[i].Note = "no compose to compare with"
 		}
 	}
-	if api == nil {
+	if len(floor.up) == 0 { // no engine API to measure the floor through
 		rows[0].Note = "no floor: DOCKER_HOST is not a unix socket"
 	}
 	return rows, nil
@@ -256,4 +229,45 @@ func projectContainers(project string, healthyOnly bool) int {
 		return -1
 	}
 	return len(strings.Fields(string(out)))
+}
+
+// sampleStacks runs the fixture testdata/bench/NAME b.n times: the
+// engine's floor first (when the API answers), then each tool under a
+// project name of its own, the tools alternating which goes first so
+// that neither always meets a warm or a cold engine.
+func sampleStacks(b *bench, name string,
+	floorRun func(*bench, *engineAPI, string, *dagSamples) error,
+	run func(b *bench, t tool, dir, file, project string, s *dagSamples) error,
+) (ds, dc, floor *dagSamples, err error) {
+	dir := filepath.Join(b.root, "testdata", "bench", name)
+	file := filepath.Join(dir, "compose.yaml")
+	tools := b.tools()
+	samples := map[string]*dagSamples{}
+	for _, t := range tools {
+		samples[t.tag] = &dagSamples{}
+	}
+	floor = &dagSamples{}
+	api := newEngineAPI()
+	for i := 0; i < b.n; i++ {
+		if api != nil {
+			if err := floorRun(b, api, fmt.Sprintf("%sfl%d-%d", name, os.Getpid(), i), floor); err != nil {
+				return nil, nil, nil, fmt.Errorf("engine floor, run %d: %w", i+1, err)
+			}
+		}
+		order := append([]tool(nil), tools...)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, t := range order {
+			project := fmt.Sprintf("%s%s%d-%d", name, t.tag, os.Getpid(), i)
+			if err := run(b, t, dir, file, project, samples[t.tag]); err != nil {
+				return nil, nil, nil, fmt.Errorf("%s, run %d: %w", t.name, i+1, err)
+			}
+		}
+	}
+	ds, dc = samples["ds"], samples["dc"]
+	if dc == nil {
+		dc = &dagSamples{}
+	}
+	return ds, dc, floor, nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -16,37 +14,9 @@ const flat200Services = 200
 // engine's floor: the 200 containers created and started through its API,
 // 16 at a time, and one container list.
 func benchFlat200(b *bench) ([]result, error) {
-	dir := filepath.Join(b.root, "testdata", "bench", "flat200")
-	file := filepath.Join(dir, "compose.yaml")
-	tools := b.tools()
-	samples := map[string]*dagSamples{}
-	for _, t := range tools {
-		samples[t.tag] = &dagSamples{}
-	}
-	floor := &dagSamples{}
-	api := newEngineAPI()
-	for i := 0; i < b.n; i++ {
-		if api != nil {
-			if err := flatFloor(b, api, fmt.Sprintf("flat200fl%d-%d", os.Getpid(), i), floor); err != nil {
-				return nil, fmt.Errorf("engine floor, run %d: %w", i+1, err)
-			}
-		}
-		order := append([]tool(nil), tools...)
-		if i%2 == 1 {
-			for l, r := 0, len(order)-1; l < r; l, r = l+1, r-1 {
-				order[l], order[r] = order[r], order[l]
-			}
-		}
-		for _, t := range order {
-			project := fmt.Sprintf("flat200%s%d-%d", t.tag, os.Getpid(), i)
-			if err := flatRun(b, t, dir, file, project, samples[t.tag]); err != nil {
-				return nil, fmt.Errorf("%s, run %d: %w", t.name, i+1, err)
-			}
-		}
-	}
-	ds, dc := samples["ds"], samples["dc"]
-	if dc == nil {
-		dc = &dagSamples{}
+	ds, dc, floor, err := sampleStacks(b, "flat200", flatFloor, flatRun)
+	if err != nil {
+		return nil, err
 	}
 	rows := []result{
 		{Scenario: "flat200 up -d", Unit: "s", Devstack: median(ds.up), Compose: median(dc.up), Floor: median(floor.up),
