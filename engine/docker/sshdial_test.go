@@ -3,11 +3,12 @@
 package docker
 
 import (
+	"devstack/engine/enginetest"
+
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -49,18 +50,7 @@ func testSSHD(t *testing.T) (port int, hostKey ssh.PublicKey, home string) {
 	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeKey := func(path string) ssh.PublicKey {
-		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		block, err := ssh.MarshalPrivateKey(priv, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		signer, _ := ssh.NewSignerFromKey(priv)
-		return signer.PublicKey()
-	}
+	writeKey := func(path string) ssh.PublicKey { return enginetest.WriteSSHKey(t, path) }
 	hostKey = writeKey(filepath.Join(dir, "host_ed25519"))
 	userKey := writeKey(filepath.Join(home, ".ssh", "id_ed25519"))
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userKey), 0o600); err != nil {

@@ -87,18 +87,7 @@ func StartSSHHost(t testing.TB) *SSHHost {
 	if err := os.MkdirAll(filepath.Join(h.Home, ".ssh"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeKey := func(path string) ssh.PublicKey {
-		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		block, err := ssh.MarshalPrivateKey(priv, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		signer, _ := ssh.NewSignerFromKey(priv)
-		return signer.PublicKey()
-	}
+	writeKey := func(path string) ssh.PublicKey { return WriteSSHKey(t, path) }
 	h.HostKey = writeKey(filepath.Join(dir, "host_ed25519"))
 	userKey := writeKey(filepath.Join(h.Home, ".ssh", "id_ed25519"))
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userKey), 0o600); err != nil {
@@ -201,4 +190,20 @@ func (h *SSHHost) LinkUp() {
 func (h *SSHHost) localAddr() string {
 	ip := net.ParseIP(h.Addr).To4()
 	return net.IPv4(ip[0], ip[1], ip[2], ip[3]-1).String()
+}
+
+// WriteSSHKey writes a new ed25519 private key to path (0600, OpenSSH's
+// format) and returns its public key: host and user keys of SSH tests.
+func WriteSSHKey(t testing.TB, path string) ssh.PublicKey {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := ssh.NewSignerFromKey(priv)
+	return signer.PublicKey()
 }
