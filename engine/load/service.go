@@ -269,6 +269,9 @@ func convertBuild(s types.ServiceConfig, files []string) (*model.Build, error) {
 		}
 		out.SSH = append(out.SSH, model.SSHKey{ID: id, Path: k.Path})
 	}
+	// compose-go hands the keys over in no fixed order; a stable one keeps
+	// the build's recorded inputs (and so its skip) from changing run to run.
+	slices.SortFunc(out.SSH, func(a, b model.SSHKey) int { return strings.Compare(a.ID, b.ID) })
 	if len(b.AdditionalContexts) > 0 {
 		out.AdditionalContexts = map[string]string(b.AdditionalContexts)
 	}
