@@ -29,7 +29,7 @@ image:
 # and beside it every other release target vetted (`cross`, niced): the suite
 # mostly waits on the engine, so the cross-compiling fills cores it leaves idle.
 test: image
-	@log=$$(mktemp) && trap 'rm -f "$$log"' EXIT && \
+	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
 	( nice -n 10 $(MAKE) --no-print-directory cross >"$$log" 2>&1 ) & cross=$$!; \
 	$(GO) vet ./... && $(GO) test ./... -timeout 14m; rc=$$?; \
 	wait $$cross || rc=1; cat "$$log"; exit $$rc
