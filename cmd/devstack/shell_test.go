@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"devstack/engine/enginetest"
 )
@@ -75,8 +76,18 @@ func TestShellInTmux(t *testing.T) {
 	s.keys("stty size", "Enter")
 	s.waitFor("36 120")
 	s.tmux("resize-window", "-t", "ui", "-x", "100", "-y", "30")
-	s.keys("clear; stty size", "Enter")
-	s.waitFor("30 100")
+	// The new size reaches the shell through SIGWINCH, devstack and the
+	// engine's exec resize, racing the keys typed next: ask again until the
+	// shell sees it, for at most 30s.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		s.keys("clear; stty size", "Enter")
+		if strings.Contains(s.waitUntilOr(time.Second, "30 100"), "30 100") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the shell never saw the new size 30x100:\n%s", s.capture())
+		}
+	}
 	s.keys("exit", "Enter")
 	s.waitFor("SHELL-EXITED 0")
 

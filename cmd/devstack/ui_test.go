@@ -59,6 +59,20 @@ func (s *tmuxScreen) waitFor(want ...string) string {
 	}
 }
 
+// waitUntilOr polls the screen until want is on it or d has passed, and
+// returns the last screen: for a caller that retries what it typed.
+func (s *tmuxScreen) waitUntilOr(d time.Duration, want string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		screen := s.capture()
+		if strings.Contains(screen, want) || time.Now().After(deadline) {
+			return screen
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
 // line returns the screen line holding text.
 func line(screen, text string) string {
 	for _, l := range strings.Split(screen, "\n") {
