@@ -109,8 +109,12 @@ func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string, svc
 	if o.Kind == plan.WaitCompleted {
 		want = ready.Completed
 	}
+	// Confirm is what `up --wait` promises: the engine's own word, so that
+	// ps, docker ps and scripts right after agree. Only the waits that order
+	// dependents take the prober's earlier one.
+	byProbe := want == ready.Healthy && svc != nil && o.Kind != plan.Confirm
 	var probed <-chan struct{}
-	if want == ready.Healthy && svc != nil {
+	if byProbe {
 		probed = w.prober.Probe(id, svc.Healthcheck, time.Time{})
 	}
 	for {
@@ -119,7 +123,7 @@ func (w *waiter) wait(ctx context.Context, e *Engine, o *plan.Op, id string, svc
 		if err != nil {
 			return err
 		}
-		v, why := ready.Judge(want, ready.Rules{}, svc, c, ready.Seen{Probed: w.prober.Passed(id)})
+		v, why := ready.Judge(want, ready.Rules{}, svc, c, ready.Seen{Probed: byProbe && w.prober.Passed(id)})
 		switch v {
 		case ready.Ready:
 			return nil
