@@ -214,10 +214,15 @@ func faultKills() []faultKill {
 			after: func(s *faultStack) { s.waitState("web", "exited") },
 		},
 		{
+			// At db's removal every stop has ended (db stops last), so
+			// what the engine still does after the kill is removing, which
+			// the next up must wait out. (At web's removal app's stop may
+			// be under way, and the engine would stop app after the next up
+			// had seen it running: nothing can tell that up.)
 			name: "down-removing",
 			seed: (*faultStack).seedAll,
 			args: []string{"down"},
-			at:   faultProgress("", "removing"),
+			at:   faultContainer("db", "removing"),
 		},
 	}
 }

@@ -170,10 +170,35 @@ func (r *Runtime) RestartContainer(ctx context.Context, id string, timeout *time
 // error.
 func (r *Runtime) RemoveContainer(ctx context.Context, id string, volumes bool) error {
 	_, err := r.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: volumes})
-	if err == nil || cerrdefs.IsNotFound(err) || strings.Contains(err.Error(), "is already in progress") {
+	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
+	if strings.Contains(err.Error(), "is already in progress") {
+		// Someone else's removal (a run cut short left it going): the
+		// name is free only once it ends, and a create may be next.
+		return r.waitGone(ctx, id)
+	}
 	return fmt.Errorf("unable to remove container %s: %w", shortID(id), r.engineError(err))
+}
+
+// removalWait bounds the wait for a removal already under way.
+const removalWait = time.Minute
+
+// waitGone polls until the engine no longer knows the container.
+func (r *Runtime) waitGone(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, removalWait)
+	defer cancel()
+	for {
+		_, err := r.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("container %s is still being removed after %s: %w", shortID(id), removalWait, ctx.Err())
+		case <-time.After(50 * time.Millisecond): // polling with a deadline
+		}
+	}
 }
 
 func shortID(id string) string {

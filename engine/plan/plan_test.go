@@ -243,6 +243,34 @@ func TestUpFinishesAReplacementCutShort(t *testing.T) {
 	}
 }
 
+func TestUpWaitsOutARemovalUnderWayAndMakesANewContainer(t *testing.T) {
+	// A down killed mid-way left the engine removing web-1 (and unable to
+	// remove db-1): neither is kept or started; each is removed (for
+	// web, the wait for the engine's removal) before its name is reused.
+	p := stack()
+	obs := observedAll(p)
+	obs.Containers[len(obs.Containers)-1].State = model.StateRemoving // web-1
+	for i := range obs.Containers {
+		if obs.Containers[i].Service == "db" {
+			obs.Containers[i].State = model.StateDead
+		}
+	}
+	pl, err := Up(p, obs, UpOptions{Services: []string{"web", "db"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 remove demo-db-1 (replaced)
+2 create demo-db-1 after 1
+3 start demo-db-1 after 2
+4 wait healthy demo-db-1 after 3
+5 wait completed demo-migrate-1
+6 remove demo-web-1 (replaced)
+7 create demo-web-1 after 6
+8 start demo-web-1 after 7
+`)
+}
+
 func TestUpRecreatesWhenTheImageWasRebuilt(t *testing.T) {
 	p := stack()
 	obs := observedAll(p)

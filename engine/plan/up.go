@@ -343,8 +343,14 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 	// One container per replica number, the newest; older ones of the
 	// same number are left over from a replacement cut short (the old
 	// container and its replacement under its temporary name) and go.
+	// A container the engine is removing (a down cut short leaves its
+	// removal running) or could not remove is on its way out too: it is
+	// never kept, and a new one is made once its name is free.
 	byNumber := map[int]model.Container{}
 	for _, c := range existing {
+		if going(c) {
+			continue
+		}
 		if prev, dup := byNumber[c.Number]; dup && prev.Created.After(c.Created) {
 			continue
 		}
@@ -352,7 +358,7 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 	}
 	older := map[int][]model.Container{}
 	for _, c := range existing {
-		if byNumber[c.Number].ID != c.ID {
+		if byNumber[c.Number].ID != c.ID || going(c) {
 			older[c.Number] = append(older[c.Number], c)
 		}
 	}
@@ -456,8 +462,17 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 // stopRemove stops and removes container c (an up keeps its anonymous
 // volumes) and returns the removal.
 func stopRemove(pl *Plan, service string, c model.Container, reason string) *Op {
+	if going(c) {
+		return pl.add(Op{Kind: Remove, Service: service, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: reason})
+	}
 	stop := pl.add(Op{Kind: Stop, Service: service, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: reason})
 	return pl.add(Op{Kind: Remove, Service: service, Name: c.Name, ContainerID: c.ID, Number: c.Number, Reason: reason}, stop.ID)
+}
+
+// going reports a container that can only be removed: one the engine is
+// removing, or one it failed to remove ("dead").
+func going(c model.Container) bool {
+	return c.State == model.StateRemoving || c.State == model.StateDead
 }
 
 // recreateReason says why container c no longer matches svc, or "".
