@@ -25,9 +25,10 @@ type Runtime interface {
 	Observe(ctx context.Context, p *model.Project) (model.Observed, error)
 	// ObserveBrief takes the same snapshot from the engine's lists, with
 	// an inspect only for what they cannot tell (a restart count where a
-	// restart policy allows one): a container's StartedAt is then zero
-	// and its Status holds the engine's words ("Up 3 minutes"). Enough to
-	// plan an up or down and to list containers; the cost of a no-op up.
+	// restart policy allows one) and of the containers listed as running
+	// (the list lags a container's death): a container's StartedAt may be
+	// zero and its Status the engine's words ("Up 3 minutes"). Enough to
+	// plan an up or down; the cost of a no-op up.
 	ObserveBrief(ctx context.Context, p *model.Project) (model.Observed, error)
 	// ProjectContainers is ObserveBrief's containers alone (one list
 	// call): what ps and the commands that only look a container up need.

@@ -26,6 +26,12 @@ import (
 // same replica number is newer (the list's creation time is in seconds).
 // StartedAt stays unknown; Status has the engine's words. On dag20 this is
 // four list calls and one image inspect instead of 20 inspects more.
+//
+// A container the list says is running is inspected too: the engine
+// updates its list a while after a container dies (0.1–0.4 s measured
+// here, after the "die" event), and an up that believed a crashed
+// container still running would leave it down. Inspecting waits for the
+// engine to finish with the container, so its answer is current.
 func (r *Runtime) ObserveBrief(ctx context.Context, p *model.Project) (model.Observed, error) {
 	var (
 		obs model.Observed
@@ -39,7 +45,7 @@ func (r *Runtime) ObserveBrief(ctx context.Context, p *model.Project) (model.Obs
 	})
 	g.Go(func() error {
 		var err error
-		cs, err = r.ProjectContainers(gctx, p)
+		cs, err = r.projectContainers(gctx, p, true)
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -50,8 +56,16 @@ func (r *Runtime) ObserveBrief(ctx context.Context, p *model.Project) (model.Obs
 }
 
 // ProjectContainers is ObserveBrief's containers alone: one list call, and the
-// inspect batch for what it cannot tell. What `ps` costs.
+// inspect batch for what it cannot tell. What `ps` costs; its running
+// containers are as the list has them (as `docker ps` shows them).
 func (r *Runtime) ProjectContainers(ctx context.Context, p *model.Project) ([]model.Container, error) {
+	return r.projectContainers(ctx, p, false)
+}
+
+// projectContainers lists the project's containers, inspecting those the
+// list cannot tell enough about, and with confirmRunning those it says are
+// running.
+func (r *Runtime) projectContainers(ctx context.Context, p *model.Project, confirmRunning bool) ([]model.Container, error) {
 	res, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: containerFilter(p.Name)})
 	if err != nil {
 		return nil, r.engineError(err)
@@ -62,7 +76,7 @@ func (r *Runtime) ProjectContainers(ctx context.Context, p *model.Project) ([]mo
 	}
 	var batch []int
 	for i, c := range cs {
-		if needsInspect(p, cs, c) {
+		if needsInspect(p, cs, c) || confirmRunning && (c.State == model.StateRunning || c.State == model.StateRestarting) {
 			batch = append(batch, i)
 		}
 	}
