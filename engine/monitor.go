@@ -203,7 +203,8 @@ func (m *monitor) wanted(c model.Container) bool {
 
 func (m *monitor) handle(ctx context.Context, ev ContainerEvent) {
 	switch ev.Action {
-	case "start", "health_status", "die", "create", "restart", "oom", "pause", "unpause":
+	case "start", "health_status", "die", "create", "restart", "oom", "pause", "unpause",
+		"rename": // a recreate's replacement taking its final name
 	case "destroy":
 		m.stoppedName(ev.Name)
 		m.unfollow(ev.ID)

@@ -89,7 +89,7 @@ func containerEvent(m events.Message) (engine.ContainerEvent, bool) {
 		action, ev.Health = "health_status", strings.TrimSpace(strings.TrimPrefix(status, ":"))
 	}
 	switch action {
-	case "create", "start", "die", "health_status", "destroy", "stop", "kill", "oom", "restart", "pause", "unpause":
+	case "create", "start", "die", "health_status", "destroy", "stop", "kill", "oom", "restart", "pause", "unpause", "rename":
 	default:
 		return ev, false // exec_*, attach, resize, copy, top, ...
 	}
