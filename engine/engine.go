@@ -195,16 +195,20 @@ type DownOptions struct {
 	Volumes       bool
 	RemoveOrphans bool
 	Timeout       *time.Duration
+	// Services limits the down to these services and their dependents.
+	Services []string
+	// Images is --rmi: "", plan.RmiLocal or plan.RmiAll.
+	Images string
 }
 
 // Down stops and removes the project's containers and networks, and its
-// volumes when asked. Images are left alone.
+// volumes and images when asked.
 func (e *Engine) Down(ctx context.Context, p *model.Project, o DownOptions) error {
 	obs, err := e.rt.ObserveBrief(ctx, p)
 	if err != nil {
 		return err
 	}
-	pl, err := plan.Down(p, obs, plan.DownOptions{Volumes: o.Volumes, RemoveOrphans: o.RemoveOrphans})
+	pl, err := plan.Down(p, obs, plan.DownOptions{Volumes: o.Volumes, RemoveOrphans: o.RemoveOrphans, Services: o.Services, Images: o.Images})
 	if err != nil {
 		return err
 	}
@@ -518,6 +522,15 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		return rt.RemoveNetwork(ctx, o.Name)
 	case plan.RemoveVolume:
 		return rt.RemoveVolume(ctx, o.Name)
+	case plan.RemoveImage:
+		err := rt.RemoveImage(ctx, o.Name)
+		if errors.Is(err, ErrInUse) {
+			// As Compose: an image another container still uses stays,
+			// and that is no failure of the down.
+			a.e.sink.Publish(event.Warning{Time: a.e.now(), Message: fmt.Sprintf("image %s is still in use by a container; it stays", o.Name)})
+			return nil
+		}
+		return err
 	case plan.Build:
 		_, err := rt.Build(ctx, a.p, svc, BuildOptions{NoCache: a.o.noCache || svc.Build.NoCache, Pull: svc.Build.Pull, Tags: plan.SharedImages(o)}, a.e.sink)
 		return err
@@ -586,6 +599,8 @@ func describe(k plan.Kind) (kind, doing, done string) {
 		return event.KindNetwork, event.Removing, event.Removed
 	case plan.RemoveVolume:
 		return event.KindVolume, event.Removing, event.Removed
+	case plan.RemoveImage:
+		return event.KindImage, event.Removing, event.Removed
 	case plan.Build:
 		return event.KindImage, event.Building, event.Built
 	case plan.Pull:

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -42,6 +43,10 @@ type Runtime interface {
 	RemoveNetwork(ctx context.Context, name string) error
 	// RemoveVolume removes an engine volume by name; a missing one is not an error.
 	RemoveVolume(ctx context.Context, name string) error
+	// RemoveImage removes an image reference, as `docker rmi` without
+	// --force; a missing one is not an error, one a container uses is
+	// refused with an error that wraps ErrInUse.
+	RemoveImage(ctx context.Context, ref string) error
 
 	// Build builds the service's image and tags it svc.Image, publishing
 	// BuildStep events; it returns the image ID.
@@ -111,6 +116,10 @@ type Runtime interface {
 	// CopyInto is CopyTo with options (cp -a).
 	CopyInto(ctx context.Context, id, dir string, tar io.Reader, o CopyIntoOptions) error
 }
+
+// ErrInUse is wrapped by the errors of removals the engine refuses
+// because a container still uses the object.
+var ErrInUse = errors.New("in use")
 
 // PathInfo describes a path inside a container.
 type PathInfo struct {

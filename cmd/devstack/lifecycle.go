@@ -9,6 +9,7 @@ import (
 
 	"devstack/engine"
 	"devstack/engine/forward"
+	"devstack/engine/plan"
 )
 
 // timeoutFlag is -t/--timeout in seconds; -1 means each service's own
@@ -31,14 +32,26 @@ func newDownCmd(g *globals) *cobra.Command {
 	var (
 		volumes, orphans bool
 		timeout          timeoutFlag
+		rmi              string
 	)
 	cmd := &cobra.Command{
-		Use:   "down",
+		Use:   "down [SERVICE...]",
 		Short: "Stop and remove the stack's containers and networks (and volumes with -v)",
-		Args:  cobra.NoArgs,
+		Long: `Stop and remove the stack's containers and networks (and volumes with -v, images with --rmi).
+
+Given services, only their containers go, with those of the services that depend
+on them; a network or volume another container still uses stays.`,
+		PreRunE: func(*cobra.Command, []string) error {
+			switch rmi {
+			case "", plan.RmiLocal, plan.RmiAll:
+				return nil
+			}
+			return fmt.Errorf("invalid --rmi %q: use local (images built under the default name) or all (every image the services use)", rmi)
+		},
 		RunE: g.withExisting(func(ctx context.Context, s *session, args []string) error {
-			err := s.engine.Down(ctx, s.project, engine.DownOptions{Volumes: volumes, RemoveOrphans: orphans, Timeout: timeout.duration()})
-			if err == nil {
+			err := s.engine.Down(ctx, s.project, engine.DownOptions{Volumes: volumes, RemoveOrphans: orphans, Timeout: timeout.duration(),
+				Services: args, Images: rmi})
+			if err == nil && len(args) == 0 {
 				// The stack is gone: so are its forwards.
 				if _, serr := forward.StopBackground(s.rt.Host(), s.project.Name, 5*time.Second); serr != nil {
 					fmt.Fprintln(g.stderr, "warning:", serr)
@@ -49,6 +62,7 @@ func newDownCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes declared in the file and anonymous volumes")
 	cmd.Flags().BoolVar(&orphans, "remove-orphans", false, "also remove containers of services the file no longer defines")
+	cmd.Flags().StringVar(&rmi, "rmi", "", "also remove images: local (built under the default name) or all (every image the services use)")
 	addTimeout(cmd, &timeout)
 	return cmd
 }

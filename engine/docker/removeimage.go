@@ -6,6 +6,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+
+	"devstack/engine"
 )
 
 // RemoveImage removes an image reference, as `docker rmi` without
@@ -17,6 +19,9 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 	_, err := r.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
+	}
+	if cerrdefs.IsConflict(err) {
+		return fmt.Errorf("unable to remove image %s: %w: %w", ref, engine.ErrInUse, r.engineError(err))
 	}
 	return fmt.Errorf("unable to remove image %s: %w", ref, r.engineError(err))
 }

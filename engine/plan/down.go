@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	"devstack/engine/graph"
 	"devstack/engine/model"
@@ -13,15 +14,34 @@ import (
 type DownOptions struct {
 	Volumes       bool // remove named volumes and anonymous ones
 	RemoveOrphans bool
+	// Services, when set, limits the down to these services and those
+	// that depend on them, as Compose's `down SERVICE...`: the others'
+	// containers stay, and so do the networks and volumes they use.
+	Services []string
+	// Images is Compose's --rmi: "" removes none, RmiLocal the images
+	// built for a service that names no image of its own, RmiAll every
+	// image the (selected) services use.
+	Images string
 }
 
+// The values of DownOptions.Images.
+const (
+	RmiLocal = "local"
+	RmiAll   = "all"
+)
+
 // Down plans removing the project: containers stop dependents first, then
-// go; networks and (with Volumes) volumes go once no container is left.
-// One-off `run` containers go too. Orphans are only removed when asked.
+// go; networks and (with Volumes) volumes go once no container is left
+// on them. One-off `run` containers go too. Orphans are only removed when
+// asked.
 func Down(p *model.Project, obs model.Observed, o DownOptions) (*Plan, error) {
 	g, err := graph.New(p)
 	if err != nil {
 		return nil, err
+	}
+	var selected map[string]bool
+	if len(o.Services) > 0 {
+		selected = withDependents(g, o.Services)
 	}
 	pl := &Plan{}
 	known := map[string]bool{}
@@ -33,17 +53,31 @@ func Down(p *model.Project, obs model.Observed, o DownOptions) (*Plan, error) {
 	}
 	var targets, kept []model.Container
 	for _, c := range obs.Containers {
-		if known[c.Service] || c.OneOff || o.RemoveOrphans {
+		switch {
+		case selected != nil && !selected[c.Service]:
+			kept = append(kept, c)
+		case known[c.Service] || c.OneOff || o.RemoveOrphans:
 			targets = append(targets, c)
-		} else {
+		default:
 			kept = append(kept, c)
 			pl.add(Op{Kind: Orphan, Service: c.Service, Name: c.Name, ContainerID: c.ID, Number: c.Number})
 		}
 	}
 	removes := stopAndRemove(pl, g, targets, true, "")
 
+	// What a container that stays still uses stays too (Compose leaves a
+	// network "still in use" and a volume the engine refuses).
+	netInUse, volInUse := map[string]bool{}, map[string]bool{}
+	for _, c := range kept {
+		for _, n := range c.Networks {
+			netInUse[n] = true
+		}
+		for _, v := range c.Volumes {
+			volInUse[v] = true
+		}
+	}
 	for _, key := range slices.Sorted(maps.Keys(obs.Networks)) {
-		if n, ok := p.Networks[key]; ok && n.External {
+		if n, ok := p.Networks[key]; (ok && n.External) || netInUse[obs.Networks[key]] {
 			continue
 		}
 		pl.add(Op{Kind: RemoveNetwork, Name: obs.Networks[key]}, ids(removes)...)
@@ -51,7 +85,7 @@ func Down(p *model.Project, obs model.Observed, o DownOptions) (*Plan, error) {
 	if o.Volumes {
 		for _, key := range slices.Sorted(maps.Keys(obs.Volumes)) {
 			v, ok := p.Volumes[key]
-			if ok && v.External {
+			if (ok && v.External) || volInUse[obs.Volumes[key]] {
 				continue
 			}
 			pl.add(Op{Kind: RemoveVolume, Name: obs.Volumes[key]}, ids(removes)...)
@@ -61,19 +95,64 @@ func Down(p *model.Project, obs model.Observed, o DownOptions) (*Plan, error) {
 		// replaced (the engine then counts them as named), and those
 		// recreations with fresh ones left behind, go here. A container
 		// that stays (an orphan) keeps its own.
-		inUse := map[string]bool{}
-		for _, c := range kept {
-			for _, v := range c.Volumes {
-				inUse[v] = true
-			}
-		}
 		for _, name := range slices.Sorted(slices.Values(obs.AnonymousVolumes)) {
-			if !inUse[name] {
+			if !volInUse[name] {
 				pl.add(Op{Kind: RemoveVolume, Name: name}, ids(removes)...)
 			}
 		}
 	}
+	if o.Images != "" {
+		for _, ref := range imagesToRemove(p, selected, o.Images) {
+			pl.add(Op{Kind: RemoveImage, Name: ref}, ids(removes)...)
+		}
+	}
 	return pl, nil
+}
+
+// withDependents is the named services and every service that depends on
+// one of them, directly or not: a service cannot stay without what it
+// depends on (Compose's WithRootNodesAndDown).
+func withDependents(g *graph.Graph, names []string) map[string]bool {
+	out := map[string]bool{}
+	var visit func(string)
+	visit = func(n string) {
+		if out[n] {
+			return
+		}
+		out[n] = true
+		for _, d := range g.Dependents(n) {
+			visit(d)
+		}
+	}
+	for _, n := range names {
+		visit(n)
+	}
+	return out
+}
+
+// imagesToRemove lists, sorted and once each, the images `down --rmi`
+// removes: with RmiLocal those devstack (or Compose) built under the
+// default name PROJECT-SERVICE, since an image named in the file may be
+// the user's own; with RmiAll every image the services use. selected,
+// when not nil, limits it to those services.
+func imagesToRemove(p *model.Project, selected map[string]bool, mode string) []string {
+	seen := map[string]bool{}
+	for _, s := range p.Services {
+		if selected != nil && !selected[s.Name] || s.Image == "" {
+			continue
+		}
+		if mode == RmiLocal && (s.Build == nil || s.Image != DefaultImage(p, s.Name)) {
+			continue
+		}
+		seen[s.Image] = true
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// DefaultImage is the name Compose gives the image of a service with a
+// build: section and no image: of its own.
+func DefaultImage(p *model.Project, service string) string {
+	return strings.ToLower(p.Name + "-" + service)
 }
 
 // StopServices plans stopping the selected services' running containers,

@@ -38,6 +38,7 @@ const (
 	Confirm       Kind = "confirm"
 	RemoveNetwork Kind = "remove network"
 	RemoveVolume  Kind = "remove volume"
+	RemoveImage   Kind = "remove image"
 	Orphan        Kind = "orphan" // reported, not removed
 	Pause         Kind = "pause"
 	Unpause       Kind = "unpause"

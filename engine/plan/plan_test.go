@@ -528,3 +528,42 @@ func TestUpAlwaysRecreateDepsRecreatesOnlyDependencies(t *testing.T) {
 		t.Fatalf("migrate, the service named, is recreated though unchanged:\n%s", s)
 	}
 }
+
+func TestDownOfServicesTakesTheirDependentsAndLeavesWhatOthersUse(t *testing.T) {
+	p := stack()
+	obs := observedAll(p)
+	for i := range obs.Containers {
+		obs.Containers[i].Networks = []string{"demo_default"}
+		if obs.Containers[i].Service == "db" {
+			obs.Containers[i].Volumes = []string{"demo_data"}
+		}
+	}
+	// migrate: api depends on it, web on api; db stays, with the network
+	// and the volume it uses. Only the default-named image of a built
+	// service goes with local.
+	pl, err := Down(p, obs, DownOptions{Services: []string{"migrate"}, Volumes: true, Images: RmiLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, pl, `
+1 stop demo-web-1
+2 remove demo-web-1 after 1
+3 stop demo-api-1 after 1
+4 remove demo-api-1 after 3
+5 stop demo-api-2 after 1
+6 remove demo-api-2 after 5
+7 stop demo-migrate-1 after 3,5
+8 remove demo-migrate-1 after 7
+9 remove image demo-api after 2,4,6,8
+`)
+	// db too: nothing is left, so everything goes; all takes every image.
+	pl, err = Down(p, obs, DownOptions{Services: []string{"db"}, Volumes: true, Images: RmiAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"remove network demo_default", "remove volume demo_data", "remove image db:1", "remove image demo-api", "remove image web:1"} {
+		if !strings.Contains(pl.String(), want) {
+			t.Errorf("no %q in:\n%s", want, pl)
+		}
+	}
+}
