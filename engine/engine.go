@@ -65,6 +65,11 @@ type UpOptions struct {
 	AlwaysRecreateDeps bool
 	Scale              map[string]int // replicas per service, over the file's (--scale)
 	Pull               string         // always | missing | never over each pull_policy; "": the file's
+	// BeforeStart, when set, runs before each container is started, with
+	// the container created: what it returns fails that start. The CLI
+	// seeds the volumes it syncs from this machine's directories there,
+	// so the container's first process finds the files (remote engines).
+	BeforeStart func(ctx context.Context, svc *model.Service, id string) error
 }
 
 // adjusted returns the project as the options change it (a copy; p is
@@ -150,7 +155,7 @@ func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
 		defer cancel()
 	}
-	return e.apply(ctx, p, pl, applyOptions{})
+	return e.apply(ctx, p, pl, applyOptions{beforeStart: o.BeforeStart})
 }
 
 // BuildImages builds (and pulls) the images the selected services need.
@@ -325,6 +330,7 @@ type applyOptions struct {
 	timeout       *time.Duration // stop grace period override
 	removeVolumes bool           // remove anonymous volumes with containers
 	noCache       bool           // builds
+	beforeStart   func(ctx context.Context, svc *model.Service, id string) error
 }
 
 // apply runs a plan: it is the thin executor the planner's decisions go
@@ -555,6 +561,11 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		a.record(o.To, id)
 		return nil
 	case plan.Start:
+		if a.o.beforeStart != nil && svc != nil {
+			if err := a.o.beforeStart(ctx, svc, a.id(o)); err != nil {
+				return err
+			}
+		}
 		return explainStart(svc, rt.StartContainer(ctx, a.id(o)))
 	case plan.Stop:
 		return a.stop(ctx, o, svc)

@@ -186,7 +186,7 @@ func newRunCmd(g *globals) *cobra.Command {
 					return err
 				}
 				if deps := gr.Dependencies(svc.Name); len(deps) > 0 {
-					if err := s.engine.Up(ctx, s.project, engine.UpOptions{Services: deps}); err != nil {
+					if err := s.engine.Up(ctx, s.project, engine.UpOptions{Services: deps, BeforeStart: seedSyncedBinds(s.project, s.rt, s.engine)}); err != nil {
 						return err
 					}
 				}

@@ -1,18 +1,27 @@
 package main
 
 import (
+	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"devstack/engine"
 	"devstack/engine/docker"
 	"devstack/engine/model"
+	"devstack/engine/state"
+	devsync "devstack/sync"
+	"devstack/sync/container"
 )
 
 // remoteBindWarnings says, for an engine on another machine, what each
@@ -139,4 +148,100 @@ func underDir(p, dir string) bool {
 	}
 	rel, err := filepath.Rel(dir, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// seedSyncedBinds is up's BeforeStart hook on a project with binds turned
+// into synced volumes (nil otherwise): before a container starts, each
+// such volume it mounts is filled with this machine's files (sync.Seed),
+// so the container's first process finds its sources as it would in the
+// bind. It costs one engine call per volume when nothing needs sending: a
+// volume with files in it that this machine once filled completely (a
+// marker under the sync state directory) is left for the live sync to
+// bring up to date after the start; an empty one (new, or made again
+// since) or one whose filling was cut short is filled now.
+func seedSyncedBinds(p *model.Project, rt engine.Runtime, e *engine.Engine) func(context.Context, *model.Service, string) error {
+	if boundSyncs(p) == nil {
+		return nil
+	}
+	return func(ctx context.Context, svc *model.Service, id string) error {
+		var targets, volumes []string
+		for _, w := range svc.Watch {
+			if !w.FromBind {
+				continue
+			}
+			for _, m := range svc.Volumes {
+				if m.Type == "volume" && (m.Target == w.Target || path.Join(SyncedBindDir, m.Source) == w.Target) {
+					if v, ok := p.Volumes[m.Source]; ok {
+						targets, volumes = append(targets, w.Target), append(volumes, v.Name)
+					}
+					break
+				}
+			}
+		}
+		if len(targets) == 0 {
+			return nil
+		}
+		dir, err := devsync.DefaultStateDir(p.Name)
+		if err != nil {
+			return err
+		}
+		marker := func(volume string) string { return filepath.Join(dir, "seeded", volume) }
+		current := true
+		for i, t := range targets {
+			empty, err := emptyIn(ctx, rt, id, t)
+			if err != nil {
+				return fmt.Errorf("service %s: unable to look into the synced volume %s: %w", svc.Name, volumes[i], err)
+			}
+			if _, err := os.Stat(marker(volumes[i])); empty || err != nil {
+				current = false
+			}
+		}
+		if current {
+			return nil
+		}
+		for _, v := range volumes {
+			_ = os.Remove(marker(v)) // incomplete until the seed succeeds
+		}
+		err = devsync.Seed(ctx, devsync.Options{Project: p, Engine: &syncEngine{rt: rt, e: e, p: p}, Sink: e.Sink(), Compress: true},
+			svc.Name, devsync.Container{ID: id, Name: svc.Name, User: svc.User})
+		if errors.Is(err, container.ErrNoSpace) {
+			return fmt.Errorf("service %s: the engine's machine has no room left for the synced volume %s (its disk is full): free space there "+
+				"(docker system prune on it, or remove what fills the disk), then run up again: it sends what is missing; nothing here was changed", svc.Name, strings.Join(volumes, ", "))
+		}
+		if err != nil {
+			return fmt.Errorf("service %s: %w; run up again to finish (nothing here was changed)", svc.Name, err)
+		}
+		if err := state.MkdirAll(filepath.Join(dir, "seeded")); err != nil {
+			return nil // the next start fills it again: slower, not wrong
+		}
+		for _, v := range volumes {
+			_ = state.WriteFile(marker(v), nil)
+		}
+		return nil
+	}
+}
+
+// emptyIn reports whether directory dir in container id holds nothing
+// (or is missing). It reads the archive of dir only up to its second
+// entry, so a full directory costs one call, not its contents.
+func emptyIn(ctx context.Context, rt engine.Runtime, id, dir string) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the engine sending the rest
+	rc, err := rt.CopyFrom(ctx, id, dir)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) || strings.Contains(strings.ToLower(err.Error()), "could not find the file") {
+			return true, nil
+		}
+		return false, err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil { // dir itself
+		return false, err
+	}
+	_, err = tr.Next()
+	if err == io.EOF {
+		return true, nil
+	}
+	return false, err
 }

@@ -60,7 +60,7 @@ func (a *syncEngine) Exec(ctx context.Context, id string, x devsync.ExecSpec) (i
 
 // Rebuild builds the service's image and lets up recreate what changed.
 func (a *syncEngine) Rebuild(ctx context.Context, service string) error {
-	return a.e.Up(ctx, a.p, engine.UpOptions{Services: []string{service}, Build: true})
+	return a.e.Up(ctx, a.p, engine.UpOptions{Services: []string{service}, Build: true, BeforeStart: seedSyncedBinds(a.p, a.rt, a.e)})
 }
 
 func (a *syncEngine) Restart(ctx context.Context, service string) error {

@@ -157,7 +157,7 @@ func (c *dashboardController) Rebuild(ctx context.Context, service string) error
 	if svc.Build == nil {
 		return fmt.Errorf("%s has no build: section, nothing to rebuild (r restarts it)", service)
 	}
-	return c.e.Up(ctx, c.p, engine.UpOptions{Services: []string{service}, Build: true})
+	return c.e.Up(ctx, c.p, engine.UpOptions{Services: []string{service}, Build: true, BeforeStart: seedSyncedBinds(c.p, c.e.Runtime(), c.e)})
 }
 
 func (c *dashboardController) Stop(ctx context.Context, service string) error {

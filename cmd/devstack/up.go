@@ -214,6 +214,7 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		AlwaysRecreateDeps: f.alwaysRecreateDeps,
 		Scale:              scale,
 		Pull:               f.pull,
+		BeforeStart:        seedSyncedBinds(s.project, s.rt, s.engine),
 	}
 	var upSink event.Sink = s.out
 	if f.quietPull {
@@ -228,6 +229,8 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		return runDashboard(ctx, g, s.project, s.rt, dashboardOptions{
 			services: services, quit: tui.QuitAsk, tail: "all", forward: !f.noForward,
 			work: func(ctx context.Context, e *engine.Engine) error {
+				opts := opts
+				opts.BeforeStart = seedSyncedBinds(s.project, s.rt, e) // its events on the dashboard
 				if err := e.Up(ctx, s.project, opts); err != nil {
 					return err
 				}

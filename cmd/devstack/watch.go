@@ -35,7 +35,7 @@ func newWatchCmd(g *globals) *cobra.Command {
 			fw := g.startForwarding(ctx, s.project, s.rt, s.out, noForward)
 			defer fw.stop(true)
 			if !noUp {
-				if err := s.engine.Up(ctx, s.project, engine.UpOptions{Services: args}); err != nil {
+				if err := s.engine.Up(ctx, s.project, engine.UpOptions{Services: args, BeforeStart: seedSyncedBinds(s.project, s.rt, s.engine)}); err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}
