@@ -66,10 +66,11 @@ type UpOptions struct {
 	Scale              map[string]int // replicas per service, over the file's (--scale)
 	Pull               string         // always | missing | never over each pull_policy; "": the file's
 	// BeforeStart, when set, runs before each container is started, with
-	// the container created: what it returns fails that start. The CLI
-	// seeds the volumes it syncs from this machine's directories there,
-	// so the container's first process finds the files (remote engines).
-	BeforeStart func(ctx context.Context, svc *model.Service, id string) error
+	// the container created (name is the one it is known by): what it
+	// returns fails that start. The CLI seeds the volumes it syncs from
+	// this machine's directories there, so the container's first process
+	// finds the files (remote engines).
+	BeforeStart func(ctx context.Context, svc *model.Service, id, name string) error
 }
 
 // adjusted returns the project as the options change it (a copy; p is
@@ -330,7 +331,7 @@ type applyOptions struct {
 	timeout       *time.Duration // stop grace period override
 	removeVolumes bool           // remove anonymous volumes with containers
 	noCache       bool           // builds
-	beforeStart   func(ctx context.Context, svc *model.Service, id string) error
+	beforeStart   func(ctx context.Context, svc *model.Service, id, name string) error
 }
 
 // apply runs a plan: it is the thin executor the planner's decisions go
@@ -562,7 +563,11 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		return nil
 	case plan.Start:
 		if a.o.beforeStart != nil && svc != nil {
-			if err := a.o.beforeStart(ctx, svc, a.id(o)); err != nil {
+			name := o.Name
+			if o.Replaces != nil {
+				name = o.Replaces.Name
+			}
+			if err := a.o.beforeStart(ctx, svc, a.id(o), name); err != nil {
 				return err
 			}
 		}

@@ -159,11 +159,11 @@ func underDir(p, dir string) bool {
 // marker under the sync state directory) is left for the live sync to
 // bring up to date after the start; an empty one (new, or made again
 // since) or one whose filling was cut short is filled now.
-func seedSyncedBinds(p *model.Project, rt engine.Runtime, e *engine.Engine) func(context.Context, *model.Service, string) error {
+func seedSyncedBinds(p *model.Project, rt engine.Runtime, e *engine.Engine) func(context.Context, *model.Service, string, string) error {
 	if boundSyncs(p) == nil {
 		return nil
 	}
-	return func(ctx context.Context, svc *model.Service, id string) error {
+	return func(ctx context.Context, svc *model.Service, id, name string) error {
 		var targets, volumes []string
 		for _, w := range svc.Watch {
 			if !w.FromBind {
@@ -203,7 +203,7 @@ func seedSyncedBinds(p *model.Project, rt engine.Runtime, e *engine.Engine) func
 			_ = os.Remove(marker(v)) // incomplete until the seed succeeds
 		}
 		err = devsync.Seed(ctx, devsync.Options{Project: p, Engine: &syncEngine{rt: rt, e: e, p: p}, Sink: e.Sink(), Compress: true},
-			svc.Name, devsync.Container{ID: id, Name: svc.Name, User: svc.User})
+			svc.Name, devsync.Container{ID: id, Name: name, User: svc.User})
 		if errors.Is(err, container.ErrNoSpace) {
 			return fmt.Errorf("service %s: the engine's machine has no room left for the synced volume %s (its disk is full): free space there "+
 				"(docker system prune on it, or remove what fills the disk), then run up again: it sends what is missing; nothing here was changed", svc.Name, strings.Join(volumes, ", "))

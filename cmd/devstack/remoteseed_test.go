@@ -1,9 +1,19 @@
 package main
 
 import (
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // seedEvents reads the initial-sync events of up --progress json.
@@ -82,5 +92,147 @@ func TestRemoteBindSeededBeforeStart(t *testing.T) {
 	logs, _ = s.h.Docker("logs", app)
 	if first, _, _ := strings.Cut(logs, "\n"); first != "start: hello-from-the-laptop conf-1" {
 		t.Errorf("after down -v and up, the first line is %q", first)
+	}
+}
+
+// treeSum is a digest of every file under dir (names and contents): what
+// must not change on this machine whatever happens to the link.
+func treeSum(t *testing.T, dir string) string {
+	t.Helper()
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %v %d\n", p, info.Mode(), info.ModTime().UnixNano())
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			h.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// bigTree writes n files of size random bytes under dir (incompressible:
+// the link carries all of it).
+func bigTree(t *testing.T, dir string, n, size int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		b := make([]byte, size)
+		_, _ = rand.Read(b)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The link drops while up fills a synced volume (a 2 Mbit/s link, 1.5 MB
+// to send): up fails within seconds saying the engine's machine is
+// unreachable, nothing here changes, and once the link is back the next
+// up finishes the filling before the container's first start.
+func TestRemoteLinkDropsMidSeed(t *testing.T) {
+	s := newRemoteStack(t, map[string]string{
+		"compose.yaml": `services:
+  app:
+    image: $IMAGE
+    command: ["sh", "-c", "echo \"start: $$(ls /app/big | wc -l) $$(cat /app/msg.txt)\"; exec sleep 3600"]
+    init: true
+    volumes: ["./src:/app"]
+`,
+		"src/msg.txt": "hello",
+	})
+	bigTree(t, filepath.Join(s.dir, "src", "big"), 24, 64*1024)
+	before := treeSum(t, s.dir)
+	s.h.LimitRate(t, "2mbit")
+	bin, err := exec.LookPath("devstack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := exec.Command(bin, "--progress", "json", "up", "-d")
+	up.Dir, up.Env = s.dir, s.env
+	var out lockedBuilder
+	up.Stdout, up.Stderr = &out, &out
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _, _ = s.try("down", "-v") })
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	// The seed runs between the container's "starting" and its start.
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), `"action":"starting"`) {
+		if time.Now().After(deadline) {
+			_ = up.Process.Kill()
+			t.Fatalf("up -d never got to starting the container:\n%s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the output, bounded
+	}
+	time.Sleep(1500 * time.Millisecond) // into the 6 s the seed takes at 2 Mbit/s: the scenario, not a wait for a result
+	s.h.LinkDown()
+	cut := time.Now()
+	var upErr error
+	select {
+	case upErr = <-exited:
+	case <-time.After(30 * time.Second):
+		_ = up.Process.Kill()
+		s.h.LinkUp()
+		t.Fatalf("up -d still runs 30 s after the link dropped:\n%s", out.String())
+	}
+	took := time.Since(cut)
+	s.h.LinkUp()
+	s.h.UnlimitRate()
+	if upErr == nil {
+		t.Fatalf("up -d succeeded although the link dropped while it filled the volume:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "unreachable") || !strings.Contains(out.String(), "run up again") {
+		t.Errorf("up -d on a dropped link does not say the machine is unreachable and what to do:\n%s", out.String())
+	}
+	if took > 15*time.Second {
+		t.Errorf("up -d took %v to give up on a dead link", took)
+	}
+	if st, _ := s.h.Docker("inspect", "-f", "{{.State.Status}}", s.project+"-app-1"); strings.TrimSpace(st) == "running" {
+		t.Errorf("the container started with its volume half filled")
+	}
+	if after := treeSum(t, s.dir); after != before {
+		t.Errorf("files here changed")
+	}
+	t.Logf("up -d ended %v after the cut", took.Round(time.Millisecond))
+
+	s.devstack("up", "-d")
+	logs, err := s.h.Docker("logs", s.project+"-app-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(logs, "\n"); first != "start: 24 hello" {
+		t.Errorf("after the link came back, the first line is %q", first)
+	}
+	sum, err := s.h.Docker("exec", s.project+"-app-1", "sh", "-c", "cat /app/big/* | md5sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := md5.New()
+	for i := range 24 {
+		b, _ := os.ReadFile(filepath.Join(s.dir, "src", "big", fmt.Sprintf("f%03d", i)))
+		want.Write(b)
+	}
+	if got, _, _ := strings.Cut(sum, " "); got != hex.EncodeToString(want.Sum(nil)) {
+		t.Errorf("the files in the volume differ from these after the second up")
+	}
+	if after := treeSum(t, s.dir); after != before {
+		t.Errorf("files here changed")
 	}
 }

@@ -209,7 +209,9 @@ func (r *Runtime) unreachable(err error) error {
 	switch msg := err.Error(); {
 	case strings.Contains(msg, "permission denied"):
 		hint = "you may not use its socket: add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root"
-	case r.ssh != nil && (strings.Contains(msg, "over SSH") || strings.Contains(msg, "ssh:") || strings.Contains(msg, "EOF")):
+	case r.ssh != nil && (strings.Contains(msg, "over SSH") || strings.Contains(msg, "ssh:") || strings.Contains(msg, "EOF") ||
+		// A request cut short when the keepalive found the link dead.
+		strings.Contains(msg, "use of closed network connection") || strings.Contains(msg, "connection reset")):
 		hint = fmt.Sprintf("the engine's machine (%s) is unreachable over SSH: check the network link; attached commands (up, watch, ui) reconnect by themselves once it is back", r.ssh.addr)
 	case errors.Is(err, context.DeadlineExceeded):
 		hint = "it did not answer in time: is it overloaded, or is the address right?"
