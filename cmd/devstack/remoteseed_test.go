@@ -236,3 +236,65 @@ func TestRemoteLinkDropsMidSeed(t *testing.T) {
 		t.Errorf("files here changed")
 	}
 }
+
+// The engine's machine has no room for a synced volume (its filesystem is
+// a 256 KiB tmpfs, the sources 1.5 MB): up fails saying so and what to
+// do, nothing here changes, the container does not start half filled, and
+// once there is room the next up fills it and starts the container.
+func TestRemoteSeedDiskFull(t *testing.T) {
+	s := newRemoteStack(t, map[string]string{
+		"compose.yaml": `services:
+  app:
+    image: $IMAGE
+    command: ["sh", "-c", "echo \"start: $$(ls /app/big | wc -l) $$(cat /app/msg.txt)\"; exec sleep 3600"]
+    init: true
+    volumes: ["./src:/app"]
+`,
+		"src/msg.txt": "hello",
+	})
+	bigTree(t, filepath.Join(s.dir, "src", "big"), 24, 64*1024)
+	before := treeSum(t, s.dir)
+	s.devstack("create")
+	t.Cleanup(func() { _, _, _ = s.try("down", "-v") })
+	vols, err := s.h.Docker("volume", "ls", "-q", "--filter", "label=dev.devstack.synced-from")
+	if err != nil || len(strings.Fields(vols)) != 1 {
+		t.Fatalf("the synced volume: %q %v", vols, err)
+	}
+	data := filepath.Join(s.h.DataRoot(), "volumes", strings.TrimSpace(vols), "_data")
+	if out, err := s.h.InMounts("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", data); err != nil {
+		t.Skipf("cannot give the volume a small filesystem here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _, _ = s.h.InMounts("umount", data) })
+
+	_, errOut, err := s.try("up", "-d")
+	if err == nil {
+		t.Fatal("up -d succeeded with no room for the synced volume")
+	}
+	t.Logf("up -d said: %s", errOut)
+	for _, want := range []string{"service app", "no room left", "free space there", "run up again"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("up -d's error lacks %q:\n%s", want, errOut)
+		}
+	}
+	if st, _ := s.h.Docker("inspect", "-f", "{{.State.Status}}", s.project+"-app-1"); strings.TrimSpace(st) == "running" {
+		t.Errorf("the container started with its volume half filled")
+	}
+	if treeSum(t, s.dir) != before {
+		t.Errorf("files here changed")
+	}
+
+	if out, err := s.h.InMounts("mount", "-o", "remount,size=8m", data); err != nil {
+		t.Fatalf("making room: %v %s", err, out)
+	}
+	s.devstack("up", "-d")
+	logs, err := s.h.Docker("logs", s.project+"-app-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(logs, "\n"); first != "start: 24 hello" {
+		t.Errorf("once there was room, the first line is %q", first)
+	}
+	if treeSum(t, s.dir) != before {
+		t.Errorf("files here changed")
+	}
+}

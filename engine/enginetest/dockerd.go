@@ -265,3 +265,20 @@ func (d *Dockerd) leftovers() []int {
 	}
 	return pids
 }
+
+// InMounts runs a command in the engine's own mount namespace (where its
+// volumes are mounted): to give a volume a filesystem of the test's own.
+func (d *Dockerd) InMounts(args ...string) (string, error) {
+	if d.cmd == nil {
+		return "", fmt.Errorf("the engine is not running")
+	}
+	pid := strconv.Itoa(d.cmd.Process.Pid) // nsenter and unshare exec: this is dockerd
+	out, err := exec.Command("nsenter", append([]string{"-t", pid, "-m"}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// DataRoot is the engine's data root (volumes/NAME/_data holds a volume).
+func (d *Dockerd) DataRoot() string { return filepath.Join(d.dir, "data") }
