@@ -164,6 +164,9 @@ type CreateOptions struct {
 	// names, where the new container wants anonymous volumes (its service's
 	// or its image's VOLUMEs), as Compose does on recreate.
 	InheritVolumes bool
+	// UseAliases gives a one-off container the service's name and network
+	// aliases, as a service container has them (run --use-aliases).
+	UseAliases bool
 }
 
 // ContainerEvent is one engine event about a project container.

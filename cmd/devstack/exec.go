@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	gosync "sync"
 	"time"
@@ -16,6 +18,7 @@ import (
 
 	"devstack/engine"
 	"devstack/engine/graph"
+	"devstack/engine/load"
 	"devstack/engine/model"
 )
 
@@ -161,66 +164,167 @@ func newExecCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// runFlags are run's flags beyond the terminal ones.
+type runFlags struct {
+	remove       bool
+	noDeps       bool
+	name         string
+	servicePorts bool
+	entrypoint   string
+	detach       bool
+	volumes      []string
+	publish      []string
+	labels       []string
+	capAdd       []string
+	capDrop      []string
+	pull         string
+	build        bool
+	useAliases   bool
+	quietPull    bool
+}
+
+// check refuses flag values that mean nothing, before anything is made.
+func (r *runFlags) check() error {
+	switch r.pull {
+	case "policy", "always", "missing", "never":
+	default:
+		return fmt.Errorf("invalid --pull %q: use always, missing, never or policy (the service's pull_policy)", r.pull)
+	}
+	if r.servicePorts && len(r.publish) > 0 {
+		return fmt.Errorf("--service-ports and --publish contradict each other: pick one")
+	}
+	for _, l := range r.labels {
+		if k, _, _ := strings.Cut(l, "="); k == "" {
+			return fmt.Errorf("invalid --label %q: write KEY=VALUE", l)
+		}
+	}
+	return nil
+}
+
+// service returns the one-off container's service: svc with the flags'
+// changes (a copy; the project's own is untouched).
+func (r *runFlags) service(svc *model.Service, f ioFlags, command []string, dir string) (model.Service, error) {
+	one := *svc
+	if len(command) > 0 {
+		one.Command = command
+	}
+	if r.entrypoint != "" {
+		one.Entrypoint = strings.Fields(r.entrypoint)
+	}
+	if f.user != "" {
+		one.User = f.user
+	}
+	if f.workdir != "" {
+		one.WorkingDir = f.workdir
+	}
+	one.Environment = maps.Clone(svc.Environment)
+	if one.Environment == nil {
+		one.Environment = map[string]*string{}
+	}
+	for _, kv := range f.env {
+		k, v, found := strings.Cut(kv, "=")
+		if found {
+			one.Environment[k] = &v
+		} else {
+			one.Environment[k] = nil
+		}
+	}
+	one.Restart = "no"
+	if len(r.volumes) > 0 {
+		one.Volumes = slices.Clone(svc.Volumes)
+		for _, spec := range r.volumes {
+			m, err := load.ParseVolumeFlag(spec, dir)
+			if err != nil {
+				return one, err
+			}
+			// A flag's mount takes the place of the file's at the same target.
+			one.Volumes = slices.DeleteFunc(one.Volumes, func(old model.Mount) bool { return old.Target == m.Target })
+			one.Volumes = append(one.Volumes, m)
+		}
+	}
+	if len(r.publish) > 0 {
+		one.Ports = nil // as Compose: --publish replaces the service's ports
+		for _, spec := range r.publish {
+			ps, err := load.ParsePublishFlag(spec)
+			if err != nil {
+				return one, err
+			}
+			one.Ports = append(one.Ports, ps...)
+		}
+	}
+	if len(r.labels) > 0 {
+		one.Labels = maps.Clone(svc.Labels)
+		if one.Labels == nil {
+			one.Labels = map[string]string{}
+		}
+		for _, l := range r.labels {
+			k, v, _ := strings.Cut(l, "=")
+			one.Labels[k] = v
+		}
+	}
+	if len(r.capAdd) > 0 {
+		one.CapAdd = append(slices.Clone(svc.CapAdd), r.capAdd...)
+	}
+	if len(r.capDrop) > 0 {
+		one.CapDrop = append(slices.Clone(svc.CapDrop), r.capDrop...)
+	}
+	if r.pull != "policy" && svc.Build == nil {
+		one.PullPolicy = r.pull
+	}
+	return one, nil
+}
+
 func newRunCmd(g *globals) *cobra.Command {
 	var (
-		f            ioFlags
-		remove       bool
-		noDeps       bool
-		name         string
-		servicePorts bool
-		entrypoint   string
+		f ioFlags
+		r runFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] SERVICE [COMMAND...]",
 		Short: "Run a one-off command in a new container of a service",
 		Args:  cobra.MinimumNArgs(1),
+		PreRunE: func(*cobra.Command, []string) error {
+			return r.check()
+		},
 		RunE: g.withSession(false, func(ctx context.Context, s *session, args []string) error {
 			g.warnRemoteBinds(s)
 			svc, ok := s.project.Service(args[0])
 			if !ok {
 				return engine.CheckServices(s.project, args[:1])
 			}
-			if !noDeps {
+			one, err := r.service(svc, f, args[1:], s.project.WorkingDir)
+			if err != nil {
+				return err
+			}
+			e := s.engine
+			if r.quietPull {
+				e = g.engine(s.rt, pullEvents{next: s.out})
+			}
+			if !r.noDeps {
 				gr, err := graph.New(s.project)
 				if err != nil {
 					return err
 				}
 				if deps := gr.Dependencies(svc.Name); len(deps) > 0 {
-					if err := s.engine.Up(ctx, s.project, engine.UpOptions{Services: deps, BeforeStart: seedSyncedBinds(s.project, s.rt, s.engine)}); err != nil {
+					if err := e.Up(ctx, s.project, engine.UpOptions{Services: deps, BeforeStart: seedSyncedBinds(s.project, s.rt, e)}); err != nil {
 						return err
 					}
 				}
 			}
-			if err := s.engine.BuildImages(ctx, s.project, []string{svc.Name}, false, false, false); err != nil {
-				return err
-			}
-			one := *svc
-			if len(args) > 1 {
-				one.Command = args[1:]
-			}
-			if entrypoint != "" {
-				one.Entrypoint = strings.Fields(entrypoint)
-			}
-			if f.user != "" {
-				one.User = f.user
-			}
-			if f.workdir != "" {
-				one.WorkingDir = f.workdir
-			}
-			one.Environment = map[string]*string{}
-			for k, v := range svc.Environment {
-				one.Environment[k] = v
-			}
-			for _, kv := range f.env {
-				k, v, found := strings.Cut(kv, "=")
-				if found {
-					one.Environment[k] = &v
-				} else {
-					one.Environment[k] = nil
+			// The images are those of a project where the service is the
+			// one-off's (its pull policy is --pull's).
+			rp := *s.project
+			rp.Services = slices.Clone(s.project.Services)
+			for i := range rp.Services {
+				if rp.Services[i].Name == one.Name {
+					rp.Services[i] = one
 				}
 			}
-			one.Restart = "no"
-			tty := wantTTY(g, f.noTTY)
+			if err := e.BuildImages(ctx, &rp, []string{svc.Name}, r.build, false, false); err != nil {
+				return err
+			}
+			tty := wantTTY(g, f.noTTY) && !r.detach
+			name := r.name
 			if name == "" {
 				name = fmt.Sprintf("%s-%s-run-%s", s.project.Name, svc.Name, randomSuffix())
 			}
@@ -229,12 +333,22 @@ func newRunCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			id, err := s.rt.CreateContainer(ctx, s.project, &one, 1, engine.CreateOptions{
-				Name: name, OneOff: true, Tty: &tty, Stdin: true, NoPorts: !servicePorts,
+				Name: name, OneOff: true, Tty: &tty, Stdin: !r.detach, NoPorts: !r.servicePorts && len(r.publish) == 0,
+				AutoRemove: r.detach && r.remove, UseAliases: r.useAliases,
 			})
 			if err != nil {
 				return err
 			}
-			if remove {
+			if r.detach {
+				// As Compose: the container runs on; its name is printed
+				// for the commands that follow (logs, exec, rm).
+				if err := s.rt.StartContainer(ctx, id); err != nil {
+					return err
+				}
+				fmt.Fprintln(g.stdout, name)
+				return nil
+			}
+			if r.remove {
 				defer func() {
 					rmCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
@@ -258,11 +372,22 @@ func newRunCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().SetInterspersed(false)
 	f.add(cmd)
-	cmd.Flags().BoolVar(&remove, "rm", false, "remove the container when it exits")
-	cmd.Flags().BoolVar(&noDeps, "no-deps", false, "do not start the service's dependencies")
-	cmd.Flags().StringVar(&name, "name", "", "container name")
-	cmd.Flags().BoolVarP(&servicePorts, "service-ports", "P", false, "publish the service's ports")
-	cmd.Flags().StringVar(&entrypoint, "entrypoint", "", "override the image's entrypoint")
+	fl := cmd.Flags()
+	fl.BoolVar(&r.remove, "rm", false, "remove the container when it exits")
+	fl.BoolVar(&r.noDeps, "no-deps", false, "do not start the service's dependencies")
+	fl.StringVar(&r.name, "name", "", "container name")
+	fl.BoolVarP(&r.servicePorts, "service-ports", "P", false, "publish the service's ports")
+	fl.StringVar(&r.entrypoint, "entrypoint", "", "override the image's entrypoint")
+	fl.BoolVarP(&r.detach, "detach", "d", false, "run in the background and print the container's name")
+	fl.StringArrayVarP(&r.volumes, "volume", "v", nil, "mount a volume or bind, as the file's short syntax (SOURCE:TARGET[:ro]; repeatable)")
+	fl.StringArrayVarP(&r.publish, "publish", "p", nil, "publish a port ([HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]; repeatable; replaces the service's ports)")
+	fl.StringArrayVarP(&r.labels, "label", "l", nil, "add or override a label (KEY=VALUE; repeatable)")
+	fl.StringArrayVar(&r.capAdd, "cap-add", nil, "add a Linux capability (repeatable)")
+	fl.StringArrayVar(&r.capDrop, "cap-drop", nil, "drop a Linux capability (repeatable)")
+	fl.StringVar(&r.pull, "pull", "policy", "pull the image: always, missing, never, or policy (the service's pull_policy)")
+	fl.BoolVar(&r.build, "build", false, "build the image before starting, even if it is there")
+	fl.BoolVar(&r.useAliases, "use-aliases", false, "give the container the service's name and network aliases, so it receives the service's traffic")
+	fl.BoolVar(&r.quietPull, "quiet-pull", false, "pull without showing progress")
 	return cmd
 }
 

@@ -81,6 +81,18 @@ func TestScripts(t *testing.T) {
 				}
 				ts.Fatalf("%s is %q, not %q, after a minute", args[0], state, args[1])
 			},
+			// waitgone CONTAINER: poll the engine until the container no
+			// longer exists, for at most a minute.
+			"waitgone": func(ts *testscript.TestScript, neg bool, args []string) {
+				deadline := time.Now().Add(time.Minute)
+				for time.Now().Before(deadline) {
+					if exec.Command("docker", "inspect", args[0]).Run() != nil {
+						return
+					}
+					time.Sleep(50 * time.Millisecond) // polling with a deadline
+				}
+				ts.Fatalf("%s still exists after a minute", args[0])
+			},
 			// waitexec CONTAINER REGEXP CMD...: run CMD in the container until
 			// its output matches REGEXP, for at most a minute.
 			"waitexec": func(ts *testscript.TestScript, neg bool, args []string) {

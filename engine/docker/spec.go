@@ -297,6 +297,8 @@ func (s *spec) mapNetworks(p *model.Project, svc *model.Service, number int, o e
 			// The name it is known by: a replacement, made under a
 			// temporary name, is renamed to it before it starts.
 			aliases[0] = containerName(p, svc, number, engine.CreateOptions{})
+		}
+		if !o.OneOff || o.UseAliases {
 			aliases = append(aliases, svc.Name)
 			aliases = append(aliases, sn.Aliases...)
 		}
