@@ -201,6 +201,7 @@ func (g *globals) loadOptions(services []string) load.Options {
 		EnvFiles:    g.envFiles,
 		ProjectDir:  g.projectDir,
 		Services:    services,
+		CacheDir:    load.DefaultCacheDir(),
 	}
 }
 

@@ -38,6 +38,9 @@ type Options struct {
 	// variables still steer the loader.
 	NoShellEnv bool
 	Services   []string // when set, these services and their dependencies only
+	// CacheDir keeps the models of projects loaded before, so that a load
+	// of unchanged files skips compose-go (see cache.go); "" loads afresh.
+	CacheDir string
 }
 
 // FileNames are the compose file names looked for in a directory, the
@@ -52,28 +55,39 @@ func Load(ctx context.Context, o Options) (*model.Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.CacheDir != "" {
+		return loadCached(r, o.CacheDir, func(listen loader.Listener) (*types.Project, *model.Project, error) {
+			return r.loadModel(ctx, func(lo *loader.Options) { lo.Listeners = append(lo.Listeners, listen) })
+		})
+	}
+	_, p, err := r.loadModel(ctx)
+	return p, err
+}
+
+// loadModel loads the project with compose-go and converts it.
+func (r *resolved) loadModel(ctx context.Context, extra ...func(*loader.Options)) (*types.Project, *model.Project, error) {
 	var cp *types.Project
 	var found []loader.UnsupportedAttribute
 	logged, err := collectWarnings(func() (err error) {
-		cp, err = r.load(ctx, loader.WithUnsupportedAttributesCheck(unsupportedPatterns, func(f []loader.UnsupportedAttribute) { found = f }),
-			loader.WithSupportedAttributes(supportedPaths, nil))
+		cp, err = r.load(ctx, append(extra, loader.WithUnsupportedAttributesCheck(unsupportedPatterns, func(f []loader.UnsupportedAttribute) { found = f }),
+			loader.WithSupportedAttributes(supportedPaths, nil))...)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := convert(cp, r.files)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if len(o.Services) > 0 {
+	if len(r.o.Services) > 0 {
 		// Services left out by the selection are not orphans: list them
 		// with the disabled ones.
 		p.Disabled = r.unselected(ctx, p)
 	}
 	warnings := slices.Concat(r.warnings, logged, attributeWarnings(cp, found), p.Warnings)
 	p.Warnings = warnings
-	return p, nil
+	return cp, p, nil
 }
 
 // Config renders the loaded, normalised project as `docker compose config`

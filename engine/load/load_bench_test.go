@@ -16,3 +16,18 @@ func BenchmarkLoadDag20(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoadDag20Cached is the same load answered from the cache.
+func BenchmarkLoadDag20Cached(b *testing.B) {
+	dir, _ := filepath.Abs("../../testdata/bench/dag20")
+	o := Options{WorkDir: dir, CacheDir: b.TempDir()}
+	if _, err := Load(context.Background(), o); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Load(context.Background(), o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
