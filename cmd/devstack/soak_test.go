@@ -202,7 +202,7 @@ func freeLoopbackAddr(t *testing.T) string {
 }
 
 // copyTree copies the fixture at src into dst.
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
 		if err != nil {

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"devstack/engine/enginetest"
+)
+
+// BenchmarkRemoteSlowLinkUp runs the first up -d of testdata/example on
+// the SSH test host over a slow link (10 Mbit/s each way with tc's token
+// bucket, 25 ms added each way by a relay: a 50 ms round trip), and
+// reports the bytes sent to the engine's machine against the payload (the
+// build context and the synced sources, as uncompressed tar), then times
+// ps over the same link. "example" is the fixture as it is; "example+src"
+// adds a bind of a source tree (this repository's sync package, ~0.4 MB)
+// to the worker, which becomes a volume filled before the start. Skipped
+// without root or tc. Run with -benchtime=1x.
+func BenchmarkRemoteSlowLinkUp(b *testing.B) {
+	h := enginetest.StartSSHHost(b)
+	h.LoadImage(enginetest.Busybox(b))
+	bin, err := exec.LookPath("devstack")
+	if err != nil {
+		b.Fatal(err)
+	}
+	state := b.TempDir()
+	// The floor: ps of an empty project straight over the veth, unshaped.
+	psTimes := func(host string) []time.Duration {
+		var out []time.Duration
+		for range 7 {
+			cmd := exec.Command(bin, "ps")
+			cmd.Dir = b.TempDir()
+			cmd.Env = append(withoutEnv(os.Environ(), "DOCKER_HOST", "COMPOSE_PROJECT_NAME", "XDG_STATE_HOME"),
+				"DOCKER_HOST="+host, "COMPOSE_PROJECT_NAME=dsslowempty", "XDG_STATE_HOME="+state)
+			start := time.Now()
+			if o, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("ps: %v\n%s", err, o)
+			}
+			out = append(out, time.Since(start))
+		}
+		slices.Sort(out)
+		return out
+	}
+	floor := psTimes(h.URL)
+	h.LimitRate(b, "10mbit")
+	px := h.Proxy(b, 25*time.Millisecond)
+	slow := psTimes(px.URL)
+	b.Logf("ps of an empty project: p50 %v on the unshaped link, %v on the slow one", floor[3].Round(time.Millisecond), slow[3].Round(time.Millisecond))
+	for _, withSrc := range []bool{false, true} {
+		name := "example"
+		if withSrc {
+			name = "example+src"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			copyTree(b, filepath.Join("..", "..", "testdata", "example"), dir)
+			payload := tarSize(b, filepath.Join(dir, "api"))
+			if withSrc {
+				copyTree(b, filepath.Join("..", "..", "sync"), filepath.Join(dir, "src"))
+				payload += tarSize(b, filepath.Join(dir, "src"))
+				override := "services:\n  worker:\n    volumes: [\"./src:/src\"]\n"
+				if err := os.WriteFile(filepath.Join(dir, "compose.src.yaml"), []byte(override), 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+			id := make([]byte, 4)
+			_, _ = rand.Read(id)
+			env := append(withoutEnv(os.Environ(), "DOCKER_HOST", "COMPOSE_PROJECT_NAME", "XDG_STATE_HOME", "DOCKER_CONTEXT", "COMPOSE_FILE"),
+				"DOCKER_HOST="+px.URL, "COMPOSE_PROJECT_NAME=dsslow"+hex.EncodeToString(id), "XDG_STATE_HOME="+state, "NO_COLOR=1")
+			if withSrc {
+				env = append(env, "COMPOSE_FILE=compose.yaml:compose.override.yaml:compose.src.yaml")
+			}
+			run := func(args ...string) time.Duration {
+				b.Helper()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, bin, args...)
+				cmd.Dir, cmd.Env = dir, env
+				start := time.Now()
+				out, err := cmd.CombinedOutput()
+				took := time.Since(start)
+				if err != nil {
+					b.Fatalf("devstack %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+				return took
+			}
+			b.Cleanup(func() {
+				cmd := exec.Command(bin, "down", "-v")
+				cmd.Dir, cmd.Env = dir, env
+				_ = cmd.Run()
+			})
+			sent := px.Sent.Load()
+			upTook := run("up", "-d", "--no-forward")
+			sent = px.Sent.Load() - sent
+			var ps []time.Duration
+			for range 7 {
+				ps = append(ps, run("ps"))
+			}
+			slices.Sort(ps)
+			ratio := float64(sent) / float64(payload)
+			b.ReportMetric(float64(sent)/1024, "sent-KiB")
+			b.ReportMetric(float64(payload)/1024, "payload-KiB")
+			b.ReportMetric(ratio, "sent/payload")
+			b.ReportMetric(float64(upTook.Milliseconds()), "up-ms")
+			b.ReportMetric(float64(ps[len(ps)/2].Milliseconds()), "ps-p50-ms")
+			b.Logf("%s: first up -d %v, %d KiB sent for %d KiB of context and sources (%.2fx); ps p50 %v (min %v, max %v)",
+				name, upTook.Round(time.Millisecond), sent/1024, payload/1024, ratio,
+				ps[len(ps)/2].Round(time.Millisecond), ps[0].Round(time.Millisecond), ps[len(ps)-1].Round(time.Millisecond))
+		})
+	}
+}
+
+// tarSize is the size of dir as an uncompressed tar stream.
+func tarSize(b testing.TB, dir string) int64 {
+	b.Helper()
+	var n countWriter
+	tw := tar.NewWriter(&n)
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		hdr, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		hdr.Name, _ = filepath.Rel(dir, p)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return int64(n)
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
