@@ -300,6 +300,13 @@ func newForwardCmd(g *globals) *cobra.Command {
 			if r, ok, _ := forward.ReadRecord(rt.Host(), p.Name); ok && r.PID != os.Getpid() {
 				return fmt.Errorf("the ports of %s are forwarded by devstack process %d already", p.Name, r.PID)
 			}
+			// Other commands on this engine (ps, logs, exec, ...) go
+			// through this process's SSH connection while it runs.
+			go func() {
+				if err := rt.Share(ctx); err != nil {
+					out.Publish(event.Warning{Time: time.Now(), Message: err.Error() + "; other commands dial their own"})
+				}
+			}()
 			f := forward.New(dial, out)
 			var recErr error
 			f.OnChange = func(all []event.Forward) {

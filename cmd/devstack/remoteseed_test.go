@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"devstack/engine/docker"
 )
 
 // seedEvents reads the initial-sync events of up --progress json.
@@ -296,5 +298,61 @@ func TestRemoteSeedDiskFull(t *testing.T) {
 	}
 	if treeSum(t, s.dir) != before {
 		t.Errorf("files here changed")
+	}
+}
+
+// While the background forwarder runs, short commands on the same engine
+// (ps, exec, logs) go through its SSH connection: no new login. Once it
+// is stopped they dial their own again.
+func TestRemoteSharedConnection(t *testing.T) {
+	s := newRemoteStack(t, map[string]string{
+		"compose.yaml": `services:
+  app:
+    image: $IMAGE
+    command: ["sh", "-c", "echo hi; exec sleep 3600"]
+    init: true
+`,
+	})
+	px := s.h.Proxy(t, 0)
+	for i, e := range s.env {
+		if strings.HasPrefix(e, "DOCKER_HOST=") {
+			s.env[i] = "DOCKER_HOST=" + px.URL
+		}
+	}
+	s.devstack("up", "-d") // starts the background forwarder
+	t.Cleanup(func() { _, _, _ = s.try("down", "-v") })
+	path, err := docker.SharePath(px.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if fi, err := os.Stat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the forwarder shares no connection at %s", path)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the socket, bounded
+	}
+	logins := px.Conns.Load()
+	if out := s.devstack("ps"); !strings.Contains(out, s.project+"-app-1") {
+		t.Errorf("ps through the shared connection:\n%s", out)
+	}
+	if out := s.devstack("exec", "-T", "app", "sh", "-c", "read x; echo got $x"); strings.TrimSpace(out) != "got" {
+		t.Errorf("exec through the shared connection: %q", out)
+	}
+	if out := s.devstack("logs", "app"); !strings.Contains(out, "hi") {
+		t.Errorf("logs through the shared connection:\n%s", out)
+	}
+	if n := px.Conns.Load(); n != logins {
+		t.Errorf("ps, exec and logs made %d SSH logins of their own", n-logins)
+	}
+	s.devstack("forward", "--stop")
+	if out := s.devstack("ps"); !strings.Contains(out, s.project+"-app-1") {
+		t.Errorf("ps once the forwarder stopped:\n%s", out)
+	}
+	if px.Conns.Load() == logins {
+		t.Errorf("ps once the forwarder stopped made no login of its own: through what?")
 	}
 }

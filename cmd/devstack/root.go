@@ -24,6 +24,9 @@ import (
 
 // globals are the flags every command shares, as Docker Compose has them.
 type globals struct {
+	// shared: the command may reach an SSH engine through the connection
+	// a background forwarder shares (docker.Options.Shared).
+	shared      bool
 	files       []string
 	projectName string
 	profiles    []string
@@ -105,7 +108,8 @@ func newRootCmd(g *globals) *cobra.Command {
 		// Global flags come before the command, as with compose, so that
 		// commands may reuse their letters (logs -f is --follow).
 		TraverseChildren: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.shared = sharesConnection[cmd.Name()] && cmd.Parent() == cmd.Root()
 			return g.checkGlobals()
 		},
 		// Runnable, so that cobra checks its arguments: an unknown command
@@ -223,13 +227,23 @@ func (g *globals) project(ctx context.Context, services []string) (*model.Projec
 
 // runtime connects to the Docker engine the flags and environment name.
 func (g *globals) runtime(ctx context.Context) (*docker.Runtime, error) {
-	rt, err := docker.New(ctx, docker.Options{Host: g.host, Context: g.dockerCtx})
+	rt, err := docker.New(ctx, docker.Options{Host: g.host, Context: g.dockerCtx, Shared: g.shared})
 	if err == nil {
 		if w := rt.CleartextWarning(); w != "" {
 			fmt.Fprintln(g.stderr, "warning:", w)
 		}
 	}
 	return rt, err
+}
+
+// sharesConnection are the commands that reach an SSH engine through the
+// connection a background forwarder shares, when one does: short ones,
+// whose time on a slow link is mostly the SSH handshake. Not those that
+// stop or take over the forwarder (up, down, watch, ui, forward): their
+// calls would go through the process they end.
+var sharesConnection = map[string]bool{
+	"ps": true, "logs": true, "port": true, "exec": true, "ls": true, "top": true, "images": true, "events": true,
+	"stats": true, "cp": true, "version": true, "wait": true, "pause": true, "unpause": true, "kill": true,
 }
 
 // session is what most commands need: the project, an engine on a

@@ -25,6 +25,9 @@ import (
 type Options struct {
 	Host    string // --host: unix://, tcp://, ssh://user@host[:port][/socket]
 	Context string // --context: a docker CLI context name
+	// Shared lets an ssh:// engine be reached through the connection
+	// another devstack process shares (see Share), when one does.
+	Shared bool
 }
 
 // Runtime is engine.Runtime on a Docker engine.
@@ -81,7 +84,7 @@ func New(ctx context.Context, o Options) (*Runtime, error) {
 	var sshd *sshDialer
 	switch {
 	case strings.HasPrefix(host, "ssh://"):
-		d, err := newSSHDialer(ctx, host)
+		d, err := newSSHDialer(ctx, host, o.Shared)
 		if err != nil {
 			return nil, fmt.Errorf("unable to reach the Docker engine at %s (%s): %w", host, where, err)
 		}

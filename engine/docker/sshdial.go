@@ -36,6 +36,7 @@ type sshDialer struct {
 	proxyCommand string
 
 	mu     sync.Mutex
+	shared string        // the socket of a process sharing its connection (see Share); "" once it failed
 	conn   *ssh.Client   // nil until dialled, and after it broke
 	via    []*ssh.Client // the jump hosts' connections under conn
 	closed bool
@@ -64,7 +65,7 @@ const (
 // handshake), so that a command on a dead link says so within 10 s.
 const dialTimeout = 8 * time.Second
 
-func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
+func newSSHDialer(ctx context.Context, host string, shared bool) (*sshDialer, error) {
 	u, err := url.Parse(host)
 	if err != nil || u.Hostname() == "" {
 		return nil, fmt.Errorf("invalid ssh host %q: use ssh://user@host[:port]", host)
@@ -116,6 +117,14 @@ func newSSHDialer(ctx context.Context, host string) (*sshDialer, error) {
 	}
 	if len(jumps) == 0 {
 		d.proxyCommand = h.proxyCommand
+	}
+	// Another process shares its connection: no handshake here (it is
+	// dialled below, lazily, only if that process goes away).
+	if path, err := SharePath(host); shared && err == nil {
+		if fi, err := os.Stat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			d.shared = path
+			return d, nil
+		}
 	}
 	if _, err := d.client(ctx); err != nil {
 		d.Close()
@@ -537,6 +546,24 @@ func (c *readClock) Read(b []byte) (int, error) {
 // DialContext opens a channel to the remote engine's socket; it is the
 // client's dialer, so network and addr (the placeholder host) are unused.
 func (d *sshDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	d.mu.Lock()
+	shared := d.shared
+	d.mu.Unlock()
+	if shared != "" {
+		conn, err := sharedDial(ctx, shared)
+		if err == nil {
+			return conn, nil
+		}
+		d.mu.Lock()
+		d.shared = "" // gone: our own connection from now on
+		d.mu.Unlock()
+	}
+	return d.sshDial(ctx)
+}
+
+// sshDial opens a channel to the remote engine's socket on this
+// process's own SSH connection.
+func (d *sshDialer) sshDial(ctx context.Context) (net.Conn, error) {
 	c, err := d.client(ctx)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,8 @@ type SlowProxy struct {
 	// Sent counts the bytes this machine sent to the host through the
 	// relay (SSH's, so everything devstack sent, encrypted).
 	Sent atomic.Int64
+	// Conns counts the connections made through the relay (SSH logins).
+	Conns atomic.Int64
 }
 
 // Proxy starts a SlowProxy adding oneWay in each direction (a round trip
@@ -71,6 +73,7 @@ func (h *SSHHost) Proxy(t testing.TB, oneWay time.Duration) *SlowProxy {
 			if err != nil {
 				return
 			}
+			p.Conns.Add(1)
 			go func() {
 				defer c.Close()
 				s, err := net.Dial("tcp", h.Addr+":22")
