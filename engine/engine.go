@@ -172,6 +172,16 @@ func (e *Engine) BuildImages(ctx context.Context, p *model.Project, services []s
 	return e.apply(ctx, p, pl, applyOptions{noCache: noCache})
 }
 
+// EnsureResources creates the networks and volumes the named services
+// use that are missing (run --no-deps: nothing else would make them).
+func (e *Engine) EnsureResources(ctx context.Context, p *model.Project, services []string) error {
+	obs, err := e.rt.ObserveBrief(ctx, p)
+	if err != nil {
+		return err
+	}
+	return e.apply(ctx, p, plan.Resources(p, obs, services), applyOptions{})
+}
+
 // Build builds the named services' images unconditionally (all that have
 // a build section when none are named); nothing is pulled but base images.
 func (e *Engine) Build(ctx context.Context, p *model.Project, services []string, noCache bool) error {

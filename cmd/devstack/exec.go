@@ -323,6 +323,10 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err := e.BuildImages(ctx, &rp, []string{svc.Name}, r.build, false, false); err != nil {
 				return err
 			}
+			// With --no-deps nothing else made its networks and volumes.
+			if err := e.EnsureResources(ctx, &rp, []string{svc.Name}); err != nil {
+				return err
+			}
 			tty := wantTTY(g, f.noTTY) && !r.detach
 			name := r.name
 			if name == "" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,6 +94,38 @@ func TestScripts(t *testing.T) {
 					time.Sleep(50 * time.Millisecond) // polling with a deadline
 				}
 				ts.Fatalf("%s still exists after a minute", args[0])
+			},
+			// registry: start Debian's docker-registry on a free loopback
+			// port (the engine speaks plain HTTP to loopback registries)
+			// for the rest of the script; $REGISTRY is its host:port.
+			"registry": func(ts *testscript.TestScript, neg bool, args []string) {
+				bin, err := exec.LookPath("docker-registry")
+				if err != nil {
+					ts.Fatalf("docker-registry is not installed (apt-get install docker-registry); guard with [!exec:docker-registry] skip")
+				}
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				ts.Check(err)
+				addr := l.Addr().String()
+				l.Close()
+				dir := ts.MkAbs("registry")
+				cfg := filepath.Join(dir, "config.yml")
+				ts.Check(os.MkdirAll(dir, 0o700))
+				ts.Check(os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n", filepath.Join(dir, "data"), addr)), 0o600))
+				cmd := exec.Command(bin, "serve", cfg)
+				ts.Check(cmd.Start())
+				ts.Defer(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+						c.Close()
+						break
+					}
+					if time.Now().After(deadline) {
+						ts.Fatalf("the registry does not listen on %s", addr)
+					}
+					time.Sleep(50 * time.Millisecond) // polling for the listener, bounded by the deadline
+				}
+				ts.Setenv("REGISTRY", addr)
 			},
 			// waitexec CONTAINER REGEXP CMD...: run CMD in the container until
 			// its output matches REGEXP, for at most a minute.

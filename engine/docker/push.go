@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,11 @@ func (r *Runtime) Push(ctx context.Context, image, ref string, sink event.Sink) 
 	auth, err := pullAuth(ref)
 	if err != nil {
 		return "", fmt.Errorf("unable to push %s: registry credentials: %w", ref, err)
+	}
+	if auth == "" {
+		// The engine refuses a push without the header ("missing
+		// X-Registry-Auth"); the docker CLI sends an empty login.
+		auth = base64.URLEncoding.EncodeToString([]byte("{}"))
 	}
 	res, err := r.api.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: auth})
 	if err != nil {

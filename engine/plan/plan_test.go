@@ -567,3 +567,12 @@ func TestDownOfServicesTakesTheirDependentsAndLeavesWhatOthersUse(t *testing.T) 
 		}
 	}
 }
+
+func TestResourcesCreatesOnlyWhatTheServicesUseAndIsMissing(t *testing.T) {
+	p := stack()
+	check(t, Resources(p, model.Observed{}, []string{"db"}), `
+1 create network demo_default
+2 create volume demo_data
+`)
+	check(t, Resources(p, model.Observed{Networks: map[string]string{"default": "demo_default"}}, []string{"web"}), "")
+}
