@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -212,12 +213,17 @@ func newConfigCmd(g *globals) *cobra.Command {
 			if format != "yaml" && format != "json" {
 				return fmt.Errorf("unknown --format %q: use yaml or json", format)
 			}
+			// The warnings up would print (ignored fields, unset
+			// variables, an obsolete version:), on stderr as up has them.
+			if _, err := g.project(cmd.Context(), nil); err != nil {
+				return err
+			}
 			out, err := load.Config(cmd.Context(), g.loadOptions(nil), format)
 			if err != nil {
 				return err
 			}
 			if !quiet {
-				_, err = g.stdout.Write(out)
+				_, err = g.stdout.Write(escapeDollars(out))
 			}
 			return err
 		},
@@ -226,6 +232,14 @@ func newConfigCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&services, "services", false, "print the service names, one per line")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only validate")
 	return cmd
+}
+
+// escapeDollars writes each $ of the resolved project as $$, as Compose's
+// config does: the output is a compose file again, and fed back to config
+// (or up) its values come out as they went in instead of being
+// interpolated a second time.
+func escapeDollars(b []byte) []byte {
+	return bytes.ReplaceAll(b, []byte("$"), []byte("$$"))
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
