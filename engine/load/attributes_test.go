@@ -25,26 +25,14 @@ func TestUnhonouredAttributesAreWarned(t *testing.T) {
 		`networks.default.ipam.config[].gateway: ignored: the engine picks the gateway`,
 		`networks.default.ipam.driver: ignored: the default IPAM driver is used`,
 		`secrets.npmrc.labels: ignored: secrets are files copied into containers; they carry no labels`,
-		`service app: cpu_shares: ignored: only cpus: (or deploy.resources.limits.cpus) limits CPU`,
 		`service app: deploy.mode: value "global" ignored: global mode is a swarm setting; the service runs its replicas (default 1)`,
 		`service app: deploy.placement: ignored: a swarm setting; a single engine has no use for it`,
-		`service app: deploy.resources.reservations: ignored: reservations are not applied; only limits are`,
 		`service app: deploy.restart_policy.delay: ignored: the engine's own restart back-off is used`,
 		`service app: develop.watch[].exec.privileged: ignored: the exec runs unprivileged`,
-		`service app: devices: ignored: devices are not passed to containers`,
-		`service app: dns_search: ignored: only dns: servers are set`,
-		`service app: gpus: ignored: GPUs are not requested from the engine`,
-		`service app: links: ignored: links are not created; services reach each other by name on their networks`,
-		`service app: networks.default.ipv6_address: ignored: only ipv4_address is set; the engine assigns IPv6 addresses`,
 		`service app: networks.default.use_service_name_alias: value "false" ignored: the service's name is always an alias on its networks`,
 		`service app: ports[].mode: value "host" ignored: host mode is a swarm setting; the port is published like any other`,
 		`service app: ports[].name: ignored: port names are informational`,
-		`service app: post_start: ignored: lifecycle hooks are not run`,
 		`service app: pull_policy: value "daily" ignored: refreshing pull policies are not supported; the image is pulled when missing`,
-		`service app: volumes[].bind.selinux: ignored: SELinux relabelling (:z, :Z) is not requested`,
-		`service app: volumes[].volume.subpath: ignored: the whole volume is mounted`,
-		`service app: volumes_from: ignored: volumes are not shared this way; mount a named volume in both services`,
-		`service cache: mem_reservation: ignored: only mem_limit: (or deploy.resources.limits.memory) limits memory`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("warnings:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
@@ -129,6 +117,7 @@ var notInSchema = map[string]bool{
 	"services.*.volume_driver":                             true,
 	"services.*.deploy.resources.limits.devices":           true, // only reservations may hold devices
 	"services.*.deploy.resources.limits.generic_resources": true,
+	"services.*.deploy.resources.reservations.pids":        true, // only limits may hold pids
 	"secrets.*.content":                                    true, // filled by compose-go from secrets.*.environment
 	"configs.*.driver":                                     true, // configs share the secrets' Go type
 	"configs.*.driver_opts":                                true,

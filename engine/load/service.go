@@ -54,6 +54,39 @@ func convertService(cp *types.Project, s types.ServiceConfig, files []string) (m
 		Expose:        nilIfEmpty(s.Expose),
 		Tmpfs:         nilIfEmpty(s.Tmpfs),
 		Attach:        s.Attach,
+
+		Ipc:               s.Ipc,
+		Pid:               s.Pid,
+		Uts:               s.Uts,
+		VolumesFrom:       nilIfEmpty(s.VolumesFrom),
+		Links:             nilIfEmpty(s.Links),
+		ExternalLinks:     nilIfEmpty(s.ExternalLinks),
+		GroupAdd:          nilIfEmpty(s.GroupAdd),
+		DNSSearch:         nilIfEmpty(s.DNSSearch),
+		DNSOpts:           nilIfEmpty(s.DNSOpts),
+		Runtime:           s.Runtime,
+		MacAddress:        s.MacAddress,
+		Annotations:       nilIfEmptyMap(s.Annotations),
+		UseAPISocket:      s.UseAPISocket,
+		CPUShares:         s.CPUShares,
+		CPUQuota:          s.CPUQuota,
+		CPUPeriod:         s.CPUPeriod,
+		CPUSet:            s.CPUSet,
+		MemReservation:    int64(s.MemReservation),
+		MemSwapLimit:      int64(s.MemSwapLimit),
+		OomScoreAdj:       s.OomScoreAdj,
+		OomKillDisable:    s.OomKillDisable,
+		Blkio:             blkio(s.BlkioConfig),
+		DeviceCgroupRules: nilIfEmpty(s.DeviceCgroupRules),
+		PostStart:         hooks(s.PostStart),
+		PreStop:           hooks(s.PreStop),
+	}
+	for _, d := range s.Devices {
+		out.Devices = append(out.Devices, model.Device{Source: d.Source, Target: d.Target, Permissions: d.Permissions})
+	}
+	for _, g := range s.Gpus {
+		// As Compose: gpus: asks for the "gpu" capability besides any named.
+		out.DeviceRequests = append(out.DeviceRequests, deviceRequest(g, "gpu"))
 	}
 	if len(out.Environment) == 0 {
 		out.Environment = nil
@@ -91,7 +124,8 @@ func convertService(cp *types.Project, s types.ServiceConfig, files []string) (m
 		for key, n := range s.Networks {
 			var sn model.ServiceNetwork
 			if n != nil {
-				sn = model.ServiceNetwork{Aliases: nilIfEmpty(n.Aliases), IPv4Address: n.Ipv4Address, Priority: n.Priority}
+				sn = model.ServiceNetwork{Aliases: nilIfEmpty(n.Aliases), IPv4Address: n.Ipv4Address, IPv6Address: n.Ipv6Address,
+					MacAddress: n.MacAddress, DriverOpts: nilIfEmptyMap(n.DriverOpts), Priority: n.Priority}
 			}
 			out.Networks[key] = sn
 		}
@@ -151,6 +185,16 @@ func deploy(out *model.Service, d *types.DeployConfig) {
 			out.PidsLimit = r.Pids
 		}
 	}
+	if r := d.Resources.Reservations; r != nil {
+		// What a single engine can reserve, as Compose: memory (a soft
+		// limit) and devices; CPU reservations are a swarm setting.
+		if r.MemoryBytes != 0 {
+			out.MemReservation = int64(r.MemoryBytes)
+		}
+		for _, dev := range r.Devices {
+			out.DeviceRequests = append(out.DeviceRequests, deviceRequest(dev))
+		}
+	}
 	if rp := d.RestartPolicy; rp != nil && out.Restart == "" {
 		switch rp.Condition {
 		case "any", "":
@@ -200,9 +244,13 @@ func mount(v types.ServiceVolumeConfig) (model.Mount, bool) {
 	switch v.Type {
 	case types.VolumeTypeBind:
 		m.CreateHostPath = v.Bind == nil || bool(v.Bind.CreateHostPath)
+		if v.Bind != nil {
+			m.SELinux = v.Bind.SELinux
+		}
 	case types.VolumeTypeVolume:
 		if v.Volume != nil {
 			m.NoCopy = v.Volume.NoCopy
+			m.Subpath = v.Volume.Subpath
 		}
 	case types.VolumeTypeTmpfs:
 		if v.Tmpfs != nil {
@@ -388,4 +436,44 @@ func nilIfEmpty[S ~[]string](s S) []string {
 		return nil
 	}
 	return s
+}
+
+// deviceRequest maps a gpus: entry or a reserved device; extra
+// capabilities are added to the entry's own (gpus: implies "gpu").
+func deviceRequest(d types.DeviceRequest, extra ...string) model.DeviceRequest {
+	caps := append(slices.Clone(d.Capabilities), extra...)
+	return model.DeviceRequest{Driver: d.Driver, Count: int64(d.Count), IDs: nilIfEmpty(d.IDs),
+		Capabilities: nilIfEmpty(caps), Options: nilIfEmptyMap(d.Options)}
+}
+
+func blkio(b *types.BlkioConfig) *model.Blkio {
+	if b == nil {
+		return nil
+	}
+	throttle := func(in []types.ThrottleDevice) []model.ThrottleDevice {
+		var out []model.ThrottleDevice
+		for _, t := range in {
+			out = append(out, model.ThrottleDevice{Path: t.Path, Rate: uint64(t.Rate)})
+		}
+		return out
+	}
+	out := &model.Blkio{Weight: b.Weight,
+		DeviceReadBps: throttle(b.DeviceReadBps), DeviceReadIOps: throttle(b.DeviceReadIOps),
+		DeviceWriteBps: throttle(b.DeviceWriteBps), DeviceWriteIOps: throttle(b.DeviceWriteIOps)}
+	for _, w := range b.WeightDevice {
+		out.WeightDevice = append(out.WeightDevice, model.WeightDevice{Path: w.Path, Weight: w.Weight})
+	}
+	return out
+}
+
+func hooks(in []types.ServiceHook) []model.Hook {
+	var out []model.Hook
+	for _, h := range in {
+		hk := model.Hook{Command: command(h.Command), User: h.User, Privileged: h.Privileged, WorkingDir: h.WorkingDir}
+		if len(h.Environment) > 0 {
+			hk.Environment = map[string]*string(h.Environment)
+		}
+		out = append(out, hk)
+	}
+	return out
 }

@@ -118,6 +118,42 @@ type Service struct {
 	Healthcheck *Healthcheck
 	Logging     *Logging
 
+	// Namespaces: "" (the engine's default), host, private, shareable
+	// (ipc), service:NAME (replica 1 of that service's) or container:NAME.
+	Ipc string
+	Pid string
+	Uts string
+	// VolumesFrom as compose writes it: SERVICE[:ro|:rw] or
+	// container:NAME[:ro|:rw].
+	VolumesFrom   []string
+	Links         []string // SERVICE[:ALIAS]
+	ExternalLinks []string // CONTAINER[:ALIAS]
+	GroupAdd      []string
+	DNSSearch     []string
+	DNSOpts       []string
+	Runtime       string
+	MacAddress    string
+	Annotations   map[string]string
+	UseAPISocket  bool // the engine's socket mounted at /var/run/docker.sock
+
+	CPUShares         int64
+	CPUQuota          int64
+	CPUPeriod         int64
+	CPUSet            string
+	MemReservation    int64 // mem_reservation, or deploy.resources.reservations.memory
+	MemSwapLimit      int64 // memswap_limit: memory + swap; -1 unlimited
+	OomScoreAdj       int64
+	OomKillDisable    bool
+	Blkio             *Blkio
+	Devices           []Device
+	DeviceCgroupRules []string
+	// DeviceRequests are gpus: and deploy.resources.reservations.devices.
+	DeviceRequests []DeviceRequest
+
+	// Lifecycle hooks, run as execs in the container.
+	PostStart []Hook // after each start
+	PreStop   []Hook // before each stop
+
 	Watch []WatchRule // develop.watch
 	Ext   ServiceExtension
 	// Attach is attach: false (attached up neither shows the service's
@@ -176,6 +212,53 @@ type SSHKey struct {
 // sharing a build are built once per run.
 func (b *Build) Key() string { return hashJSON(b) }
 
+// Hook is one post_start or pre_stop command.
+type Hook struct {
+	Command     []string
+	User        string
+	Privileged  bool
+	WorkingDir  string
+	Environment map[string]*string
+}
+
+// Blkio is blkio_config: block I/O weights and throttles.
+type Blkio struct {
+	Weight          uint16
+	WeightDevice    []WeightDevice
+	DeviceReadBps   []ThrottleDevice
+	DeviceReadIOps  []ThrottleDevice
+	DeviceWriteBps  []ThrottleDevice
+	DeviceWriteIOps []ThrottleDevice
+}
+
+// WeightDevice is one device's block I/O weight.
+type WeightDevice struct {
+	Path   string
+	Weight uint16
+}
+
+// ThrottleDevice is one device's rate limit (bytes or operations a second).
+type ThrottleDevice struct {
+	Path string
+	Rate uint64
+}
+
+// Device maps a host device into the container.
+type Device struct {
+	Source      string
+	Target      string
+	Permissions string // cgroup permissions, e.g. rwm
+}
+
+// DeviceRequest asks a device driver (nvidia, cdi) for devices.
+type DeviceRequest struct {
+	Driver       string
+	Count        int64 // -1: all
+	IDs          []string
+	Capabilities []string
+	Options      map[string]string
+}
+
 // Port is one published or exposed port.
 type Port struct {
 	Target    uint32 // container port
@@ -201,6 +284,10 @@ type Mount struct {
 	CreateHostPath bool
 	// Volume options.
 	NoCopy bool
+	// SELinux relabels a bind: "z" (shared) or "Z" (private).
+	SELinux string
+	// Subpath mounts a directory inside the volume (API 1.45+).
+	Subpath string
 	// Tmpfs options.
 	TmpfsSize int64
 }
@@ -209,6 +296,9 @@ type Mount struct {
 type ServiceNetwork struct {
 	Aliases     []string
 	IPv4Address string
+	IPv6Address string
+	MacAddress  string
+	DriverOpts  map[string]string
 	Priority    int
 }
 
