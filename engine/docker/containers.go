@@ -19,15 +19,11 @@ import (
 // configs in. Whatever fails after the engine made the container
 // removes it again, so no half-made container is left behind.
 func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *model.Service, number int, o engine.CreateOptions) (string, error) {
-	mode := svc.NetworkMode
-	if target, ok := strings.CutPrefix(mode, "service:"); ok {
-		id, err := r.firstContainer(ctx, p.Name, target)
-		if err != nil {
-			return "", fmt.Errorf("service %q: network_mode %s: %w", svc.Name, mode, err)
-		}
-		mode = "container:" + id
+	rf, err := r.resolveRefs(ctx, p, svc)
+	if err != nil {
+		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
-	s, err := containerSpec(p, svc, number, o, mode)
+	s, err := containerSpec(p, svc, number, o, rf)
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
@@ -51,13 +47,19 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 		}
 	}
 	anonymousVolumes(s.host, p, imageVolumes, old)
-	res, err := r.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: s.config, HostConfig: s.host, NetworkingConfig: s.network, Platform: s.platform, Name: s.name,
-	})
+	var id string
+	if s.mac != "" {
+		id, err = r.createWithMac(ctx, s)
+	} else {
+		var res client.ContainerCreateResult
+		res, err = r.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config: s.config, HostConfig: s.host, NetworkingConfig: s.network, Platform: s.platform, Name: s.name,
+		})
+		id = res.ID
+	}
 	if err != nil {
 		return "", fmt.Errorf("unable to create container %s: %w", s.name, r.engineError(err))
 	}
-	id := res.ID
 	// A replacement's volumes may be the old container's: its undoing
 	// leaves every volume alone (fresh ones are labelled for down -v).
 	undo := func() { _ = r.RemoveContainer(context.WithoutCancel(ctx), id, o.Replace == "") }
@@ -100,25 +102,6 @@ func (r *Runtime) RenameContainer(ctx context.Context, id, name string) error {
 		return fmt.Errorf("unable to rename container %s to %s: %w", shortID(id), name, r.engineError(err))
 	}
 	return nil
-}
-
-// firstContainer finds the container network_mode service:x joins:
-// replica 1 of x, else any of its replicas.
-func (r *Runtime) firstContainer(ctx context.Context, project, service string) (string, error) {
-	res, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.
-		Add("label", model.LabelProject+"="+project, model.LabelService+"="+service, model.LabelOneOff+"="+oneOffLabel(false))})
-	if err != nil {
-		return "", r.engineError(err)
-	}
-	for _, c := range res.Items {
-		if c.Labels[model.LabelNumber] == "1" {
-			return c.ID, nil
-		}
-	}
-	if len(res.Items) > 0 {
-		return res.Items[0].ID, nil
-	}
-	return "", fmt.Errorf("service %q has no container yet: it must be created first (depends_on)", service)
 }
 
 // StartContainer starts a created or stopped container.

@@ -216,9 +216,15 @@ func publishedPorts(pm network.PortMap) []model.PublishedPort {
 		if len(bindings) == 0 {
 			out = append(out, model.PublishedPort{Target: port.Num(), Protocol: string(port.Proto())})
 		}
+		v4any := map[string]bool{} // host ports bound on every IPv4 address
 		for _, b := range bindings {
-			if b.HostIP.IsValid() && b.HostIP.Is6() && b.HostIP.IsUnspecified() {
-				continue // the IPv6 twin of a 0.0.0.0 binding
+			if !b.HostIP.IsValid() || b.HostIP == netip.IPv4Unspecified() {
+				v4any[b.HostPort] = true
+			}
+		}
+		for _, b := range bindings {
+			if b.HostIP.IsValid() && b.HostIP.Is6() && b.HostIP.IsUnspecified() && v4any[b.HostPort] {
+				continue // the IPv6 twin of a 0.0.0.0 binding; a [::] binding alone is listed
 			}
 			hp, _ := strconv.Atoi(b.HostPort)
 			ip := ""

@@ -213,12 +213,22 @@ func exitFromStatus(status string) int {
 func summaryPorts(ps []container.PortSummary) []model.PublishedPort {
 	var out []model.PublishedPort
 	seen := map[model.PublishedPort]bool{}
+	type key struct {
+		port  uint16
+		proto string
+	}
+	v4any := map[key]bool{} // host ports bound on every IPv4 address
 	for _, p := range ps {
-		if p.PublicPort != 0 && p.IP.IsValid() && p.IP.Is6() && p.IP.IsUnspecified() {
-			continue // the IPv6 twin of a 0.0.0.0 binding
+		if p.PublicPort != 0 && (!p.IP.IsValid() || p.IP == netip.IPv4Unspecified()) {
+			v4any[key{p.PublicPort, p.Type}] = true
+		}
+	}
+	for _, p := range ps {
+		if p.PublicPort != 0 && p.IP.IsValid() && p.IP.Is6() && p.IP.IsUnspecified() && v4any[key{p.PublicPort, p.Type}] {
+			continue // the IPv6 twin of a 0.0.0.0 binding; a [::] binding alone is listed
 		}
 		ip := ""
-		if p.IP.IsValid() && p.IP != netip.IPv4Unspecified() && !(p.IP.Is6() && p.IP.IsUnspecified()) {
+		if p.IP.IsValid() && p.IP != netip.IPv4Unspecified() {
 			ip = p.IP.String()
 		}
 		pp := model.PublishedPort{HostIP: ip, HostPort: p.PublicPort, Target: p.PrivatePort, Protocol: p.Type}

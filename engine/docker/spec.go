@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"path"
 	"sort"
@@ -28,6 +29,10 @@ type spec struct {
 	network  *network.NetworkingConfig
 	platform *ocispec.Platform
 	extra    []namedEndpoint
+	// mac is the container-wide MAC address for an engine older than API
+	// 1.44, which reads it from the create request's Config (a field the
+	// client's Config type no longer has; see createWithMac).
+	mac string
 }
 
 type namedEndpoint struct {
@@ -82,10 +87,10 @@ func containerLabels(p *model.Project, svc *model.Service, number int, o engine.
 }
 
 // containerSpec maps every field of a service onto the engine's
-// container configuration. networkMode resolves network_mode
-// service:x to container:<id>; it is done by the caller, which may ask
-// the engine. The function is otherwise pure.
-func containerSpec(p *model.Project, svc *model.Service, number int, o engine.CreateOptions, networkMode string) (*spec, error) {
+// container configuration. What needs the engine (service: references
+// resolved to containers, the API version) comes in rf, which the caller
+// fills (resolveRefs). The function is otherwise pure.
+func containerSpec(p *model.Project, svc *model.Service, number int, o engine.CreateOptions, rf refs) (*spec, error) {
 	s := &spec{name: containerName(p, svc, number, o)}
 	cfg := &container.Config{
 		Image:        svc.Image,
@@ -189,19 +194,22 @@ func containerSpec(p *model.Project, svc *model.Service, number int, o engine.Cr
 			return nil, err
 		}
 	}
-	if err := mapMounts(p, svc, host); err != nil {
+	if err := mapMounts(p, svc, host, rf); err != nil {
+		return nil, err
+	}
+	if err := mapEngineFields(svc, rf, host); err != nil {
 		return nil, err
 	}
 
 	s.config, s.host = cfg, host
 	s.network = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
-	switch mode := networkMode; {
+	switch mode := rf.networkMode; {
 	case mode == "host" || mode == "none" || strings.HasPrefix(mode, "container:"):
 		host.NetworkMode = container.NetworkMode(mode)
 	case mode != "" && mode != "default" && len(svc.Networks) == 0:
 		host.NetworkMode = container.NetworkMode(mode) // e.g. bridge
 	default:
-		if err := s.mapNetworks(p, svc, number, o); err != nil {
+		if err := s.mapNetworks(p, svc, number, o, rf); err != nil {
 			return nil, err
 		}
 	}
@@ -271,7 +279,7 @@ func anonymousVolumes(host *container.HostConfig, p *model.Project, imageVolumes
 
 // mapNetworks joins the service's networks: the one of highest priority
 // (then by name) at create, the others after.
-func (s *spec) mapNetworks(p *model.Project, svc *model.Service, number int, o engine.CreateOptions) error {
+func (s *spec) mapNetworks(p *model.Project, svc *model.Service, number int, o engine.CreateOptions, rf refs) error {
 	keys := make([]string, 0, len(svc.Networks))
 	for k := range svc.Networks {
 		keys = append(keys, k)
@@ -283,6 +291,13 @@ func (s *spec) mapNetworks(p *model.Project, svc *model.Service, number int, o e
 		}
 		return keys[i] < keys[j]
 	})
+	if len(keys) > 0 {
+		mac, err := mainMac(svc, keys[0], rf)
+		if err != nil {
+			return err
+		}
+		s.mac = mac
+	}
 	for i, k := range keys {
 		sn := svc.Networks[k]
 		netName := k
@@ -302,13 +317,41 @@ func (s *spec) mapNetworks(p *model.Project, svc *model.Service, number int, o e
 			aliases = append(aliases, svc.Name)
 			aliases = append(aliases, sn.Aliases...)
 		}
-		es := &network.EndpointSettings{Aliases: dedupe(aliases)}
+		es := &network.EndpointSettings{Aliases: dedupe(aliases), DriverOpts: sn.DriverOpts}
+		if i == 0 {
+			// As Compose: links are the main network's (on a user-defined
+			// network the engine makes them aliases of the linked container).
+			es.Links = rf.links
+		}
+		if sn.IPv4Address != "" || sn.IPv6Address != "" {
+			es.IPAMConfig = &network.EndpointIPAMConfig{}
+		}
 		if sn.IPv4Address != "" {
 			a, err := netip.ParseAddr(sn.IPv4Address)
 			if err != nil || !a.Is4() {
 				return fmt.Errorf("network %s: ipv4_address %q is not an IPv4 address", k, sn.IPv4Address)
 			}
-			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: a}
+			es.IPAMConfig.IPv4Address = a
+		}
+		if sn.IPv6Address != "" {
+			a, err := netip.ParseAddr(sn.IPv6Address)
+			if err != nil || !a.Is6() || a.Is4In6() {
+				return fmt.Errorf("network %s: ipv6_address %q is not an IPv6 address", k, sn.IPv6Address)
+			}
+			es.IPAMConfig.IPv6Address = a
+		}
+		if rf.apiAtLeast("1.44") {
+			mac := sn.MacAddress
+			if i == 0 && mac == "" {
+				mac = svc.MacAddress
+			}
+			if mac != "" {
+				hw, err := net.ParseMAC(mac)
+				if err != nil {
+					return fmt.Errorf("network %s: mac_address %q is not a MAC address", k, mac)
+				}
+				es.MacAddress = network.HardwareAddr(hw)
+			}
 		}
 		if i == 0 {
 			s.host.NetworkMode = container.NetworkMode(netName)
@@ -333,16 +376,29 @@ func dedupe(in []string) []string {
 }
 
 // mapMounts turns the service's volumes and tmpfs into mounts.
-func mapMounts(p *model.Project, svc *model.Service, host *container.HostConfig) error {
+func mapMounts(p *model.Project, svc *model.Service, host *container.HostConfig, rf refs) error {
 	for _, m := range svc.Volumes {
 		switch m.Type {
 		case model.MountBind:
-			if m.CreateHostPath {
+			if m.CreateHostPath || m.SELinux != "" {
+				// SELinux relabelling (:z, :Z) exists only in the Binds
+				// form, which also creates a missing host directory.
 				// Binds, not Mounts: on API 1.41 only a bind in Binds makes
 				// the engine create a missing host directory.
-				bind := m.Source + ":" + m.Target
+				var opts []string
 				if m.ReadOnly {
-					bind += ":ro"
+					opts = append(opts, "ro")
+				}
+				switch m.SELinux {
+				case "":
+				case "z", "Z":
+					opts = append(opts, m.SELinux)
+				default:
+					return fmt.Errorf("volume %s: bind.selinux %q: use z (shared) or Z (private)", m.Target, m.SELinux)
+				}
+				bind := m.Source + ":" + m.Target
+				if len(opts) > 0 {
+					bind += ":" + strings.Join(opts, ",")
 				}
 				host.Binds = append(host.Binds, bind)
 				continue
@@ -356,8 +412,16 @@ func mapMounts(p *model.Project, svc *model.Service, host *container.HostConfig)
 				source = v.Name
 			}
 			mt := mount.Mount{Type: mount.TypeVolume, Source: source, Target: m.Target, ReadOnly: m.ReadOnly}
-			if m.NoCopy || source == "" {
+			if m.NoCopy || source == "" || m.Subpath != "" {
 				mt.VolumeOptions = &mount.VolumeOptions{NoCopy: m.NoCopy}
+			}
+			if m.Subpath != "" {
+				// An older engine ignores the field and would mount the
+				// whole volume where a directory of it was asked for.
+				if !rf.apiAtLeast("1.45") {
+					return fmt.Errorf("volume %s: %w", m.Target, rf.tooOld("volume.subpath", "1.45"))
+				}
+				mt.VolumeOptions.Subpath = m.Subpath
 			}
 			if source == "" {
 				// Anonymous: labelled so that the project's cleanup finds it.

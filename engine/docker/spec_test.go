@@ -68,7 +68,7 @@ func fullService() (*model.Project, *model.Service) {
 
 func TestContainerSpecMapsEveryField(t *testing.T) {
 	p, svc := fullService()
-	s, err := containerSpec(p, svc, 2, engine.CreateOptions{Replace: "old-id"}, svc.NetworkMode)
+	s, err := containerSpec(p, svc, 2, engine.CreateOptions{Replace: "old-id"}, refs{networkMode: svc.NetworkMode})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestContainerSpecMapsEveryField(t *testing.T) {
 
 func TestContainerSpecOneOffAndOverrides(t *testing.T) {
 	p, svc := fullService()
-	s, err := containerSpec(p, svc, 1, engine.CreateOptions{OneOff: true, Command: []string{"sh"}, Tty: ptr(false), Stdin: true, AutoRemove: true, NoPorts: true}, "")
+	s, err := containerSpec(p, svc, 1, engine.CreateOptions{OneOff: true, Command: []string{"sh"}, Tty: ptr(false), Stdin: true, AutoRemove: true, NoPorts: true}, refs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestContainerSpecOneOffAndOverrides(t *testing.T) {
 	}
 
 	svc.ContainerName = "fixed"
-	s, _ = containerSpec(p, svc, 1, engine.CreateOptions{}, "")
+	s, _ = containerSpec(p, svc, 1, engine.CreateOptions{}, refs{})
 	if s.name != "fixed" {
 		t.Errorf("container_name ignored: %q", s.name)
 	}
@@ -196,7 +196,7 @@ func TestContainerSpecOneOffAndOverrides(t *testing.T) {
 func TestContainerSpecNetworkModes(t *testing.T) {
 	p, svc := fullService()
 	for mode, want := range map[string]string{"host": "host", "none": "none", "container:abc": "container:abc"} {
-		s, err := containerSpec(p, svc, 1, engine.CreateOptions{}, mode)
+		s, err := containerSpec(p, svc, 1, engine.CreateOptions{}, refs{networkMode: mode})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +209,7 @@ func TestContainerSpecNetworkModes(t *testing.T) {
 func TestContainerSpecHealthcheckNone(t *testing.T) {
 	p, svc := fullService()
 	svc.Healthcheck = &model.Healthcheck{Disable: true}
-	s, _ := containerSpec(p, svc, 1, engine.CreateOptions{}, "")
+	s, _ := containerSpec(p, svc, 1, engine.CreateOptions{}, refs{})
 	if !slices.Equal(s.config.Healthcheck.Test, []string{"NONE"}) {
 		t.Errorf("disabled healthcheck = %v", s.config.Healthcheck.Test)
 	}
@@ -231,7 +231,7 @@ func TestContainerSpecBadInput(t *testing.T) {
 	} {
 		p, svc := fullService()
 		mutate(svc)
-		if _, err := containerSpec(p, svc, 1, engine.CreateOptions{}, ""); err == nil {
+		if _, err := containerSpec(p, svc, 1, engine.CreateOptions{}, refs{}); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
@@ -268,7 +268,7 @@ func TestAnonymousVolumesAreLabelledAndCarriedOverOnRecreate(t *testing.T) {
 	p, svc := fullService()
 	// The replacement is made under Compose's temporary name, but answers
 	// on its networks to the name it is about to take.
-	s, err := containerSpec(p, svc, 2, engine.CreateOptions{Name: "0123456789ab_demo-api-2", Replace: "0123456789abcdef"}, "")
+	s, err := containerSpec(p, svc, 2, engine.CreateOptions{Name: "0123456789ab_demo-api-2", Replace: "0123456789abcdef"}, refs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestAnonymousVolumesAreLabelledAndCarriedOverOnRecreate(t *testing.T) {
 	}
 
 	// -V (no old mounts): every anonymous volume is a fresh, labelled one.
-	s, _ = containerSpec(p, svc, 2, engine.CreateOptions{}, "")
+	s, _ = containerSpec(p, svc, 2, engine.CreateOptions{}, refs{})
 	anonymousVolumes(s.host, p, []string{"/var/lib/img"}, nil)
 	for _, m := range s.host.Mounts {
 		if m.Type == mount.TypeVolume && m.Source == "" && (m.VolumeOptions == nil || m.VolumeOptions.Labels[model.LabelProject] != "demo") {

@@ -1,0 +1,192 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"devstack/engine/model"
+)
+
+// resolveRefs fills what containerSpec needs from the engine. A
+// service:NAME reference (network_mode, ipc, pid, volumes_from, links)
+// names replica 1 of that service, as Compose resolves it; compose-go
+// has made each such service a dependency, so it exists by now.
+func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.Service) (refs, error) {
+	rf := refs{apiVersion: r.api.ClientVersion(), socket: r.engineSocket()}
+	var err error
+	ns := func(field, mode string) string {
+		target, ok := strings.CutPrefix(mode, "service:")
+		if !ok || err != nil {
+			return mode
+		}
+		cs, e := r.serviceContainers(ctx, p.Name, target)
+		if e != nil || len(cs) == 0 {
+			err = fmt.Errorf("%s %s: %w", field, mode, noContainer(target, e))
+			return mode
+		}
+		return "container:" + cs[0].ID
+	}
+	rf.networkMode = ns("network_mode", svc.NetworkMode)
+	rf.ipc = ns("ipc", svc.Ipc)
+	rf.pid = ns("pid", svc.Pid)
+	if err != nil {
+		return rf, err
+	}
+	for _, v := range svc.VolumesFrom {
+		// SERVICE[:ro|:rw] or container:NAME[:ro|:rw]
+		source, mode := v, ""
+		if i := strings.LastIndex(v, ":"); i > 0 && (v[i+1:] == "ro" || v[i+1:] == "rw") {
+			source, mode = v[:i], v[i:]
+		}
+		if name, ok := strings.CutPrefix(source, "container:"); ok {
+			rf.volumesFrom = append(rf.volumesFrom, name+mode)
+			continue
+		}
+		cs, e := r.serviceContainers(ctx, p.Name, source)
+		if e != nil || len(cs) == 0 {
+			return rf, fmt.Errorf("volumes_from %s: %w", v, noContainer(source, e))
+		}
+		rf.volumesFrom = append(rf.volumesFrom, cs[0].ID+mode)
+	}
+	for _, l := range svc.Links {
+		target, alias, _ := strings.Cut(l, ":")
+		if alias == "" {
+			alias = target
+		}
+		cs, e := r.serviceContainers(ctx, p.Name, target)
+		if e != nil || len(cs) == 0 {
+			return rf, fmt.Errorf("links %s: %w", l, noContainer(target, e))
+		}
+		// The alias names replica 1; every replica keeps its own name.
+		for i, c := range cs {
+			name := containerNameOf(c)
+			if i == 0 {
+				rf.links = append(rf.links, name+":"+alias)
+			}
+			if alias != name {
+				rf.links = append(rf.links, name+":"+name)
+			}
+		}
+	}
+	for _, l := range svc.ExternalLinks {
+		name, alias, _ := strings.Cut(l, ":")
+		if alias == "" {
+			alias = name
+		}
+		rf.links = append(rf.links, name+":"+alias)
+	}
+	return rf, nil
+}
+
+func noContainer(service string, err error) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("service %q has no container yet: it must be created first (depends_on)", service)
+}
+
+// serviceContainers lists a service's containers (not one-offs), replica
+// 1 first.
+func (r *Runtime) serviceContainers(ctx context.Context, project, service string) ([]container.Summary, error) {
+	res, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.
+		Add("label", model.LabelProject+"="+project, model.LabelService+"="+service, model.LabelOneOff+"="+oneOffLabel(false))})
+	if err != nil {
+		return nil, r.engineError(err)
+	}
+	cs := res.Items
+	number := func(c container.Summary) int {
+		n, err := strconv.Atoi(c.Labels[model.LabelNumber])
+		if err != nil {
+			return 1 << 30
+		}
+		return n
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return number(cs[i]) < number(cs[j]) })
+	return cs, nil
+}
+
+func containerNameOf(c container.Summary) string {
+	for _, n := range c.Names {
+		if n = strings.TrimPrefix(n, "/"); !strings.Contains(n, "/") {
+			return n
+		}
+	}
+	return c.ID
+}
+
+// engineSocket is the path of the engine's socket on the engine's own
+// machine, which use_api_socket mounts: the unix socket this engine is
+// reached on, the remote socket an ssh:// engine is reached through, or
+// the usual /var/run/docker.sock for tcp:// (the engine does not say).
+func (r *Runtime) engineSocket() string {
+	switch {
+	case r.ssh != nil:
+		return r.ssh.socket
+	case strings.HasPrefix(r.host, "unix://"):
+		return strings.TrimPrefix(r.host, "unix://")
+	}
+	return "/var/run/docker.sock"
+}
+
+// createWithMac creates a container whose create request carries the
+// container-wide MacAddress an engine older than API 1.44 reads. The
+// client's Config type has dropped that field, so the request is written
+// here and sent over the client's own dialer (a unix socket, TLS, or the
+// SSH connection alike).
+func (r *Runtime) createWithMac(ctx context.Context, s *spec) (string, error) {
+	body := struct {
+		*container.Config
+		MacAddress       string `json:"MacAddress"`
+		HostConfig       *container.HostConfig
+		NetworkingConfig any `json:"NetworkingConfig,omitempty"`
+	}{s.config, s.mac, s.host, s.network}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return "", err
+	}
+	dial := r.api.Dialer()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}}
+	q := url.Values{}
+	q.Set("name", s.name)
+	if s.platform != nil {
+		q.Set("platform", s.platform.OS+"/"+s.platform.Architecture)
+	}
+	u := "http://engine/v" + r.api.ClientVersion() + "/containers/create?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(raw))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", r.unreachable(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		var e struct{ Message string }
+		if json.Unmarshal(data, &e) == nil && e.Message != "" {
+			return "", errors.New(e.Message)
+		}
+		return "", fmt.Errorf("the engine answered %s", resp.Status)
+	}
+	var out container.CreateResponse
+	if err := json.Unmarshal(data, &out); err != nil {
+		return "", fmt.Errorf("unable to read the engine's answer to a create: %w", err)
+	}
+	return out.ID, nil
+}
