@@ -581,11 +581,22 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 				return err
 			}
 		}
-		return explainStart(svc, rt.StartContainer(ctx, a.id(o)))
+		if err := explainStart(svc, rt.StartContainer(ctx, a.id(o))); err != nil || svc == nil {
+			return err
+		}
+		return a.runHooks(ctx, "post_start", svc.PostStart, svc, o.Name, a.id(o), o.Number)
 	case plan.Stop:
+		if svc != nil {
+			if err := a.runHooks(ctx, "pre_stop", svc.PreStop, svc, o.Name, a.id(o), o.Number); err != nil && !strings.Contains(err.Error(), "is not running") {
+				return err
+			}
+		}
 		return a.stop(ctx, o, svc)
 	case plan.Restart:
-		return rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc))
+		if err := rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc)); err != nil || svc == nil {
+			return err
+		}
+		return a.runHooks(ctx, "post_start", svc.PostStart, svc, o.Name, a.id(o), o.Number)
 	case plan.Remove:
 		return a.remove(ctx, o)
 	case plan.WaitHealthy, plan.WaitCompleted, plan.Confirm:
