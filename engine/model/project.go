@@ -9,6 +9,7 @@ package model
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -165,6 +166,38 @@ type Service struct {
 	// own hash (engine/load/hash.go), so that the two tools agree on which
 	// containers are up to date; projects made in code use Hash.
 	ConfigHash string
+}
+
+// ContainerRefs names the services whose containers this service's
+// containers are made with: network_mode, ipc and pid of service:NAME,
+// volumes_from a service and links. Those containers must exist before
+// one of this service is created, and a new one of theirs means a new
+// one of this service (it holds their old container's ID).
+func (s *Service) ContainerRefs() []string {
+	seen := map[string]bool{}
+	for _, mode := range []string{s.NetworkMode, s.Ipc, s.Pid} {
+		if name, ok := strings.CutPrefix(mode, "service:"); ok {
+			seen[name] = true
+		}
+	}
+	for _, v := range s.VolumesFrom {
+		if !strings.HasPrefix(v, "container:") {
+			name, _, _ := strings.Cut(v, ":")
+			seen[name] = true
+		}
+	}
+	for _, l := range s.Links {
+		name, _, _ := strings.Cut(l, ":")
+		seen[name] = true
+	}
+	out := make([]string, 0, len(seen))
+	for name := range seen {
+		if name != "" && name != s.Name {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Build is a service's build: section.

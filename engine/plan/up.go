@@ -191,6 +191,8 @@ func SharedImages(o *Op) []string {
 // condition is met, and whether anything about the service changed.
 type readiness struct {
 	started   []*Op // ops after which every replica runs (nil: already running)
+	created   []*Op // ops after which every new replica exists under its name
+	replaced  bool  // a replica is a new container (created or recreated)
 	healthy   []*Op
 	completed []*Op
 	changed   bool              // a replica was created, recreated or started
@@ -283,7 +285,17 @@ func Up(p *model.Project, obs model.Observed, o UpOptions) (pl *Plan, err error)
 				restartDeps = true
 			}
 		}
-		r := planService(pl, p, svc, byService[name], obs.Images[svc.Image], o, infra, after, restartDeps, needs[name])
+		// A container made with another service's (network_mode,
+		// ipc, pid, volumes_from, links) is created once that one
+		// exists, and made anew when that one is.
+		var refs refsOf
+		for _, ref := range svc.ContainerRefs() {
+			if r := ready[ref]; r != nil {
+				refs.created = append(refs.created, r.created...)
+				refs.replaced = refs.replaced || r.replaced
+			}
+		}
+		r := planService(pl, p, svc, byService[name], obs.Images[svc.Image], o, infra, after, restartDeps, needs[name], refs)
 		ready[name] = r
 	}
 
@@ -337,8 +349,15 @@ func Up(p *model.Project, obs model.Observed, o UpOptions) (pl *Plan, err error)
 
 // planService adds the ops of one service's replicas and returns when its
 // dependency conditions are met.
+// refsOf is what a service's containers need of the containers they are
+// made with (model.Service.ContainerRefs).
+type refsOf struct {
+	created  []*Op // a create follows these
+	replaced bool  // one of them is new: recreate
+}
+
 func planService(pl *Plan, p *model.Project, svc *model.Service, existing []model.Container, imageID string, o UpOptions,
-	infra, after []*Op, restartDeps bool, needs map[string]bool) *readiness {
+	infra, after []*Op, restartDeps bool, needs map[string]bool, refs refsOf) *readiness {
 	r := &readiness{kept: map[string]string{}, settled: map[string]bool{}}
 	// One container per replica number, the newest; older ones of the
 	// same number are left over from a replacement cut short (the old
@@ -374,23 +393,31 @@ func planService(pl *Plan, p *model.Project, svc *model.Service, existing []mode
 		}
 		var started *Op
 		keptID := "" // the ID waits use when the container is kept as it is
+		reason := ""
+		if exists {
+			reason = recreateReason(svc, c, imageID, o)
+			if reason == "" && refs.replaced {
+				reason = "a container it is made with was replaced"
+			}
+		}
 		switch {
 		case !exists && o.StartOnly:
 			continue
 		case !exists:
-			create := pl.add(Op{Kind: Create, Service: svc.Name, Name: name, Number: n}, append(ids(infra), ids(freed)...)...)
+			create := pl.add(Op{Kind: Create, Service: svc.Name, Name: name, Number: n}, append(append(ids(infra), ids(freed)...), ids(refs.created)...)...)
 			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, Number: n}, append(ids(after), create.ID)...)
-			r.changed = true
-		case !o.StartOnly && !o.NoRecreate && recreateReason(svc, c, imageID, o) != "":
-			reason := recreateReason(svc, c, imageID, o)
+			r.created = append(r.created, create)
+			r.changed, r.replaced = true, true
+		case !o.StartOnly && !o.NoRecreate && reason != "":
 			temp := TempName(c.ID, name)
 			create := pl.add(Op{Kind: Create, Service: svc.Name, Name: temp, Number: n, Reason: reason,
-				Replaces: &Replacement{ID: c.ID, Name: c.Name, RenewVolumes: o.RenewAnonVolumes}}, ids(infra)...)
+				Replaces: &Replacement{ID: c.ID, Name: c.Name, RenewVolumes: o.RenewAnonVolumes}}, append(ids(infra), ids(refs.created)...)...)
 			stop := pl.add(Op{Kind: Stop, Service: svc.Name, Name: c.Name, ContainerID: c.ID, Number: n, Reason: reason}, create.ID)
 			rm := pl.add(Op{Kind: Remove, Service: svc.Name, Name: c.Name, ContainerID: c.ID, Number: n, Reason: reason}, stop.ID)
 			rename := pl.add(Op{Kind: Rename, Service: svc.Name, Name: temp, Number: n, To: name}, append(ids(freed), rm.ID)...)
 			started = pl.add(Op{Kind: Start, Service: svc.Name, Name: name, Number: n}, append(ids(after), rename.ID)...)
-			r.changed = true
+			r.created = append(r.created, rename)
+			r.changed, r.replaced = true, true
 		default:
 			keptID = c.ID
 			var renamed *Op
