@@ -137,6 +137,7 @@ func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
 			return err
 		}
 	}
+	p = withRefHashes(p, obs)
 	pl, err := plan.Up(p, obs, plan.UpOptions{
 		Services:           o.Services,
 		ForceRecreate:      o.ForceRecreate,

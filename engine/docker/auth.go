@@ -213,3 +213,29 @@ func buildAuths() (map[string]registry.AuthConfig, error) {
 	}
 	return out, nil
 }
+
+// credentialsFile is a docker CLI config.json holding the credentials of
+// every registry this machine's docker config knows (helpers asked), as
+// Compose gives a use_api_socket container: its own docker CLI then pulls
+// and pushes as the user does.
+func credentialsFile() ([]byte, error) {
+	auths, err := buildAuths()
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		Auth          string `json:"auth,omitempty"`
+		IdentityToken string `json:"identitytoken,omitempty"`
+	}
+	out := struct {
+		Auths map[string]entry `json:"auths"`
+	}{Auths: map[string]entry{}}
+	for host, a := range auths {
+		e := entry{IdentityToken: a.IdentityToken}
+		if a.Username != "" || a.Password != "" {
+			e.Auth = base64.StdEncoding.EncodeToString([]byte(a.Username + ":" + a.Password))
+		}
+		out.Auths[host] = e
+	}
+	return json.MarshalIndent(out, "", "\t")
+}

@@ -27,6 +27,10 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
+	if h, ok := svc.RefHash(rf.ids); ok {
+		// Compose hashes the service with its references resolved.
+		s.config.Labels[model.LabelConfigHash] = h
+	}
 	imageID, imageVolumes, err := r.imageVolumes(ctx, svc.Image)
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)

@@ -51,6 +51,12 @@ func collectFiles(p *model.Project, svc *model.Service) ([]injected, error) {
 					return fmt.Errorf("unable to read %s %q: %w", kind, ref.Source, err)
 				}
 				f.data = b
+			case obj.Credentials:
+				b, err := credentialsFile()
+				if err != nil {
+					return fmt.Errorf("%s %q: the docker CLI's credentials: %w", kind, ref.Source, err)
+				}
+				f.data = b
 			case obj.Environment != "":
 				v, ok := p.Environment[obj.Environment]
 				if !ok {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -25,7 +24,7 @@ import (
 // names replica 1 of that service, as Compose resolves it; compose-go
 // has made each such service a dependency, so it exists by now.
 func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.Service) (refs, error) {
-	rf := refs{apiVersion: r.api.ClientVersion(), socket: r.engineSocket()}
+	rf := refs{apiVersion: r.api.ClientVersion(), socket: r.engineSocket(), ids: map[string]string{}}
 	var err error
 	ns := func(field, mode string) string {
 		target, ok := strings.CutPrefix(mode, "service:")
@@ -37,6 +36,7 @@ func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.
 			err = fmt.Errorf("%s %s: %w", field, mode, noContainer(target, e))
 			return mode
 		}
+		rf.ids[target] = cs[0].ID
 		return "container:" + cs[0].ID
 	}
 	rf.networkMode = ns("network_mode", svc.NetworkMode)
@@ -59,6 +59,7 @@ func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.
 		if e != nil || len(cs) == 0 {
 			return rf, fmt.Errorf("volumes_from %s: %w", v, noContainer(source, e))
 		}
+		rf.ids[source] = cs[0].ID
 		rf.volumesFrom = append(rf.volumesFrom, cs[0].ID+mode)
 	}
 	for _, l := range svc.Links {
@@ -98,8 +99,8 @@ func noContainer(service string, err error) error {
 	return fmt.Errorf("service %q has no container yet: it must be created first (depends_on)", service)
 }
 
-// serviceContainers lists a service's containers (not one-offs), replica
-// 1 first.
+// serviceContainers lists a service's containers (not one-offs) by name,
+// as Compose picks the first of them.
 func (r *Runtime) serviceContainers(ctx context.Context, project, service string) ([]container.Summary, error) {
 	res, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.
 		Add("label", model.LabelProject+"="+project, model.LabelService+"="+service, model.LabelOneOff+"="+oneOffLabel(false))})
@@ -107,14 +108,7 @@ func (r *Runtime) serviceContainers(ctx context.Context, project, service string
 		return nil, r.engineError(err)
 	}
 	cs := res.Items
-	number := func(c container.Summary) int {
-		n, err := strconv.Atoi(c.Labels[model.LabelNumber])
-		if err != nil {
-			return 1 << 30
-		}
-		return n
-	}
-	sort.SliceStable(cs, func(i, j int) bool { return number(cs[i]) < number(cs[j]) })
+	sort.SliceStable(cs, func(i, j int) bool { return containerNameOf(cs[i]) < containerNameOf(cs[j]) })
 	return cs, nil
 }
 

@@ -23,6 +23,9 @@ type refs struct {
 	links       []string // container:alias, links and external_links
 	apiVersion  string   // negotiated; "" is taken as the newest
 	socket      string   // the engine's socket on its host (use_api_socket)
+	// ids are the containers the references resolved to (service ->
+	// container ID), with which the config hash is finished.
+	ids map[string]string
 }
 
 // apiAtLeast compares the engine's API version with min ("1.45").
@@ -133,7 +136,21 @@ func mapEngineFields(svc *model.Service, rf refs, host *container.HostConfig) er
 	if svc.UseAPISocket {
 		// The engine's own socket, on the engine's host: for a remote
 		// engine that is the remote machine's socket, not this one's.
-		host.Binds = append(host.Binds, rf.socket+":/var/run/docker.sock")
+		// The loader has added Compose's bind of /var/run/docker.sock;
+		// an engine listening elsewhere has its own path mounted there.
+		const sock = "/var/run/docker.sock"
+		found := false
+		for i, b := range host.Binds {
+			if src, rest, _ := strings.Cut(b, ":"); strings.HasPrefix(rest, sock) {
+				found = true
+				if src == sock && rf.socket != "" {
+					host.Binds[i] = rf.socket + ":" + rest
+				}
+			}
+		}
+		if !found && rf.socket != "" {
+			host.Binds = append(host.Binds, rf.socket+":"+sock)
+		}
 	}
 	return nil
 }

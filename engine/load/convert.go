@@ -47,11 +47,19 @@ func convert(cp *types.Project, files []string) (*model.Project, error) {
 	p.Ext = ext
 	for _, name := range slices.Sorted(maps.Keys(cp.Services)) {
 		cs := cp.Services[name]
+		if cs.UseAPISocket {
+			cs = withAPISocket(cs)
+			p.Configs[apiSocketConfig] = model.FileObject{Name: apiSocketConfig, Credentials: true}
+		}
 		svc, err := convertService(cp, cs, files)
 		if err != nil {
 			return nil, err
 		}
 		svc.ConfigHash = composeHash(cs)
+		svc.RefHashTemplate = refHashTemplate(cs)
+		if h, ok := svc.RefHash(nil); ok {
+			svc.ConfigHash = h // volumes_from only containers: no ID to wait for
+		}
 		p.Services = append(p.Services, svc)
 	}
 	if err := checkFileObjects(p, files); err != nil {

@@ -6,9 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"devstack/engine/model"
 )
 
 // composeHash is the config hash Docker Compose v2 writes on a container
@@ -157,4 +161,63 @@ var composeFieldOrder = []string{
 	"secrets", "security_opt", "shm_size", "stdin_open", "stop_grace_period", "stop_signal",
 	"storage_opt", "sysctls", "tmpfs", "tty", "ulimits", "use_api_socket", "user", "userns_mode", "uts",
 	"volume_driver", "volumes", "volumes_from", "working_dir", "post_start", "pre_stop",
+}
+
+// refHashTemplate is the text Compose hashes for a service whose
+// network_mode, ipc, pid or volumes_from name another service: Compose
+// hashes it after putting that service's first container ID in place of
+// the name (and a volumes_from entry without its :ro/:rw, as its
+// resolveServiceReferences writes it), so the hash can only be finished
+// once the ID is known (model.Service.RefHash). "" for other services.
+func refHashTemplate(s types.ServiceConfig) string {
+	changed := false
+	ns := func(mode string) string {
+		if name, ok := strings.CutPrefix(mode, types.ServicePrefix); ok {
+			changed = true
+			return types.ContainerPrefix + model.RefPlaceholder(name)
+		}
+		return mode
+	}
+	s.NetworkMode, s.Ipc, s.Pid = ns(s.NetworkMode), ns(s.Ipc), ns(s.Pid)
+	if len(s.VolumesFrom) > 0 {
+		vf := make([]string, len(s.VolumesFrom))
+		for i, v := range s.VolumesFrom {
+			spec := strings.Split(v, ":")
+			if spec[0] == "container" && len(spec) > 1 {
+				vf[i] = spec[1]
+			} else {
+				vf[i] = model.RefPlaceholder(spec[0])
+			}
+			changed = true
+		}
+		s.VolumesFrom = vf
+	}
+	if !changed {
+		return ""
+	}
+	return string(composeJSON(s))
+}
+
+// apiSocketConfig is the config use_api_socket gives a container: the
+// docker CLI's credentials, under Compose's own name for it.
+const apiSocketConfig = "#apisocket"
+
+// withAPISocket makes use_api_socket what Compose makes it before it
+// creates (and hashes) the service: a bind of the engine's socket, the
+// credentials as a config at /run/secrets/docker/config.json and
+// DOCKER_CONFIG pointing there (unless the service sets it).
+func withAPISocket(s types.ServiceConfig) types.ServiceConfig {
+	s.Volumes = append(slices.Clone(s.Volumes), types.ServiceVolumeConfig{
+		Type: types.VolumeTypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"})
+	env := maps.Clone(s.Environment)
+	if env == nil {
+		env = types.MappingWithEquals{}
+	}
+	if _, ok := env["DOCKER_CONFIG"]; !ok {
+		dir := "/run/secrets/docker"
+		env["DOCKER_CONFIG"] = &dir
+	}
+	s.Environment = env
+	s.Configs = append(slices.Clone(s.Configs), types.ServiceConfigObjConfig{Source: apiSocketConfig, Target: "/run/secrets/docker/config.json"})
+	return s
 }

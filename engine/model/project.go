@@ -8,6 +8,8 @@
 package model
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"sort"
 	"strings"
 	"time"
@@ -161,6 +163,13 @@ type Service struct {
 	// output nor watches its exit); nil or true: attached.
 	Attach *bool
 
+	// RefHashTemplate is, for a service whose network_mode, ipc, pid or
+	// volumes_from name another service, what Compose hashes once it has
+	// put that service's container ID in place of the name: the hashed
+	// text with RefPlaceholder(service) where the ID goes (see RefHash).
+	// "" when the service names none.
+	RefHashTemplate string
+
 	// ConfigHash identifies everything that, when changed, requires the
 	// container to be recreated. The loader fills it with Docker Compose's
 	// own hash (engine/load/hash.go), so that the two tools agree on which
@@ -198,6 +207,34 @@ func (s *Service) ContainerRefs() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// RefPlaceholder stands for the container ID of a service in a
+// RefHashTemplate.
+func RefPlaceholder(service string) string { return "@@devstack-ref:" + service + "@@" }
+
+// RefHash is the config hash with the containers the service is made
+// with in place (ids: service -> container ID), as Compose computes it
+// (it hashes the service after resolving those references); false when
+// the service has no template or an ID is missing.
+func (s *Service) RefHash(ids map[string]string) (string, bool) {
+	if s.RefHashTemplate == "" {
+		return "", false
+	}
+	text := s.RefHashTemplate
+	for _, ref := range s.ContainerRefs() {
+		ph := RefPlaceholder(ref)
+		if !strings.Contains(text, ph) {
+			continue // a link: Compose does not hash its container
+		}
+		id, ok := ids[ref]
+		if !ok || id == "" {
+			return "", false
+		}
+		text = strings.ReplaceAll(text, ph, id)
+	}
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:]), true
 }
 
 // Build is a service's build: section.
@@ -364,6 +401,9 @@ type FileObject struct {
 	Content     string // inline content (configs: content:)
 	Environment string // name of a variable holding the content
 	External    bool
+	// Credentials: the content is the docker CLI's registry credentials,
+	// as a config.json (use_api_socket gives them to the container).
+	Credentials bool
 }
 
 // FileRef is a service's reference to a secret or config.
