@@ -41,7 +41,7 @@ type MonitorOptions struct {
 // scale-ups) and, when the engine connection breaks, reports it and
 // reconnects by itself, resuming every stream.
 func (e *Engine) Monitor(ctx context.Context, p *model.Project, o MonitorOptions) error {
-	m := &monitor{e: e, p: p, o: o, followed: map[string]context.CancelFunc{}, running: map[string]bool{}, lastLine: map[string]time.Time{}, known: map[string]model.Container{}, replaced: map[string]bool{}, expect: map[string]bool{}, held: o.UpDone != nil}
+	m := &monitor{e: e, p: p, o: o, followed: map[string]context.CancelFunc{}, again: map[string]model.Container{}, running: map[string]bool{}, lastLine: map[string]time.Time{}, known: map[string]model.Container{}, replaced: map[string]bool{}, expect: map[string]bool{}, held: o.UpDone != nil}
 	want := map[string]bool{}
 	for _, s := range o.Services {
 		want[s] = true
@@ -104,6 +104,7 @@ type monitor struct {
 
 	mu       sync.Mutex
 	followed map[string]context.CancelFunc // container ID -> stops its log/stats streams
+	again    map[string]model.Container    // container ID -> started again while its last run's stream was open
 	running  map[string]bool               // container ID -> running, for UntilStopped
 	logs     sync.WaitGroup                // the log streams running
 	lastLine map[string]time.Time          // container ID -> time of the last line published
@@ -123,6 +124,9 @@ func (m *monitor) session(ctx context.Context, connected *bool) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events, errs := m.e.rt.Events(sctx, m.p.Name)
+	if m.o.States {
+		m.publishListed(sctx)
+	}
 	obs, err := m.e.rt.Observe(sctx, m.p)
 	if err != nil {
 		return err
@@ -185,6 +189,24 @@ func (m *monitor) session(ctx context.Context, connected *bool) error {
 			if m.o.UntilStopped && m.allStopped() {
 				return errAllStopped
 			}
+		}
+	}
+}
+
+// publishListed shows the containers as the engine's list has them, before
+// the full snapshot: one call, where the snapshot inspects every container
+// (on a loaded or distant engine, most of a second for 20). Their StartedAt
+// is unknown (zero) until the snapshot's states follow; nothing else of
+// the monitor's own bookkeeping is touched.
+func (m *monitor) publishListed(ctx context.Context) {
+	cs, err := m.e.rt.ProjectContainers(ctx, m.p)
+	if err != nil {
+		return // the snapshot reports it
+	}
+	now := m.e.now()
+	for _, c := range cs {
+		if m.wanted(c) {
+			m.e.sink.Publish(StateEvent(c, now))
 		}
 	}
 }
@@ -390,6 +412,10 @@ func (m *monitor) follow(ctx context.Context, c model.Container, tail string) {
 	}
 	m.mu.Lock()
 	if _, ok := m.followed[c.ID]; ok {
+		// A start seen while the previous run's stream is still open (the
+		// engine ends it a while after the stop): follow again once it
+		// ends, or this run's lines would never be read.
+		m.again[c.ID] = c
 		m.mu.Unlock()
 		return
 	}
@@ -422,6 +448,13 @@ func (m *monitor) follow(ctx context.Context, c model.Container, tail string) {
 			// The stream ends when the container stops; a later start
 			// follows it again.
 			m.unfollow(c.ID)
+			m.mu.Lock()
+			next, again := m.again[c.ID]
+			delete(m.again, c.ID)
+			m.mu.Unlock()
+			if again && ctx.Err() == nil {
+				m.follow(ctx, next, "resume")
+			}
 		}()
 	}
 	if m.o.Stats && c.State == model.StateRunning {

@@ -210,6 +210,10 @@ func (r *stuckRuntime) Observe(context.Context, *model.Project) (model.Observed,
 	return model.Observed{Containers: []model.Container{r.c}}, nil
 }
 
+func (r *stuckRuntime) ProjectContainers(context.Context, *model.Project) ([]model.Container, error) {
+	return []model.Container{r.c}, nil
+}
+
 func (r *stuckRuntime) InspectContainer(ctx context.Context, id string) (model.Container, error) {
 	select {
 	case <-r.release:

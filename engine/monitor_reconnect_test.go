@@ -81,6 +81,15 @@ func (f *flakyRuntime) Observe(context.Context, *model.Project) (model.Observed,
 	return model.Observed{}, nil
 }
 
+func (f *flakyRuntime) ProjectContainers(context.Context, *model.Project) ([]model.Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.up {
+		return nil, errDown
+	}
+	return nil, nil
+}
+
 // downFor keeps the engine down until the monitor has tried n times to
 // reconnect, and returns when it comes back up.
 func (f *flakyRuntime) downFor(t *testing.T, n int) (dropped, up time.Time) {

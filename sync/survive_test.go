@@ -62,6 +62,7 @@ func TestRecreatedContainerIsSyncedWhenTheWiringSaysSo(t *testing.T) {
 	// The monitor's report of the start sync already saw is no new start;
 	// a health change repeats it too. A later StartedAt is one.
 	mark := s.mark()
+	sy.Publish(event.State{Service: "app", ID: c.ID, State: "running"}) // the monitor's first listing: no StartedAt
 	sy.Publish(event.State{Service: "app", ID: c.ID, State: "running", StartedAt: c.Started, Health: "healthy"})
 	sy.Publish(event.State{Service: "app", ID: c.ID, State: "running", StartedAt: c.Started.Add(time.Second)})
 	s.waitSync(mark, func(e event.Sync) bool { return e.Action == "initial" })

@@ -198,11 +198,12 @@ func (s *Syncer) ContainerStarted(service, id string) {
 // Publish makes the Syncer an event.Sink: put it in the engine's fan-out
 // and a container's start (a new StartedAt in a "running" State event)
 // calls ContainerStarted. Health changes repeat "running" with the same
-// StartedAt and are ignored.
+// StartedAt and are ignored, as are states without one (the monitor's
+// first listing).
 func (s *Syncer) Publish(e event.Event) {
 	st, ok := e.(event.State)
-	if !ok || st.State != model.StateRunning {
-		return
+	if !ok || st.State != model.StateRunning || st.StartedAt.IsZero() {
+		return // a zero StartedAt: a listing, not yet the start itself
 	}
 	s.mu.Lock()
 	last, seen := s.started[st.ID]

@@ -325,7 +325,8 @@ func TestRestartAndRecreateMarkers(t *testing.T) {
 	st := func(id, state string, started time.Time, code int) event.State {
 		return event.State{Service: "web", Container: "shop-web-1", ID: id, Replica: 1, State: state, StartedAt: started, ExitCode: code}
 	}
-	feed(m, st("c1", "running", t1, 0), event.Log{Service: "web", Replica: 1, Line: "old container line"})
+	// The monitor's first listing (StartedAt unknown), then its snapshot.
+	feed(m, st("c1", "running", time.Time{}, 0), st("c1", "running", t1, 0), event.Log{Service: "web", Replica: 1, Line: "old container line"})
 	feed(m, st("c1", "running", t1, 0)) // a health change: no marker
 	feed(m, st("c1", "exited", t1, 137), st("c1", "running", t0, 0))
 	feed(m, event.Log{Service: "web", Replica: 1, Line: "after restart"})

@@ -38,10 +38,14 @@ func (p *logPane) markRestart(e event.State) {
 		case s.id == "":
 		case s.id != e.ID:
 			mark(name + " recreated (new container)")
-		case !s.started.Equal(e.StartedAt):
+		case !s.started.IsZero() && !e.StartedAt.IsZero() && !s.started.Equal(e.StartedAt):
+			// (A zero StartedAt is unknown: the monitor's first listing.)
 			mark(name + " restarted")
 		}
-		s.id, s.started, s.running = e.ID, e.StartedAt, true
+		s.id, s.running = e.ID, true
+		if !e.StartedAt.IsZero() {
+			s.started = e.StartedAt
+		}
 	case "exited", "dead":
 		if s.running && s.id == e.ID {
 			mark(fmt.Sprintf("%s exited with code %d", name, e.ExitCode))
