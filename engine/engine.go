@@ -594,6 +594,12 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		}
 		return a.stop(ctx, o, svc)
 	case plan.Restart:
+		if svc != nil {
+			// As Compose's restart: pre_stop before, post_start after.
+			if err := a.runHooks(ctx, "pre_stop", svc.PreStop, svc, o.Name, a.id(o), o.Number); err != nil && !strings.Contains(err.Error(), "is not running") {
+				return err
+			}
+		}
 		if err := rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc)); err != nil || svc == nil {
 			return err
 		}

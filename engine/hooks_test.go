@@ -56,6 +56,17 @@ volumes:
 	if out, _ := s.exec("app", "cat", "/data/stopped"); strings.TrimSpace(out) != "bye" {
 		t.Errorf("pre_stop left %q on the volume, want bye", out)
 	}
+
+	// restart runs both, as Compose's does.
+	if out, code := s.exec("app", "rm", "/data/stopped", "/data/started"); code != 0 {
+		t.Fatal(out)
+	}
+	if err := s.e.Restart(ctx, s.p, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := s.exec("app", "cat", "/data/stopped", "/data/started"); code != 0 || !strings.Contains(out, "bye") || !strings.Contains(out, "hook /data 0") {
+		t.Errorf("after restart: %q (%d), want both hooks' marks", out, code)
+	}
 }
 
 // TestFailingPostStartFailsUp: as with Compose, a post_start hook that
