@@ -189,6 +189,30 @@ func TestEngineFields(t *testing.T) {
 					t.Errorf("endpoint mac %s ipv6 %s driver opts %v", ep.MacAddress, ep.GlobalIPv6Address, ep.DriverOpts)
 				}
 			}},
+		{name: "a port published on [::] alone is listed", start: true,
+			svc: model.Service{Ports: []model.Port{{Target: 80, HostIP: "::", Protocol: "tcp"}}},
+			check: func(t *testing.T, c container.InspectResponse) {
+				for _, observe := range []func() (model.Observed, error){
+					func() (model.Observed, error) { return r.Observe(ctx, p) },
+					func() (model.Observed, error) { return r.ObserveBrief(ctx, p) },
+				} {
+					obs, err := observe()
+					if err != nil {
+						t.Fatal(err)
+					}
+					var ports []string
+					for _, oc := range obs.Containers {
+						if oc.ID == c.ID {
+							for _, pp := range oc.Ports {
+								ports = append(ports, engine.FormatPort(pp))
+							}
+						}
+					}
+					if len(ports) != 1 || !strings.HasPrefix(ports[0], "[::]:") || !strings.HasSuffix(ports[0], "->80/tcp") {
+						t.Errorf("ports as ps shows them: %v, want [::]:PORT->80/tcp", ports)
+					}
+				}
+			}},
 		{name: "subpath is refused on an engine older than API 1.45",
 			svc:     model.Service{Volumes: []model.Mount{{Type: model.MountVolume, Target: "/v", Subpath: "sub"}}},
 			wantErr: "volume.subpath needs Docker Engine API 1.45"},
