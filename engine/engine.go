@@ -28,7 +28,10 @@ type Engine struct {
 	DryRun func(*plan.Plan)
 	// ProbeLimit bounds concurrent healthcheck probes (ready.DefaultLimit when 0).
 	ProbeLimit int
-	now        func() time.Time
+	// IgnoreOrphans keeps quiet about orphan containers (Compose's
+	// COMPOSE_IGNORE_ORPHANS); they are still not removed.
+	IgnoreOrphans bool
+	now           func() time.Time
 }
 
 // New returns an engine on rt that reports to sink.
@@ -615,6 +618,9 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 	case plan.Kill:
 		return rt.KillContainer(ctx, a.id(o), o.Signal)
 	case plan.Orphan:
+		if a.e.IgnoreOrphans {
+			return nil
+		}
 		a.e.sink.Publish(event.Warning{Time: a.e.now(), Service: o.Service,
 			Message: fmt.Sprintf("found orphan container %s of a service the project no longer defines; remove it with --remove-orphans", o.Name)})
 		return nil

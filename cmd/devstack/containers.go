@@ -63,6 +63,9 @@ func newCreateCmd(g *globals) *cobra.Command {
 			if f.forceRecreate && f.noRecreate {
 				return fmt.Errorf("--force-recreate and --no-recreate contradict each other: pick one")
 			}
+			if err := checkOrphanFlags(f.removeOrphans); err != nil {
+				return err
+			}
 			if f.build && f.noBuild {
 				return fmt.Errorf("--build and --no-build contradict each other: pick one")
 			}
@@ -75,7 +78,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.noBuild, "no-build", false, "never build; fail when an image is missing")
 	fl.BoolVar(&f.forceRecreate, "force-recreate", false, "recreate containers even when unchanged")
 	fl.BoolVar(&f.noRecreate, "no-recreate", false, "keep existing containers even when changed")
-	fl.BoolVar(&f.removeOrphans, "remove-orphans", false, "remove containers of services the file no longer defines")
+	fl.BoolVar(&f.removeOrphans, "remove-orphans", envBool("COMPOSE_REMOVE_ORPHANS"), "remove containers of services the file no longer defines (default: COMPOSE_REMOVE_ORPHANS)")
 	return cmd
 }
 

@@ -42,6 +42,9 @@ func newDownCmd(g *globals) *cobra.Command {
 Given services, only their containers go, with those of the services that depend
 on them; a network or volume another container still uses stays.`,
 		PreRunE: func(*cobra.Command, []string) error {
+			if err := checkOrphanFlags(orphans); err != nil {
+				return err
+			}
 			switch rmi {
 			case "", plan.RmiLocal, plan.RmiAll:
 				return nil
@@ -61,7 +64,7 @@ on them; a network or volume another container still uses stays.`,
 		}),
 	}
 	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "also remove named volumes declared in the file and anonymous volumes")
-	cmd.Flags().BoolVar(&orphans, "remove-orphans", false, "also remove containers of services the file no longer defines")
+	cmd.Flags().BoolVar(&orphans, "remove-orphans", envBool("COMPOSE_REMOVE_ORPHANS"), "also remove containers of services the file no longer defines (default: COMPOSE_REMOVE_ORPHANS)")
 	cmd.Flags().StringVar(&rmi, "rmi", "", "also remove images: local (built under the default name) or all (every image the services use)")
 	addTimeout(cmd, &timeout)
 	return cmd

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -39,6 +40,9 @@ type globals struct {
 	ansi        string // never | always | auto
 	dryRun      bool
 	parallel    int
+	// parallelFlag is --parallel as given (or COMPOSE_PARALLEL_LIMIT),
+	// read into parallel by checkGlobals.
+	parallelFlag string
 	// noRemoteSync keeps bind mounts binds on a remote engine.
 	noRemoteSync bool
 	kube         kubeFlags
@@ -110,7 +114,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		TraverseChildren: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.shared = sharesConnection[cmd.Name()] && cmd.Parent() == cmd.Root()
-			return g.checkGlobals()
+			return g.checkGlobals(cmd.Root().Flags().Changed)
 		},
 		// Runnable, so that cobra checks its arguments: an unknown command
 		// ("devstack dwon") is an error with cobra's suggestion, not the
@@ -135,16 +139,16 @@ func newRootCmd(g *globals) *cobra.Command {
 	f.StringArrayVarP(&g.files, "file", "f", nil, "compose file (repeatable; default: compose.yaml and friends, searched upwards)")
 	f.StringVarP(&g.projectName, "project-name", "p", "", "project name (default: COMPOSE_PROJECT_NAME, the file's name:, or the directory)")
 	f.StringArrayVar(&g.profiles, "profile", nil, "enable a profile (repeatable; default: COMPOSE_PROFILES)")
-	f.StringArrayVar(&g.envFiles, "env-file", nil, "an alternate environment file (repeatable)")
+	f.StringArrayVar(&g.envFiles, "env-file", envList("COMPOSE_ENV_FILES"), "an alternate environment file (repeatable; default: COMPOSE_ENV_FILES, comma-separated)")
 	f.StringVar(&g.projectDir, "project-directory", "", "an alternate working directory (default: the first compose file's directory)")
 	f.StringVarP(&g.host, "host", "H", "", "Docker engine to use: unix://, tcp:// or ssh://user@host (default: DOCKER_HOST, the docker context)")
 	f.StringVar(&g.dockerCtx, "context", "", "docker context to use (default: DOCKER_CONTEXT, the current context)")
-	f.StringVar(&g.progress, "progress", "auto", "progress output: auto, tty, plain, json or quiet")
+	f.StringVar(&g.progress, "progress", envOr("COMPOSE_PROGRESS", "auto"), "progress output: auto, tty, plain, json or quiet (default: COMPOSE_PROGRESS)")
 	root.PersistentFlags().BoolVar(&g.noRemoteSync, "no-remote-sync", false, "on a remote engine, bind the engine machine's own paths for bind mounts, as Compose does, instead of syncing this machine's into volumes")
 	f.BoolVar(&g.noColor, "no-color", os.Getenv("NO_COLOR") != "", "plain output without colours")
-	f.StringVar(&g.ansi, "ansi", "auto", "colours and control characters: never, always or auto (when the output is a terminal)")
+	f.StringVar(&g.ansi, "ansi", envOr("COMPOSE_ANSI", "auto"), "colours and control characters: never, always or auto (when the output is a terminal; default: COMPOSE_ANSI)")
 	f.BoolVar(&g.dryRun, "dry-run", false, "print the plan of what the command would do, and change nothing")
-	f.IntVar(&g.parallel, "parallel", -1, "at most this many engine operations at once (-1: devstack's default)")
+	f.StringVar(&g.parallelFlag, "parallel", envOr("COMPOSE_PARALLEL_LIMIT", "-1"), "at most this many engine operations at once (-1: devstack's default; default: COMPOSE_PARALLEL_LIMIT)")
 	f.StringVar(&g.kube.context, "kube-context", "", "run on the Kubernetes cluster of this kubeconfig context (KUBECONFIG, ~/.kube/config) instead of the Docker engine")
 	f.StringVar(&g.kube.namespace, "namespace", "", "Kubernetes namespace (default: x-devstack.namespace, else the project name)")
 	f.StringVar(&g.kube.registry, "registry", "", "registry that images built for the cluster are pushed to (default: x-devstack.registry)")
@@ -414,7 +418,11 @@ func (g *globals) renderer() render.Renderer {
 	case "quiet":
 		return render.NewQuiet(g.stderr)
 	default:
-		return render.NewPlain(g.stdout, g.stderr, g.colour())
+		status := g.stderr
+		if envBool("COMPOSE_STATUS_STDOUT") {
+			status = g.stdout // as Compose: progress and status on stdout
+		}
+		return render.NewPlain(g.stdout, status, g.colour())
 	}
 }
 
@@ -465,6 +473,7 @@ func (g *globals) engine(rt engine.Runtime, sink event.Sink) *engine.Engine {
 	if g.parallel > 0 {
 		e.Limit = g.parallel
 	}
+	e.IgnoreOrphans = envBool("COMPOSE_IGNORE_ORPHANS")
 	if g.dryRun {
 		e.DryRun = func(pl *plan.Plan) { fmt.Fprint(g.stdout, pl.String()) }
 	}
@@ -483,15 +492,29 @@ func (g *globals) colour() bool {
 	return !g.noColor && isTerminal(g.stdout)
 }
 
-// checkGlobals refuses global flag values that mean nothing.
-func (g *globals) checkGlobals() error {
+// checkGlobals refuses global flag values that mean nothing, naming the
+// variable a value came from when no flag gave it.
+func (g *globals) checkGlobals(changed func(flag string) bool) error {
+	from := func(flag, env string) string {
+		if changed(flag) || os.Getenv(env) == "" {
+			return ""
+		}
+		return " (from " + env + ")"
+	}
 	switch g.ansi {
 	case "never", "always", "auto":
 	default:
-		return fmt.Errorf("invalid --ansi %q: use never, always or auto", g.ansi)
+		return fmt.Errorf("invalid --ansi %q%s: use never, always or auto", g.ansi, from("ansi", "COMPOSE_ANSI"))
 	}
-	if g.parallel == 0 || g.parallel < -1 {
-		return fmt.Errorf("invalid --parallel %d: use a number of operations, 1 or more (-1: the default)", g.parallel)
+	switch g.progress {
+	case "auto", "tty", "plain", "json", "quiet":
+	default:
+		return fmt.Errorf("invalid --progress %q%s: use auto, tty, plain, json or quiet", g.progress, from("progress", "COMPOSE_PROGRESS"))
 	}
+	n, err := strconv.Atoi(g.parallelFlag)
+	if err != nil || n == 0 || n < -1 {
+		return fmt.Errorf("invalid --parallel %s%s: use a number of operations, 1 or more (-1: the default)", g.parallelFlag, from("parallel", "COMPOSE_PARALLEL_LIMIT"))
+	}
+	g.parallel = n
 	return nil
 }

@@ -76,7 +76,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.forceRecreate, "force-recreate", false, "recreate containers even when unchanged")
 	fl.BoolVar(&f.noRecreate, "no-recreate", false, "keep existing containers even when changed")
 	fl.BoolVarP(&f.renewVolumes, "renew-anon-volumes", "V", false, "give recreated containers new anonymous volumes instead of the old containers' (with --force-recreate: every container)")
-	fl.BoolVar(&f.removeOrphans, "remove-orphans", false, "remove containers of services the file no longer defines")
+	fl.BoolVar(&f.removeOrphans, "remove-orphans", envBool("COMPOSE_REMOVE_ORPHANS"), "remove containers of services the file no longer defines (default: COMPOSE_REMOVE_ORPHANS)")
 	fl.IntVarP(&f.timeout, "timeout", "t", -1, "seconds to wait for containers to stop when interrupted (default: each service's stop_grace_period)")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "stream prefixed logs instead of opening the dashboard")
 	fl.BoolVar(&f.noSync, "no-sync", false, "do not sync files for develop.watch rules")
@@ -147,6 +147,9 @@ func (q pullEvents) Publish(e event.Event) {
 func runUp(ctx context.Context, g *globals, f upFlags, services []string) error {
 	if f.build && f.noBuild {
 		return fmt.Errorf("--build and --no-build contradict each other: pick one")
+	}
+	if err := checkOrphanFlags(f.removeOrphans); err != nil {
+		return err
 	}
 	if f.forceRecreate && f.noRecreate {
 		return fmt.Errorf("--force-recreate and --no-recreate contradict each other: pick one")
