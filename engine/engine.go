@@ -558,7 +558,9 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 	case plan.Pull:
 		return rt.Pull(ctx, o.Name, a.e.sink)
 	case plan.Create:
-		co := CreateOptions{Name: o.Name}
+		co := CreateOptions{Name: o.Name, Warn: func(msg string) {
+			a.e.sink.Publish(event.Warning{Time: a.e.now(), Service: o.Service, Message: o.Name + ": " + msg})
+		}}
 		if r := o.Replaces; r != nil {
 			co.Replace, co.InheritVolumes = r.ID, !r.RenewVolumes
 		}

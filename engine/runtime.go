@@ -167,6 +167,10 @@ type CreateOptions struct {
 	// UseAliases gives a one-off container the service's name and network
 	// aliases, as a service container has them (run --use-aliases).
 	UseAliases bool
+	// Warn, when set, hears what the engine said it changed or dropped
+	// (a kernel without swap or block I/O weight support discards those
+	// limits) and what the user should know of the container made.
+	Warn func(message string)
 }
 
 // ContainerEvent is one engine event about a project container.

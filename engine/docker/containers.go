@@ -52,17 +52,27 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 	}
 	anonymousVolumes(s.host, p, imageVolumes, old)
 	var id string
+	var warnings []string
 	if s.mac != "" {
-		id, err = r.createWithMac(ctx, s)
+		id, warnings, err = r.createWithMac(ctx, s)
 	} else {
 		var res client.ContainerCreateResult
 		res, err = r.api.ContainerCreate(ctx, client.ContainerCreateOptions{
 			Config: s.config, HostConfig: s.host, NetworkingConfig: s.network, Platform: s.platform, Name: s.name,
 		})
-		id = res.ID
+		id, warnings = res.ID, res.Warnings
 	}
 	if err != nil {
 		return "", fmt.Errorf("unable to create container %s: %w", s.name, r.engineError(err))
+	}
+	if o.Warn != nil {
+		// What the engine dropped is said, as Compose says it.
+		for _, w := range warnings {
+			o.Warn("the engine: " + w)
+		}
+		if svc.UseAPISocket && r.Remote() {
+			o.Warn(fmt.Sprintf("use_api_socket mounts the socket of the engine at %s (%s on that machine), not this machine's", r.host, rf.socket))
+		}
 	}
 	// A replacement's volumes may be the old container's: its undoing
 	// leaves every volume alone (fresh ones are labelled for down -v).

@@ -50,6 +50,7 @@ func TestEngineFields(t *testing.T) {
 	dbName := p.Name + "-db-1"
 	front := p.Name + "_front"
 
+	var warned []string // what the engine said of the last create
 	cases := []struct {
 		name    string
 		svc     model.Service
@@ -134,8 +135,11 @@ func TestEngineFields(t *testing.T) {
 					t.Errorf("blkio read bps %v write iops %v", h.BlkioDeviceReadBps, h.BlkioDeviceWriteIOps)
 				}
 				// The weight needs a kernel with CFQ/BFQ: the engine
-				// discards it (with a warning) where there is none.
-				t.Logf("blkio weight as the engine kept it: %d", h.BlkioWeight)
+				// discards it where there is none, and says so.
+				if h.BlkioWeight != 300 && !strings.Contains(strings.Join(warned, "\n"), "Weight discarded") {
+					t.Errorf("blkio weight %d kept, and no warning of it: %q", h.BlkioWeight, warned)
+				}
+				t.Logf("blkio weight kept: %d; warnings: %q", h.BlkioWeight, warned)
 			}},
 		{name: "devices and cgroup rules", start: true,
 			svc: model.Service{Devices: []model.Device{{Source: "/dev/null", Target: "/dev/mynull", Permissions: "rwm"}}, DeviceCgroupRules: []string{"c 1:3 mr"}},
@@ -228,7 +232,8 @@ func TestEngineFields(t *testing.T) {
 			if tc.wantErr != "" && r.api.ClientVersion() != "1.41" && !strings.Contains(tc.wantErr, "UTS") {
 				t.Skipf("the engine speaks API %s: this refusal is for older ones", r.api.ClientVersion())
 			}
-			id, err := r.CreateContainer(ctx, p, &svc, i+1, engine.CreateOptions{})
+			warned = nil
+			id, err := r.CreateContainer(ctx, p, &svc, i+1, engine.CreateOptions{Warn: func(m string) { warned = append(warned, m) }})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), `service "app"`) {
 					t.Fatalf("create: %v, want an error naming the service and %q", err, tc.wantErr)

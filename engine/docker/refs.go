@@ -140,7 +140,7 @@ func (r *Runtime) engineSocket() string {
 // client's Config type has dropped that field, so the request is written
 // here and sent over the client's own dialer (a unix socket, TLS, or the
 // SSH connection alike).
-func (r *Runtime) createWithMac(ctx context.Context, s *spec) (string, error) {
+func (r *Runtime) createWithMac(ctx context.Context, s *spec) (string, []string, error) {
 	body := struct {
 		*container.Config
 		MacAddress       string `json:"MacAddress"`
@@ -149,7 +149,7 @@ func (r *Runtime) createWithMac(ctx context.Context, s *spec) (string, error) {
 	}{s.config, s.mac, s.host, s.network}
 	raw, err := json.Marshal(body)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	dial := r.api.Dialer()
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
@@ -162,25 +162,25 @@ func (r *Runtime) createWithMac(ctx context.Context, s *spec) (string, error) {
 	u := "http://engine/v" + r.api.ClientVersion() + "/containers/create?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(raw))
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", r.unreachable(err)
+		return "", nil, r.unreachable(err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 300 {
 		var e struct{ Message string }
 		if json.Unmarshal(data, &e) == nil && e.Message != "" {
-			return "", errors.New(e.Message)
+			return "", nil, errors.New(e.Message)
 		}
-		return "", fmt.Errorf("the engine answered %s", resp.Status)
+		return "", nil, fmt.Errorf("the engine answered %s", resp.Status)
 	}
 	var out container.CreateResponse
 	if err := json.Unmarshal(data, &out); err != nil {
-		return "", fmt.Errorf("unable to read the engine's answer to a create: %w", err)
+		return "", nil, fmt.Errorf("unable to read the engine's answer to a create: %w", err)
 	}
-	return out.ID, nil
+	return out.ID, out.Warnings, nil
 }
