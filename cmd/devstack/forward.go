@@ -288,7 +288,7 @@ func newForwardCmd(g *globals) *cobra.Command {
 			defer rt.Close()
 			dial := hostDialer(rt)
 			if dial == nil {
-				return fmt.Errorf("the engine at %s is not reached over SSH: its published ports are on its own address, nothing to forward", rt.Host())
+				return fmt.Errorf("the engine at %s is on this machine: its published ports are here already, nothing to forward", rt.Host())
 			}
 			out := g.renderer()
 			defer out.Close()

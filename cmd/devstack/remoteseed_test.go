@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -354,5 +356,54 @@ func TestRemoteSharedConnection(t *testing.T) {
 	}
 	if px.Conns.Load() == logins {
 		t.Errorf("ps once the forwarder stopped made no login of its own: through what?")
+	}
+}
+
+// A tcp:// engine on another machine: its published ports are forwarded
+// to this machine's loopback too (straight to the machine's address, no
+// SSH to ride), follow a recreate, and go with down.
+func TestRemoteTCPEngineForwards(t *testing.T) {
+	port := freeTestPort(t)
+	s := newRemoteStack(t, map[string]string{"compose.yaml": fmt.Sprintf(`services:
+  web:
+    image: $IMAGE
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["%d:80"]
+    init: true
+`, port)})
+	tcp := s.h.TCPURL(t)
+	for i, e := range s.env {
+		if strings.HasPrefix(e, "DOCKER_HOST=") {
+			s.env[i] = "DOCKER_HOST=" + tcp
+		}
+	}
+	local := "127.0.0.1:" + strconv.Itoa(port)
+	_, errOut, err := s.try("up", "-d")
+	if err != nil {
+		t.Fatalf("up -d: %v\n%s", err, errOut)
+	}
+	t.Cleanup(func() { _, _, _ = s.try("down", "-v") })
+	if !strings.Contains(errOut, "forward web-1 80/tcp: "+local) || !strings.Contains(errOut, "clear text") {
+		t.Errorf("up -d on a tcp:// engine does not say where the port landed, or that it goes in clear:\n%s", errOut)
+	}
+	first := pollGet(t, local, func(string) bool { return true })
+	if got := pollGet(t, net.JoinHostPort(s.h.Addr, strconv.Itoa(port)), func(string) bool { return true }); got != first {
+		t.Fatalf("through the forward %q, at the engine %q", first, got)
+	}
+	if out := strings.TrimSpace(s.devstack("port", "web", "80")); out != local {
+		t.Errorf("port web 80 = %q, want %s", out, local)
+	}
+	s.devstack("up", "-d", "--force-recreate")
+	pollGet(t, local, func(got string) bool { return got != first })
+	s.devstack("down")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := httpGet(local); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still answers 30 s after down", local)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
 	}
 }

@@ -36,7 +36,7 @@ func newUICmd(g *globals) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVarP(&tail, "tail", "n", "200", "lines of each container's earlier output to show (a number or all)")
-	cmd.Flags().BoolVar(&noForward, "no-forward", false, "on a remote engine over SSH, do not forward published ports to 127.0.0.1 here")
+	cmd.Flags().BoolVar(&noForward, "no-forward", false, "on a remote engine, do not forward published ports to 127.0.0.1 here")
 	cmd.Flags().StringVar(&onQuit, "on-quit", "ask", "what q does to the stack: ask, leave (keep it running) or stop")
 	return cmd
 }

@@ -80,7 +80,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	fl.IntVarP(&f.timeout, "timeout", "t", -1, "seconds to wait for containers to stop when interrupted (default: each service's stop_grace_period)")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "stream prefixed logs instead of opening the dashboard")
 	fl.BoolVar(&f.noSync, "no-sync", false, "do not sync files for develop.watch rules")
-	fl.BoolVar(&f.noForward, "no-forward", false, "on a remote engine over SSH, do not forward published ports to 127.0.0.1 here")
+	fl.BoolVar(&f.noForward, "no-forward", false, "on a remote engine, do not forward published ports to 127.0.0.1 here")
 	fl.BoolVar(&f.abortOnExit, "abort-on-container-exit", false, "stop the stack when any attached container stops, and exit with its code (implies --no-tui)")
 	fl.BoolVar(&f.abortOnFailure, "abort-on-container-failure", false, "stop the stack when any attached container exits non-zero, and exit with its code (implies --no-tui)")
 	fl.StringVar(&f.exitCodeFrom, "exit-code-from", "", "exit with the code of this service's container; implies --abort-on-container-exit")

@@ -49,7 +49,7 @@ func newWatchCmd(g *globals) *cobra.Command {
 			return err
 		}),
 	}
-	cmd.Flags().BoolVar(&noForward, "no-forward", false, "on a remote engine over SSH, do not forward published ports to 127.0.0.1 here")
+	cmd.Flags().BoolVar(&noForward, "no-forward", false, "on a remote engine, do not forward published ports to 127.0.0.1 here")
 	cmd.Flags().BoolVar(&noUp, "no-up", false, "do not start the services first: sync the running ones")
 	cmd.Flags().StringVar(&transport, "transport", "", "force the way files go into containers: exec (a long-lived tar in the container) or archive (the engine's archive API); default: exec when the image has a shell and tar")
 	return cmd

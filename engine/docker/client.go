@@ -161,14 +161,38 @@ func RemoteHost(host string) bool {
 }
 
 // DialEngineHost opens a TCP connection to addr as seen from the engine's
-// machine, over the SSH connection of an ssh:// engine (a direct-tcpip
-// channel, as `ssh -L` opens); it is nil for other engines. Published
-// ports are forwarded to this machine through it.
+// machine: over the SSH connection of an ssh:// engine (a direct-tcpip
+// channel, as `ssh -L` opens), straight to the machine's address for a
+// tcp:// engine on another machine; it is nil for a local engine.
+// Published ports are forwarded to this machine's loopback through it.
 func (r *Runtime) DialEngineHost() func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if r.ssh == nil {
+	if r.ssh != nil {
+		return r.ssh.DialHost
+	}
+	u, err := url.Parse(r.host)
+	if err != nil || u.Scheme != "tcp" || !RemoteHost(r.host) {
 		return nil
 	}
-	return r.ssh.DialHost
+	// A tcp:// engine on another machine: its published ports are at its
+	// address. A port the forwarder would reach on the machine's own
+	// loopback (published on every address, as most are) is dialled
+	// there; one published on a single address, at that address.
+	machine := u.Hostname()
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			host = machine
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, network, net.JoinHostPort(host, port))
+		if err != nil {
+			return nil, fmt.Errorf("unable to reach port %s on the engine's machine %s: %w", port, host, err)
+		}
+		return conn, nil
+	}
 }
 
 // Host names the engine endpoint.

@@ -1,0 +1,72 @@
+package enginetest
+
+import (
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TCPURL serves the host's engine on tcp://Addr:2375 without TLS (an
+// engine reached as tcp:// on another machine) until the test ends, and
+// returns that address. The listener is made inside the host's network
+// namespace (a thread joins it just for that), so it exists only at the
+// host's address, as a remote engine's port would.
+func (h *SSHHost) TCPURL(t testing.TB) string {
+	t.Helper()
+	addr := net.JoinHostPort(h.Addr, "2375")
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The thread is left in the namespace and ends with this
+		// goroutine (locked, never unlocked): no other goroutine runs on it.
+		runtime.LockOSThread()
+		f, err := os.Open("/run/netns/" + h.netns)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		ln, err := net.Listen("tcp", addr)
+		ch <- result{ln, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Skipf("cannot listen in the host's namespace: %v", r.err)
+	}
+	t.Cleanup(func() { r.ln.Close() })
+	sock := strings.TrimPrefix(h.Host, "unix://")
+	go func() {
+		for {
+			c, err := r.ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				e, err := net.Dial("unix", sock)
+				if err != nil {
+					return
+				}
+				defer e.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(e, c); _ = e.(*net.UnixConn).CloseWrite(); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(c, e); _ = c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+				<-done
+				<-done
+			}()
+		}
+	}()
+	return "tcp://" + addr
+}
