@@ -40,8 +40,8 @@ func (c *counter) Write(p []byte) (int, error) {
 
 func (c *counter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
 
-// rebase copies the engine's archive of dir (entries "dir", "dir/x", …)
-// to w rooted at the volume: "./" for the root itself (its owner and
+// rebase copies the archive of dir (the engine's: entries "dir",
+// "dir/x", …; tar's, dir "": "./", "./x", …) to w rooted at the volume: "./" for the root itself (its owner and
 // mode matter: databases check them), "x" for the rest. Names that would
 // leave the volume are refused. It returns the number of entries below
 // the root.
@@ -54,14 +54,20 @@ func rebase(r io.Reader, w io.Writer, dir string) (n int, root tar.Header, err e
 			break
 		}
 		if err != nil {
-			return n, root, fmt.Errorf("reading the engine's archive: %w", err)
+			return n, root, fmt.Errorf("reading the volume's archive: %w", err)
 		}
-		name := strings.TrimPrefix(h.Name, "./")
-		rest, ok := strings.CutPrefix(name, dir)
-		if !ok || (rest != "" && rest[0] != '/') {
-			return n, root, fmt.Errorf("unexpected entry %q in the engine's archive of %s", h.Name, dir)
+		rest := strings.TrimPrefix(h.Name, "./")
+		if dir != "" {
+			var ok bool
+			rest, ok = strings.CutPrefix(rest, dir)
+			if !ok || (rest != "" && rest[0] != '/') {
+				return n, root, fmt.Errorf("unexpected entry %q in the engine's archive of %s", h.Name, dir)
+			}
+			rest = strings.TrimPrefix(rest, "/")
 		}
-		rest = strings.TrimPrefix(rest, "/")
+		// Owners by number: the volume's users are the containers', whose
+		// names the helper's /etc/passwd need not share.
+		h.Uname, h.Gname = "", ""
 		if rest == "" || rest == "." {
 			h.Name = "./"
 			root = *h

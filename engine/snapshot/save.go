@@ -124,20 +124,27 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 		}
 	}()
 
-	id := ""
+	src := &volumeSource{rt: o.Runtime, p: p}
 	if len(vols) > 0 {
-		image, err := helperImage(p, obs, vols)
-		if err != nil {
+		// tar in a helper container streams fastest; an image without a
+		// shell and tar leaves the engine's archive endpoint.
+		if src.image, err = toolImage(ctx, o.Runtime, p, obs, vols, saveTools); err != nil {
 			return nil, err
 		}
-		helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"}}
-		for i, v := range vols {
-			helper.Volumes = append(helper.Volumes, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
+		if src.image == "" {
+			image, err := helperImage(p, obs, vols)
+			if err != nil {
+				return nil, err
+			}
+			helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"}}
+			for i, v := range vols {
+				helper.Volumes = append(helper.Volumes, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
+			}
+			if src.archiveHelper, err = createHelper(ctx, o.Runtime, p, helper); err != nil {
+				return nil, err
+			}
+			defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), src.archiveHelper, false) }()
 		}
-		if id, err = createHelper(ctx, o.Runtime, p, helper); err != nil {
-			return nil, err
-		}
-		defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false) }()
 	}
 
 	now := time.Now
@@ -172,7 +179,7 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 	g.SetLimit(2) // two streams keep the engine and the disk busy; more only contend
 	for i, v := range vols {
 		g.Go(func() error {
-			e, err := saveVolume(gctx, o.Runtime, id, i, v, partial, enc)
+			e, err := saveVolume(gctx, src, i, v, partial, enc)
 			if err != nil {
 				return err
 			}
@@ -207,22 +214,71 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 	return m, nil
 }
 
-func saveVolume(ctx context.Context, rt Runtime, helper string, i int, v volumeRef, dir, enc string) (VolumeEntry, error) {
+// volumeSource reads volumes: through tar in a helper container made
+// from image, else through the archive endpoint of archiveHelper, a
+// never-started container mounting volume i at /v/i.
+type volumeSource struct {
+	rt            Runtime
+	p             *model.Project
+	image         string
+	archiveHelper string
+}
+
+// open returns volume i's tar stream and the directory its names start
+// with ("" for tar's "./…").
+func (s *volumeSource) open(ctx context.Context, i int, v volumeRef) (io.ReadCloser, string, error) {
+	if s.image == "" {
+		rc, err := s.rt.CopyFrom(ctx, s.archiveHelper, "/v/"+strconv.Itoa(i))
+		return rc, strconv.Itoa(i), err
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := tarOut(ctx, s.rt, s.p, s.image, v.name, pw)
+		pw.CloseWithError(err) // nil: the reader sees the end
+		done <- err
+	}()
+	return &helperStream{pr: pr, done: done}, "", nil
+}
+
+// helperStream is tar's output; Close reads what the archive's reader
+// left (its padding) so that tar can finish, and returns tar's error.
+type helperStream struct {
+	pr   *io.PipeReader
+	done chan error
+}
+
+func (h *helperStream) Read(p []byte) (int, error) { return h.pr.Read(p) }
+
+func (h *helperStream) Close() error {
+	_, _ = io.Copy(io.Discard, h.pr)
+	return <-h.done
+}
+
+func saveVolume(ctx context.Context, src *volumeSource, i int, v volumeRef, dir, enc string) (VolumeEntry, error) {
 	e := VolumeEntry{Key: v.key, Name: v.name, File: fmt.Sprintf("volume-%d.tar", i), Encoding: enc}
 	if enc == encTarZstd {
 		e.File += ".zst"
 	}
-	src, err := rt.CopyFrom(ctx, helper, "/v/"+strconv.Itoa(i))
-	if err != nil {
-		return e, err
-	}
-	defer src.Close()
 	fw, err := createFile(filepath.Join(dir, e.File), enc)
 	if err != nil {
 		return e, err
 	}
+	rc, prefix, err := src.open(ctx, i, v)
+	if err != nil {
+		fw.Close()
+		return e, err
+	}
 	c := newCounter()
-	n, root, err := rebase(src, io.MultiWriter(fw, c), strconv.Itoa(i))
+	n, root, err := rebase(rc, io.MultiWriter(fw, c), prefix)
+	if err != nil {
+		if hs, ok := rc.(*helperStream); ok {
+			hs.pr.CloseWithError(err) // tar stops writing
+		}
+	}
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
 	if cerr := fw.Close(); err == nil {
 		err = cerr
 	}
