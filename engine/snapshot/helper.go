@@ -66,7 +66,7 @@ func toolImage(ctx context.Context, rt Runtime, p *model.Project, obs model.Obse
 // standard streams attached, and removes it. stderr comes back for the
 // error message.
 func runHelper(ctx context.Context, rt Runtime, p *model.Project, helper *model.Service, stdin io.Reader, stdout io.Writer) (int, string, error) {
-	id, err := createHelper(ctx, rt, p, helper)
+	id, err := createHelper(ctx, rt, p, helper, stdin != nil)
 	if err != nil {
 		return -1, "", err
 	}

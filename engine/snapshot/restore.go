@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -51,10 +49,14 @@ var ErrDeclined = errors.New("restore cancelled: nothing was changed")
 // half-restored.
 type journal struct {
 	Snapshot string             `json:"snapshot"`
-	Phase    string             `json:"phase"` // staging | swap
+	Phase    string             `json:"phase"` // staging | swap | done
 	Volumes  []journalVolume    `json:"volumes"`
 	Stopped  []stoppedContainer `json:"stopped,omitempty"` // to start again
 	Image    string             `json:"image,omitempty"`   // the swap helper's image
+	// Helper is the swap's container: one cut short may still be copying
+	// in the engine when the next devstack comes, and is removed (its
+	// processes killed) before the swap runs again.
+	Helper string `json:"helper,omitempty"`
 }
 
 type stoppedContainer struct {
@@ -142,9 +144,19 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			_ = images.RemoveImage(context.WithoutCancel(ctx), e.Ref)
 		}
 	}
-	image := ""
+	// One image for staging (tar) and the swap (a shell's tools); tar
+	// missing, staging goes through the archive endpoint.
+	stage, swapImage := "", ""
 	if len(refs) > 0 {
-		if image, err = helperImage(p, obs, refs); err != nil {
+		if swapImage, err = toolImage(ctx, o.Runtime, p, obs, refs, swapTools); err == nil && swapImage != "" {
+			stage = swapImage
+		} else if err == nil {
+			swapImage, err = toolImage(ctx, o.Runtime, p, obs, refs, swapTools[1:])
+		}
+		if err == nil && swapImage == "" {
+			err = fmt.Errorf("none of project %s's images has the shell and tools (sh, find, rm, cp, chown, chmod) the swap of volumes runs with: nothing was changed", p.Name)
+		}
+		if err != nil {
 			dropImages()
 			return nil, err
 		}
@@ -168,21 +180,22 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 		dropImages()
 	}
 	for i, v := range m.Volumes {
-		if err := stageVolume(ctx, o, image, dir, v, j.Volumes[i].Staging); err != nil {
+		if err := stageVolume(ctx, o, stage, swapImage, dir, v, j.Volumes[i].Staging); err != nil {
 			dropStaging()
 			return nil, err
 		}
 	}
-	sw, shell := &swapper{rt: o.Runtime}, ""
 	if len(j.Volumes) > 0 {
-		if sw, shell, err = startSwapper(ctx, o.Runtime, p, obs, j.Volumes); err != nil {
+		// Created now, started once the services are down: they wait
+		// only for the copy.
+		if j.Helper, err = createSwapper(ctx, o.Runtime, p, swapImage, j.Volumes); err != nil {
 			dropStaging()
 			return nil, err
 		}
+		dropStaging = func(drop func()) func() {
+			return func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), j.Helper, false); drop() }
+		}(dropStaging)
 	}
-	dropStaging = func(drop func()) func() {
-		return func() { sw.close(ctx); drop() }
-	}(dropStaging)
 	if o.Log != nil {
 		o.Log("staged and verified %d volume(s) in %s", len(m.Volumes), time.Since(start).Round(10*time.Millisecond))
 	}
@@ -249,7 +262,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 	}
 
 	// Swap. From here the journal finishes the work if it is cut short.
-	j.Phase, j.Image = "swap", shell
+	j.Phase, j.Image = "swap", swapImage
 	for _, c := range running {
 		j.Stopped = append(j.Stopped, stoppedContainer{ID: c.ID, Service: c.Service})
 	}
@@ -257,7 +270,6 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 		dropStaging()
 		return nil, err
 	}
-	defer sw.close(ctx)
 	down := time.Now()
 	if o.Log != nil && len(running) > 0 {
 		var cs []string
@@ -278,11 +290,11 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			return nil, interrupted(o.Name, err)
 		}
 	}
-	if err := finish(ctx, o, j, sw); err != nil {
+	if err := finish(ctx, o, j); err != nil {
 		return nil, interrupted(o.Name, err)
 	}
 	downFor := time.Since(down)
-	if err := cleanUp(ctx, o, j, sw); err != nil {
+	if err := cleanUp(ctx, o, j); err != nil {
 		return nil, err
 	}
 	if o.Log != nil {
@@ -296,15 +308,77 @@ func interrupted(name string, err error) error {
 	return fmt.Errorf("the restore of snapshot %s was cut short: %w; the verified data waits in staging volumes: run `devstack snapshot restore %s` again to finish it (nothing is lost)", name, err, name)
 }
 
-// resume finishes a restore an earlier devstack left mid-swap, or drops
-// the staging volumes of one cut short before it. done says the
-// unfinished restore was of the snapshot asked for now.
+// Resume finishes a restore an earlier devstack left mid-swap (the swap
+// runs again from the verified staging volumes: the volumes end with the
+// snapshot's data, never a mix), or drops the staging volumes of one cut
+// short before the swap (the volumes were never touched). It returns the
+// snapshot's name, "" when no restore was unfinished.
+func Resume(ctx context.Context, o RestoreOptions) (string, error) {
+	unlock, err := o.Store.lock(o.Project.Name)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	j, err := o.Store.readJournal(o.Project.Name)
+	if err != nil || j == nil {
+		return "", err
+	}
+	_, err = resume(ctx, o)
+	return j.Snapshot, err
+}
+
+// Unfinished names the snapshot whose restore was cut short, "" if none.
+func (s Store) Unfinished(project string) (string, error) {
+	j, err := s.readJournal(project)
+	if err != nil || j == nil {
+		return "", err
+	}
+	return j.Snapshot, nil
+}
+
+// resume is Resume under the lock. done says the unfinished restore was
+// of the snapshot asked for now.
 func resume(ctx context.Context, o RestoreOptions) (done bool, err error) {
 	j, err := o.Store.readJournal(o.Project.Name)
 	if err != nil || j == nil {
 		return false, err
 	}
-	if j.Phase != "swap" {
+	switch j.Phase {
+	case "swap":
+		if o.Log != nil {
+			o.Log("finishing the restore of snapshot %s that was cut short", j.Snapshot)
+		}
+		// The old helper may still be copying: it goes first.
+		if err := o.Runtime.RemoveContainer(ctx, j.Helper, false); err != nil {
+			return false, interrupted(j.Snapshot, err)
+		}
+		if j.Helper, err = createSwapper(ctx, o.Runtime, o.Project, j.Image, j.Volumes); err != nil {
+			return false, interrupted(j.Snapshot, err)
+		}
+		if err := o.Store.writeJournal(o.Project.Name, j); err != nil {
+			_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), j.Helper, false)
+			return false, err
+		}
+		// Containers removed since (a down) are not started again.
+		obs, err := o.Runtime.Observe(ctx, o.Project)
+		if err != nil {
+			return false, interrupted(j.Snapshot, err)
+		}
+		var still []stoppedContainer
+		for _, c := range j.Stopped {
+			for _, oc := range obs.Containers {
+				if oc.ID == c.ID {
+					still = append(still, c)
+				}
+			}
+		}
+		j.Stopped = still
+		if err := finish(ctx, o, j); err != nil {
+			return false, interrupted(j.Snapshot, err)
+		}
+	case "done":
+	default: // staging: the volumes were never touched
+		_ = o.Runtime.RemoveContainer(ctx, j.Helper, false)
 		for _, v := range j.Volumes {
 			if err := o.Runtime.RemoveVolume(ctx, v.Staging); err != nil {
 				return false, err
@@ -312,44 +386,32 @@ func resume(ctx context.Context, o RestoreOptions) (done bool, err error) {
 		}
 		return false, o.Store.removeJournal(o.Project.Name)
 	}
-	if o.Log != nil {
-		o.Log("finishing the restore of snapshot %s that was cut short", j.Snapshot)
-	}
-	obs, err := o.Runtime.Observe(ctx, o.Project)
-	if err != nil {
-		return false, err
-	}
-	sw, _, err := startSwapper(ctx, o.Runtime, o.Project, obs, j.Volumes)
-	if err != nil {
-		return false, interrupted(j.Snapshot, err)
-	}
-	if err := finish(ctx, o, j, sw); err != nil {
-		sw.close(ctx)
-		return false, interrupted(j.Snapshot, err)
-	}
-	if err := cleanUp(ctx, o, j, sw); err != nil {
+	if err := cleanUp(ctx, o, j); err != nil {
 		return false, err
 	}
 	return j.Snapshot == o.Name, nil
 }
 
-// finish swaps every staged volume in, starts the stopped containers and
-// drops the journal. Each step may be repeated.
-func finish(ctx context.Context, o RestoreOptions, j *journal, sw *swapper) error {
-	errs := make(chan error, len(j.Volumes))
-	for i, v := range j.Volumes {
-		go func() { errs <- sw.swap(ctx, i, v.Name) }()
-	}
-	var first error
-	for range j.Volumes {
-		if err := <-errs; err != nil && first == nil {
-			first = err
+// finish runs the swap helper (again, after an interruption: it starts
+// over from the staged copy), starts the stopped containers, and marks
+// the journal done. Each step may be repeated. The swap is not cancelled
+// with ctx: once the services are down it is quicker to finish it than
+// to leave it for the next devstack.
+func finish(ctx context.Context, o RestoreOptions, j *journal) error {
+	if j.Helper != "" {
+		code, stderr, err := runCreated(context.WithoutCancel(ctx), o.Runtime, j.Helper)
+		if err != nil {
+			return fmt.Errorf("unable to swap the volumes' contents: %w", err)
+		}
+		if code != 0 {
+			return fmt.Errorf("unable to swap the volumes' contents: the helper exited %d: %s", code, stderr)
 		}
 	}
-	if first != nil {
-		return first
+	if err := startInWaves(ctx, o.Runtime, o.Project, j.Stopped); err != nil {
+		return err
 	}
-	return startInWaves(ctx, o.Runtime, o.Project, j.Stopped)
+	j.Phase = "done"
+	return o.Store.writeJournal(o.Project.Name, j)
 }
 
 // startInWaves starts the containers a wave of dependency depth at a
@@ -390,8 +452,10 @@ func startInWaves(ctx context.Context, rt Runtime, p *model.Project, cs []stoppe
 }
 
 // cleanUp removes what a finished restore no longer needs.
-func cleanUp(ctx context.Context, o RestoreOptions, j *journal, sw *swapper) error {
-	sw.close(ctx)
+func cleanUp(ctx context.Context, o RestoreOptions, j *journal) error {
+	if err := o.Runtime.RemoveContainer(ctx, j.Helper, false); err != nil {
+		return err
+	}
 	for _, v := range j.Volumes {
 		if err := o.Runtime.RemoveVolume(ctx, v.Staging); err != nil {
 			return err
@@ -417,39 +481,72 @@ func stopAll(ctx context.Context, rt Runtime, cs []model.Container) error {
 func stagingName(volume string) string { return volume + "-restore-" + randomID() }
 
 // stageVolume creates the staging volume and streams the snapshot's
-// archive into it through a never-started helper, hashing what it sends.
-func stageVolume(ctx context.Context, o RestoreOptions, image, dir string, v VolumeEntry, staging string) error {
+// archive into it, hashing all it reads: through tar in a helper made
+// from image, or (image "") the archive endpoint of a never-started
+// helper made from fallback.
+func stageVolume(ctx context.Context, o RestoreOptions, image, fallback, dir string, v VolumeEntry, staging string) error {
 	sp := &model.Project{Name: o.Project.Name, Volumes: map[string]model.Volume{
 		"devstack-restore": {Name: staging, Labels: map[string]string{"dev.devstack.snapshot-staging": o.Name}},
 	}}
 	if err := o.Runtime.CreateVolume(ctx, sp, "devstack-restore"); err != nil {
 		return err
 	}
-	helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"},
-		Volumes: []model.Mount{{Type: model.MountVolume, Source: staging, Target: "/s", NoCopy: true}}}
-	id, err := createHelper(ctx, o.Runtime, o.Project, helper)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false) }()
 	src, err := openFile(dir, v.File, v.Encoding)
 	if err != nil {
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + err.Error()}
 	}
 	defer src.Close()
+	// The file is read and hashed to its end whatever the helper makes of
+	// it (tar stops reading at the archive's end, before the padding), so
+	// that a damaged file is named as such.
 	c := newCounter()
-	tee := io.TeeReader(src, c)
-	copyErr := o.Runtime.CopyTo(ctx, id, "/s", tee)
+	pr, pw := io.Pipe()
+	readErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1<<20)
+		sending := true
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				c.Write(buf[:n])
+				if sending {
+					if _, werr := pw.Write(buf[:n]); werr != nil {
+						sending = false
+					}
+				}
+			}
+			if err == io.EOF {
+				pw.Close()
+				readErr <- nil
+				return
+			}
+			if err != nil {
+				pw.CloseWithError(err)
+				readErr <- err
+				return
+			}
+		}
+	}()
+	var copyErr error
+	if image != "" {
+		copyErr = tarIn(ctx, o.Runtime, o.Project, image, staging, pr)
+	} else {
+		helper := &model.Service{Name: helperService, Image: fallback, NetworkMode: "none", Entrypoint: []string{"true"},
+			Volumes: []model.Mount{{Type: model.MountVolume, Source: staging, Target: "/s", NoCopy: true}}}
+		var id string
+		if id, copyErr = createHelper(ctx, o.Runtime, o.Project, helper, false); copyErr == nil {
+			copyErr = o.Runtime.CopyTo(ctx, id, "/s", pr)
+			_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false)
+		}
+	}
+	pr.CloseWithError(errors.New("the helper stopped reading"))
+	rerr := <-readErr
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	// The engine stops reading at the archive's end; the rest (padding)
-	// is hashed too, and a damaged file is named as such whatever the
-	// engine made of it.
-	_, readErr := io.Copy(c, src)
 	switch {
-	case readErr != nil:
-		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + readErr.Error()}
+	case rerr != nil:
+		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + rerr.Error()}
 	case c.n != v.Bytes || c.sum() != v.SHA256:
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: fmt.Sprintf("does not match its checksum (sha256 %s…, the manifest says %s…)", c.sum()[:12], v.SHA256[:min(12, len(v.SHA256))])}
 	case copyErr != nil:
@@ -472,155 +569,65 @@ func mounting(p *model.Project, key string) []string {
 	return out
 }
 
-// The swap runs in a helper container with a shell, started before the
-// services stop, so that they are down only for the swap itself (one
-// exec). With the engine's local driver both volumes' directories sit
-// side by side under its volumes directory, which the helper mounts
-// whole: the swap is then two renames, whatever the volume's size. The
-// script may be run again after any interruption: while the staging
-// volume still holds its _data the swap has not happened; the old data
-// goes into the staging volume, which is removed afterwards.
-const swapRenames = `set -e
-cd /vols
-O="$1"; S="$2"
-if [ -e "$S/_data" ]; then
-  chown "$3" "$S/_data" && chmod "$4" "$S/_data"
-  [ -e "$O/_data.devstack-old" ] || mv "$O/_data" "$O/_data.devstack-old"
-  mv "$S/_data" "$O/_data"
-fi
-if [ -e "$O/_data.devstack-old" ]; then mv "$O/_data.devstack-old" "$S/old"; fi
-`
-
-// Other drivers: the volume is emptied and the staged copy copied in,
-// inside the engine; repeated, it does the same again.
-const swapCopy = `set -e
-find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
-cp -a "$2/." "$1/"
-chown "$3" "$1" && chmod "$4" "$1"
-`
-
-// swapper is the running helper container the swaps are execs in.
-type swapper struct {
-	rt   Runtime
-	id   string
-	cmds [][]string // per volume
+// swapScript empties each volume and copies the staged contents in, all
+// volumes at once, inside the engine (no byte crosses the link to a
+// remote engine). Run again after any interruption it does the same
+// again, so a swap cut short ends with the snapshot's data. Arguments:
+// per volume its mount, its staging volume's mount, the root's owner
+// and mode.
+const swapScript = `swap() {
+  find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} + &&
+  cp -a "$2/." "$1/" &&
+  chown "$3" "$1" && chmod "$4" "$1"
 }
+pids=
+while [ $# -gt 0 ]; do swap "$1" "$2" "$3" "$4" & pids="$pids $!"; shift 4; done
+rc=0
+for p in $pids; do wait $p || rc=1; done
+exit $rc
+`
 
-// startSwapper makes sure each volume exists (a `down -v` since the save
-// removed it: it is made anew, as up would), then starts the helper with
-// the first of the project's images that has the shell and tools the
-// scripts need.
-func startSwapper(ctx context.Context, rt Runtime, p *model.Project, obs model.Observed, vols []journalVolume) (*swapper, string, error) {
-	helper := &model.Service{Name: helperService, NetworkMode: "none", User: "0:0",
-		Entrypoint: []string{"sh", "-c", "command -v mv && command -v cp && command -v find && command -v chown >/dev/null && while :; do sleep 3600; done"}}
-	sw := &swapper{rt: rt}
-	vroot := ""
+// createSwapper makes sure each volume exists (a ` + "`down -v`" + ` since the save
+// removed it: it is made anew, as up would) and its staging volume is
+// still there, and creates the swap's helper container.
+func createSwapper(ctx context.Context, rt Runtime, p *model.Project, image string, vols []journalVolume) (string, error) {
+	helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", User: "0:0",
+		Entrypoint: []string{"sh", "-c", swapScript, "swap"}}
 	for i, v := range vols {
 		orig, err := rt.VolumeInfo(ctx, v.Name)
 		if err != nil {
-			return nil, "", err
+			return "", err
 		}
 		if !orig.Found {
 			for k, pv := range p.Volumes {
 				if pv.Name == v.Name {
 					if err := rt.CreateVolume(ctx, p, k); err != nil {
-						return nil, "", err
+						return "", err
 					}
 				}
-			}
-			if orig, err = rt.VolumeInfo(ctx, v.Name); err != nil {
-				return nil, "", err
 			}
 		}
 		stg, err := rt.VolumeInfo(ctx, v.Staging)
 		if err != nil {
-			return nil, "", err
+			return "", err
 		}
 		if !stg.Found {
-			return nil, "", fmt.Errorf("the staging volume %s of volume %s is gone: the restore cannot be finished; restore the snapshot again", v.Staging, v.Name)
-		}
-		if parent, ok := sideBySide(orig, stg); ok && (vroot == "" || vroot == parent) {
-			vroot = parent
-			sw.cmds = append(sw.cmds, []string{"sh", "-c", swapRenames, "swap", path.Base(path.Dir(orig.Mountpoint)), path.Base(path.Dir(stg.Mountpoint)), v.Owner, v.Mode})
-			continue
+			return "", fmt.Errorf("the staging volume %s of volume %s is gone: the restore cannot be finished; restore the snapshot again", v.Staging, v.Name)
 		}
 		o, st := fmt.Sprintf("/o%d", i), fmt.Sprintf("/s%d", i)
 		helper.Volumes = append(helper.Volumes,
 			model.Mount{Type: model.MountVolume, Source: v.Name, Target: o, NoCopy: true},
 			model.Mount{Type: model.MountVolume, Source: v.Staging, Target: st, ReadOnly: true, NoCopy: true})
-		sw.cmds = append(sw.cmds, []string{"sh", "-c", swapCopy, "swap", o, st, v.Owner, v.Mode})
+		helper.Entrypoint = append(helper.Entrypoint, o, st, v.Owner, v.Mode)
 	}
-	if vroot != "" {
-		helper.Volumes = append(helper.Volumes, model.Mount{Type: model.MountBind, Source: vroot, Target: "/vols"})
-	}
-	tried := map[string]bool{}
-	for _, s := range p.Services {
-		if tried[s.Image] || obs.Images[s.Image] == "" {
-			continue
-		}
-		tried[s.Image] = true
-		h := *helper
-		h.Image = s.Image
-		id, err := createHelper(ctx, rt, p, &h)
-		if err != nil {
-			return nil, "", err
-		}
-		if err := rt.StartContainer(ctx, id); err == nil {
-			if c, err := waitRunning(ctx, rt, id); err == nil && c.State == model.StateRunning {
-				sw.id = id
-				return sw, s.Image, nil
-			}
-		}
-		_ = rt.RemoveContainer(context.WithoutCancel(ctx), id, false)
-		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
-		}
-	}
-	return nil, "", fmt.Errorf("none of project %s's images has the shell and tools (sh, mv, cp, find, chown) the swap of volumes runs with: nothing was changed", p.Name)
+	return createHelper(ctx, rt, p, helper, false)
 }
 
-// waitRunning gives the helper's probe a moment: it exits at once when a
-// tool is missing.
-func waitRunning(ctx context.Context, rt Runtime, id string) (model.Container, error) {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		c, err := rt.InspectContainer(ctx, id)
-		if err != nil || c.State != model.StateRunning || time.Now().After(deadline) {
-			return c, err
-		}
-		if c.StartedAt.Add(300 * time.Millisecond).Before(time.Now()) {
-			return c, nil // past its checks: it sleeps now
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
-}
-
-func (sw *swapper) swap(ctx context.Context, i int, volume string) error {
-	var out bytes.Buffer
-	code, err := sw.rt.Exec(ctx, sw.id, engine.ExecOptions{Cmd: sw.cmds[i], User: "0:0", Stdout: &out, Stderr: &out})
-	if err != nil {
-		return fmt.Errorf("unable to swap volume %s: %w", volume, err)
-	}
-	if code != 0 {
-		return fmt.Errorf("unable to swap volume %s: the helper exited %d: %s", volume, code, strings.TrimSpace(out.String()))
-	}
-	return nil
-}
-
-func (sw *swapper) close(ctx context.Context) {
-	if sw.id != "" {
-		_ = sw.rt.RemoveContainer(context.WithoutCancel(ctx), sw.id, false)
-	}
-}
-
-// sideBySide returns the directory holding both local volumes' own
-// directories (…/volumes for …/volumes/NAME/_data).
-func sideBySide(a, b model.VolumeInfo) (string, bool) {
-	if a.Driver != "local" || b.Driver != "local" || path.Base(a.Mountpoint) != "_data" || path.Base(b.Mountpoint) != "_data" {
-		return "", false
-	}
-	pa, pb := path.Dir(path.Dir(a.Mountpoint)), path.Dir(path.Dir(b.Mountpoint))
-	return pa, pa == pb && path.IsAbs(pa) && pa != "/"
+// runCreated starts a created helper attached and waits for its end.
+func runCreated(ctx context.Context, rt Runtime, id string) (int, string, error) {
+	stderr := &limitedBuffer{max: 4 << 10}
+	code, err := rt.AttachStart(ctx, id, engine.ExecOptions{Stdout: stderr, Stderr: stderr})
+	return code, strings.TrimSpace(stderr.String()), err
 }
 
 func (s Store) journalPath(project string) string {

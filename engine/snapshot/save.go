@@ -140,7 +140,7 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 			for i, v := range vols {
 				helper.Volumes = append(helper.Volumes, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
 			}
-			if src.archiveHelper, err = createHelper(ctx, o.Runtime, p, helper); err != nil {
+			if src.archiveHelper, err = createHelper(ctx, o.Runtime, p, helper, false); err != nil {
 				return nil, err
 			}
 			defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), src.archiveHelper, false) }()
@@ -376,12 +376,12 @@ func helperImage(p *model.Project, obs model.Observed, vols []volumeRef) (string
 	return "", fmt.Errorf("the engine has none of project %s's images, which the snapshot's helper container is made from: build or pull them first (`devstack build`, `devstack pull`)", p.Name)
 }
 
-func createHelper(ctx context.Context, rt Runtime, p *model.Project, helper *model.Service) (string, error) {
+func createHelper(ctx context.Context, rt Runtime, p *model.Project, helper *model.Service, stdin bool) (string, error) {
 	helper.Replicas = 1
 	hp := &model.Project{Name: p.Name, WorkingDir: p.WorkingDir, ConfigFiles: p.ConfigFiles}
 	helper.ConfigHash = model.Hash(*helper)
 	return rt.CreateContainer(ctx, hp, helper, 1, engine.CreateOptions{
-		OneOff: true, Command: []string{}, Name: p.Name + "-snapshot-" + randomID(),
+		OneOff: true, Command: []string{}, Name: p.Name + "-snapshot-" + randomID(), Stdin: stdin,
 	})
 }
 
