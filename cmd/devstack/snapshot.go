@@ -56,11 +56,20 @@ func newSnapshotSaveCmd(g *globals) *cobra.Command {
 }
 
 func newSnapshotRestoreCmd(g *globals) *cobra.Command {
-	var yes bool
+	var yes, resume bool
 	cmd := &cobra.Command{
-		Use:   "restore NAME",
+		Use:   "restore NAME | --resume",
 		Short: "Put a snapshot's volumes back (the services that mount them stop meanwhile)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Put a snapshot's volumes back. They are staged and verified in new volumes while the stack runs;
+only then do the services that mount them stop, for the copy of the staged data into their volumes.
+A restore cut short (devstack killed, the engine gone) is finished by --resume, by the next restore,
+or by the next up: the volumes end with the snapshot's data, never a mix.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if resume {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: g.withExistingArgs(func(ctx context.Context, s *session, args []string) error {
 			store, err := snapshot.DefaultStore()
 			if err != nil {
@@ -68,6 +77,15 @@ func newSnapshotRestoreCmd(g *globals) *cobra.Command {
 			}
 			ctx, stop := signalContext(ctx, nil)
 			defer stop()
+			if resume {
+				name, err := snapshot.Resume(ctx, snapshot.RestoreOptions{Runtime: s.rt, Store: store, Project: s.project, Log: g.logf})
+				if err == nil && name == "" {
+					g.logf("no restore of project %s was left unfinished", s.project.Name)
+				} else if err == nil {
+					g.logf("the restore of snapshot %s is finished", name)
+				}
+				return err
+			}
 			o := snapshot.RestoreOptions{Runtime: s.rt, Store: store, Project: s.project, Name: args[0], Log: g.logf}
 			if !yes {
 				o.Confirm = func(summary string) (bool, error) {
@@ -79,7 +97,24 @@ func newSnapshotRestoreCmd(g *globals) *cobra.Command {
 		}),
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
+	cmd.Flags().BoolVar(&resume, "resume", false, "finish a restore that was cut short")
 	return cmd
+}
+
+// finishRestore finishes a restore an earlier devstack left cut short
+// before up touches the stack: up would otherwise start the services on
+// volumes half copied. Without one it costs a file lookup.
+func finishRestore(ctx context.Context, g *globals, s *session) error {
+	store, err := snapshot.DefaultStore()
+	if err != nil {
+		return nil // no data directory: no snapshot was ever restored
+	}
+	name, err := store.Unfinished(s.project.Name)
+	if err != nil || name == "" {
+		return err
+	}
+	_, err = snapshot.Resume(ctx, snapshot.RestoreOptions{Runtime: s.rt, Store: store, Project: s.project, Log: g.logf})
+	return err
 }
 
 // confirm asks a yes/no question on the terminal; without one it refuses

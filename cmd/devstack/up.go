@@ -196,6 +196,11 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 			return fmt.Errorf("--exit-code-from %s: no such service in the project (it has %v)", f.exitCodeFrom, s.project.ServiceNames())
 		}
 	}
+	if !g.dryRun {
+		if err := finishRestore(ctx, g, s); err != nil {
+			return err
+		}
+	}
 	attachTo, err := attachTargets(s.project, services, f.attach, f.noAttach, f.exitCodeFrom)
 	if err != nil {
 		return err

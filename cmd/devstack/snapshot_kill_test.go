@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"devstack/engine/enginetest"
+)
+
+// kill -9 of devstack while the swap of a restore copies the staged data
+// into the volume (the services down, the helper copying in the engine):
+// the next command — up, or snapshot restore --resume — finishes the
+// swap, and the volume holds exactly the snapshot's data (checksums of
+// every file, names, owners and modes compared), not the old data, not a
+// mix. Nothing of the restore is left: no helper, no staging volume.
+func TestSnapshotRestoreKilledMidSwap(t *testing.T) {
+	enginetest.Busybox(t)
+	for _, next := range [][]string{{"up", "-d"}, {"snapshot", "restore", "--resume"}} {
+		t.Run(strings.Join(next, " "), func(t *testing.T) {
+			t.Parallel()
+			killMidSwap(t, next)
+		})
+	}
+}
+
+// volumeSums digests the volume: every name with its type, owner and
+// mode, and every file's content.
+const volumeSums = `cd /data && find . | sort | xargs stat -c '%n %F %u:%g %a' | md5sum && find . -type f | sort | xargs md5sum | md5sum`
+
+func killMidSwap(t *testing.T, next []string) {
+	dir := t.TempDir()
+	project := "dssk" + faultNonce()
+	t.Cleanup(func() { enginetest.RemoveProject(project) })
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`services:
+  app:
+    image: `+enginetest.BusyboxImage+`
+    init: true
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
+    volumes: [data:/data]
+volumes:
+  data:
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "NO_COLOR=1")
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "devstack", args...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("devstack %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("up", "-d")
+	// 2,000 files of 32 KiB: the copy takes long enough to be cut.
+	fill := `mkdir -p /data/$1 && chown 65534:65534 /data/$1 && i=0; while [ $i -lt 2000 ]; do head -c 32768 /dev/urandom > /data/$1/f$i; i=$((i+1)); done`
+	run("exec", "-T", "app", "sh", "-c", fill, "fill", "saved")
+	saved := run("exec", "-T", "app", "sh", "-c", volumeSums)
+	run("snapshot", "save", "s1")
+	run("exec", "-T", "app", "sh", "-c", "rm -rf /data/saved && "+fill, "fill", "changed")
+	changed := run("exec", "-T", "app", "sh", "-c", volumeSums)
+	if changed == saved {
+		t.Fatal("the change changed nothing")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "devstack", "snapshot", "restore", "s1", "--yes")
+	cmd.Dir, cmd.Env = dir, env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopping := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			t.Logf("restore: %s", sc.Text())
+			if strings.HasPrefix(sc.Text(), "stopping ") {
+				close(stopping)
+			}
+		}
+	}()
+	select {
+	case <-stopping:
+	case <-ctx.Done():
+		t.Fatal("the restore never stopped the services")
+	}
+	// The swap's helper is the project's container running sh (the tar
+	// helpers run tar): kill devstack once it runs.
+	helper := ""
+	deadline := time.Now().Add(time.Minute)
+	for helper == "" && time.Now().Before(deadline) {
+		out, _ := exec.Command("docker", "ps", "--no-trunc", "--filter", "label=com.docker.compose.project="+project,
+			"--filter", "status=running", "--format", "{{.Names}} {{.Command}}").Output()
+		for _, l := range strings.Split(string(out), "\n") {
+			if name, command, ok := strings.Cut(l, " "); ok && strings.Contains(name, "-snapshot-") && strings.Contains(command, "sh -c") {
+				helper = name
+			}
+		}
+		if helper == "" {
+			time.Sleep(20 * time.Millisecond) // polling with a deadline
+		}
+	}
+	if helper == "" {
+		t.Fatal("the swap's helper never ran")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	// The engine would finish the copy by itself: the helper is killed
+	// too, as when the engine restarts, so the volume is left half copied.
+	if out, err := exec.Command("docker", "kill", helper).CombinedOutput(); err != nil {
+		t.Logf("the helper had ended before it could be killed: %v: %s", err, out)
+	}
+	mid, err := exec.Command("docker", "run", "--rm", "--network", "none", "-v", project+"_data:/data", enginetest.BusyboxImage, "sh", "-c", volumeSums).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch string(mid) {
+	case saved:
+		t.Logf("the copy had finished when devstack was killed")
+	case changed:
+		t.Logf("the copy had not begun when devstack was killed")
+	default:
+		t.Logf("devstack and the helper killed mid-swap: the volume is half copied")
+	}
+
+	start := time.Now()
+	out := run(next...)
+	t.Logf("devstack %s converged in %.1fs: %s", strings.Join(next, " "), time.Since(start).Seconds(), strings.TrimSpace(out))
+	if !strings.Contains(out, "finishing the restore of snapshot s1") {
+		t.Errorf("devstack %s did not say it finished the restore: %s", strings.Join(next, " "), out)
+	}
+	if next[0] != "up" {
+		run("up", "-d") // the service was stopped by the restore; resume starts it again, up is a no-op
+	}
+	got := run("exec", "-T", "app", "sh", "-c", volumeSums)
+	switch got {
+	case saved:
+	case changed:
+		t.Errorf("the volume holds the old data after the swap was cut short and finished")
+	default:
+		t.Errorf("the volume holds a mix: %q, want the snapshot's %q", got, saved)
+	}
+	left, _ := exec.Command("docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}}").Output()
+	if strings.Contains(string(left), "-snapshot-") {
+		t.Errorf("helpers left: %s", left)
+	}
+	vols, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "name="+project).Output()
+	if n := len(strings.Fields(string(vols))); n != 1 {
+		t.Errorf("volumes left: %s", vols)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "devstack", "snapshots", project, ".restore-journal.json")); !os.IsNotExist(err) {
+		t.Errorf("journal left: %v", err)
+	}
+}
