@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,24 +145,6 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			_ = images.RemoveImage(context.WithoutCancel(ctx), e.Ref)
 		}
 	}
-	// One image for staging (tar) and the swap (a shell's tools); tar
-	// missing, staging goes through the archive endpoint.
-	stage, swapImage := "", ""
-	if len(refs) > 0 {
-		if swapImage, err = toolImage(ctx, o.Runtime, p, obs, refs, swapTools); err == nil && swapImage != "" {
-			stage = swapImage
-		} else if err == nil {
-			swapImage, err = toolImage(ctx, o.Runtime, p, obs, refs, swapTools[1:])
-		}
-		if err == nil && swapImage == "" {
-			err = fmt.Errorf("none of project %s's images has the shell and tools (sh, find, rm, cp, chown, chmod) the swap of volumes runs with: nothing was changed", p.Name)
-		}
-		if err != nil {
-			dropImages()
-			return nil, err
-		}
-	}
-
 	// Stage: new volumes, written and verified while the stack runs on.
 	j := &journal{Snapshot: o.Name, Phase: "staging"}
 	for _, v := range m.Volumes {
@@ -179,11 +162,49 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 		_ = o.Store.removeJournal(p.Name)
 		dropImages()
 	}
-	for i, v := range m.Volumes {
-		if err := stageVolume(ctx, o, stage, swapImage, dir, v, j.Volumes[i].Staging); err != nil {
+	for _, v := range j.Volumes {
+		sp := &model.Project{Name: p.Name, Volumes: map[string]model.Volume{
+			"devstack-restore": {Name: v.Staging, Labels: map[string]string{"dev.devstack.snapshot-staging": o.Name}},
+		}}
+		if err := o.Runtime.CreateVolume(ctx, sp, "devstack-restore"); err != nil {
 			dropStaging()
 			return nil, err
 		}
+	}
+	// One image for staging (tar, in a running helper that mounts the
+	// staging volumes) and the swap (a shell's tools); tar missing,
+	// staging goes through the archive endpoint.
+	streamer, swapImage := "", ""
+	if len(refs) > 0 {
+		var mounts []model.Mount
+		for i, v := range j.Volumes {
+			mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: v.Staging, Target: "/s/" + strconv.Itoa(i), NoCopy: true})
+		}
+		streamer, swapImage, err = startStreamer(ctx, o.Runtime, p, obs, refs, mounts, swapTools)
+		if err == nil && streamer == "" {
+			var probe string
+			if probe, swapImage, err = startStreamer(ctx, o.Runtime, p, obs, refs, nil, swapTools[1:]); probe != "" {
+				_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), probe, false)
+			}
+		}
+		if err == nil && swapImage == "" {
+			err = fmt.Errorf("none of project %s's images has the shell and tools (sh, find, rm, cp, chown, chmod) the swap of volumes runs with: nothing was changed", p.Name)
+		}
+		if err != nil {
+			dropStaging()
+			return nil, err
+		}
+	}
+	for i, v := range m.Volumes {
+		if err := stageVolume(ctx, o, streamer, "/s/"+strconv.Itoa(i), swapImage, dir, v, j.Volumes[i].Staging); err != nil {
+			_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), streamer, false)
+			dropStaging()
+			return nil, err
+		}
+	}
+	if err := o.Runtime.RemoveContainer(ctx, streamer, false); err != nil {
+		dropStaging()
+		return nil, err
 	}
 	if len(j.Volumes) > 0 {
 		// Created now, started once the services are down: they wait
@@ -480,17 +501,11 @@ func stopAll(ctx context.Context, rt Runtime, cs []model.Container) error {
 
 func stagingName(volume string) string { return volume + "-restore-" + randomID() }
 
-// stageVolume creates the staging volume and streams the snapshot's
-// archive into it, hashing all it reads: through tar in a helper made
-// from image, or (image "") the archive endpoint of a never-started
-// helper made from fallback.
-func stageVolume(ctx context.Context, o RestoreOptions, image, fallback, dir string, v VolumeEntry, staging string) error {
-	sp := &model.Project{Name: o.Project.Name, Volumes: map[string]model.Volume{
-		"devstack-restore": {Name: staging, Labels: map[string]string{"dev.devstack.snapshot-staging": o.Name}},
-	}}
-	if err := o.Runtime.CreateVolume(ctx, sp, "devstack-restore"); err != nil {
-		return err
-	}
+// stageVolume streams the snapshot's archive into the staging volume,
+// hashing all it reads: through tar run in the streamer, where the
+// volume is mounted at target, or (streamer "") the archive endpoint of
+// a never-started helper made from fallback.
+func stageVolume(ctx context.Context, o RestoreOptions, streamer, target, fallback, dir string, v VolumeEntry, staging string) error {
 	src, err := openFile(dir, v.File, v.Encoding)
 	if err != nil {
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + err.Error()}
@@ -528,8 +543,8 @@ func stageVolume(ctx context.Context, o RestoreOptions, image, fallback, dir str
 		}
 	}()
 	var copyErr error
-	if image != "" {
-		copyErr = tarIn(ctx, o.Runtime, o.Project, image, staging, pr)
+	if streamer != "" {
+		copyErr = tarIn(ctx, o.Runtime, streamer, target, pr)
 	} else {
 		helper := &model.Service{Name: helperService, Image: fallback, NetworkMode: "none", Entrypoint: []string{"true"},
 			Volumes: []model.Mount{{Type: model.MountVolume, Source: staging, Target: "/s", NoCopy: true}}}

@@ -128,18 +128,22 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 	if len(vols) > 0 {
 		// tar in a helper container streams fastest; an image without a
 		// shell and tar leaves the engine's archive endpoint.
-		if src.image, err = toolImage(ctx, o.Runtime, p, obs, vols, saveTools); err != nil {
+		var mounts []model.Mount
+		for i, v := range vols {
+			mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
+		}
+		if src.streamer, _, err = startStreamer(ctx, o.Runtime, p, obs, vols, mounts, saveTools); err != nil {
 			return nil, err
 		}
-		if src.image == "" {
+		if src.streamer != "" {
+			defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), src.streamer, false) }()
+		}
+		if src.streamer == "" {
 			image, err := helperImage(p, obs, vols)
 			if err != nil {
 				return nil, err
 			}
-			helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"}}
-			for i, v := range vols {
-				helper.Volumes = append(helper.Volumes, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
-			}
+			helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"}, Volumes: mounts}
 			if src.archiveHelper, err = createHelper(ctx, o.Runtime, p, helper, false); err != nil {
 				return nil, err
 			}
@@ -214,27 +218,27 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 	return m, nil
 }
 
-// volumeSource reads volumes: through tar in a helper container made
-// from image, else through the archive endpoint of archiveHelper, a
-// never-started container mounting volume i at /v/i.
+// volumeSource reads volumes, mounted at /v/i: through tar run in the
+// streamer, a running helper, else through the archive endpoint of
+// archiveHelper, a never-started one.
 type volumeSource struct {
 	rt            Runtime
 	p             *model.Project
-	image         string
+	streamer      string
 	archiveHelper string
 }
 
 // open returns volume i's tar stream and the directory its names start
 // with ("" for tar's "./…").
 func (s *volumeSource) open(ctx context.Context, i int, v volumeRef) (io.ReadCloser, string, error) {
-	if s.image == "" {
+	if s.streamer == "" {
 		rc, err := s.rt.CopyFrom(ctx, s.archiveHelper, "/v/"+strconv.Itoa(i))
 		return rc, strconv.Itoa(i), err
 	}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := tarOut(ctx, s.rt, s.p, s.image, v.name, pw)
+		err := tarOut(ctx, s.rt, s.streamer, "/v/"+strconv.Itoa(i), pw)
 		pw.CloseWithError(err) // nil: the reader sees the end
 		done <- err
 	}()
