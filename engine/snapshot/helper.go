@@ -1,8 +1,14 @@
 package snapshot
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
 	"bytes"
 	"context"
+	"devstack/engine/state"
 	"fmt"
 	"io"
 	"strings"
@@ -26,13 +32,16 @@ var (
 	swapTools = []string{"tar", "find", "rm", "cp", "chown", "chmod"}
 )
 
-const probeScript = `for t in "$@"; do command -v "$t" >/dev/null || { echo "no $t"; exit 97; }; done`
+// probeScript checks the tools, and that the helper sees the file $1
+// (none: "") through the bind mount of the snapshot's directory.
+const probeScript = `[ -z "$1" ] || [ -e "$1" ] || { echo "no $1"; exit 96; }; shift
+for t in "$@"; do command -v "$t" >/dev/null || { echo "no $t"; exit 97; }; done`
 
 // startStreamer starts a helper container with the mounts from the first
 // of the project's local images (those of the services mounting the
 // volumes first) whose shell finds every tool. It returns the running
 // container and its image, or "" for both when no image has them all.
-func startStreamer(ctx context.Context, rt Runtime, p *model.Project, obs model.Observed, vols []volumeRef, mounts []model.Mount, tools []string) (string, string, error) {
+func startStreamer(ctx context.Context, rt Runtime, p *model.Project, obs model.Observed, vols []volumeRef, mounts []model.Mount, tools []string, mustSee string) (string, string, error) {
 	var candidates []string
 	seen := map[string]bool{}
 	add := func(image string) {
@@ -60,7 +69,7 @@ func startStreamer(ctx context.Context, rt Runtime, p *model.Project, obs model.
 			return "", "", err
 		}
 		if err := rt.StartContainer(ctx, id); err == nil {
-			code, err := rt.Exec(ctx, id, engine.ExecOptions{Cmd: append([]string{"sh", "-c", probeScript, "probe"}, tools...), User: "0:0"})
+			code, err := rt.Exec(ctx, id, engine.ExecOptions{Cmd: append([]string{"sh", "-c", probeScript, "probe", mustSee}, tools...), User: "0:0"})
 			if err == nil && code == 0 {
 				return id, image, nil
 			}
@@ -71,6 +80,66 @@ func startStreamer(ctx context.Context, rt Runtime, p *model.Project, obs model.
 		}
 	}
 	return "", "", nil
+}
+
+// The local fast path: an engine on this machine sees the snapshot's
+// directory, bind-mounted into the helper at /snap, and tar reads or
+// writes the snapshot file there itself; devstack hashes the file as it
+// grows (save) or beside the extraction (restore). No byte passes through
+// the engine's stream copier, which is what costs most here. A remote
+// engine, or one in a VM that does not share the directory, is found out
+// by a file the helper cannot see, and streams instead.
+
+// sharedDir is where the helper sees the snapshot's directory.
+const sharedDir = "/snap"
+
+// startShared starts the streamer with dir bind-mounted at /snap when the
+// engine is local and sees it, else without (shared false).
+func startShared(ctx context.Context, rt Runtime, p *model.Project, obs model.Observed, vols []volumeRef, mounts []model.Mount, tools []string, dir string, readOnly bool) (id, image string, shared bool, err error) {
+	if r, ok := rt.(interface{ Remote() bool }); ok && !r.Remote() {
+		nonce := ".probe-" + randomID()
+		if err := state.WriteFile(filepath.Join(dir, nonce), nil); err == nil {
+			withDir := append(slices.Clone(mounts), model.Mount{Type: model.MountBind, Source: dir, Target: sharedDir, ReadOnly: readOnly})
+			id, image, err = startStreamer(ctx, rt, p, obs, vols, withDir, tools, sharedDir+"/"+nonce)
+			_ = os.Remove(filepath.Join(dir, nonce))
+			if err != nil || id != "" {
+				return id, image, id != "", err
+			}
+		}
+	}
+	id, image, err = startStreamer(ctx, rt, p, obs, vols, mounts, tools, "")
+	return id, image, false, err
+}
+
+// follower reads a file another process is writing until done says the
+// writer finished (then to the file's end).
+type follower struct {
+	f        *os.File
+	done     <-chan error
+	finished bool
+}
+
+func (r *follower) Read(p []byte) (int, error) {
+	for {
+		n, err := r.f.Read(p)
+		if n > 0 {
+			return n, nil
+		}
+		if err != nil && err != io.EOF {
+			return 0, err
+		}
+		if r.finished {
+			return 0, io.EOF
+		}
+		select {
+		case err := <-r.done:
+			if err != nil {
+				return 0, err
+			}
+			r.finished = true // one more read takes what was written last
+		case <-time.After(5 * time.Millisecond): // the writer's next bytes
+		}
+	}
 }
 
 // tarOut streams dir in the streamer as tar (names "./…") into w.

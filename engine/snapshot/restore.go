@@ -174,16 +174,24 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 	// One image for staging (tar, in a running helper that mounts the
 	// staging volumes) and the swap (a shell's tools); tar missing,
 	// staging goes through the archive endpoint.
-	streamer, swapImage := "", ""
+	streamer, swapImage, shared := "", "", false
 	if len(refs) > 0 {
 		var mounts []model.Mount
 		for i, v := range j.Volumes {
 			mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: v.Staging, Target: "/s/" + strconv.Itoa(i), NoCopy: true})
 		}
-		streamer, swapImage, err = startStreamer(ctx, o.Runtime, p, obs, refs, mounts, swapTools)
+		plain := true
+		for _, v := range m.Volumes {
+			plain = plain && v.Encoding == encTar
+		}
+		if plain {
+			streamer, swapImage, shared, err = startShared(ctx, o.Runtime, p, obs, refs, mounts, swapTools, dir, true)
+		} else {
+			streamer, swapImage, err = startStreamer(ctx, o.Runtime, p, obs, refs, mounts, swapTools, "")
+		}
 		if err == nil && streamer == "" {
 			var probe string
-			if probe, swapImage, err = startStreamer(ctx, o.Runtime, p, obs, refs, nil, swapTools[1:]); probe != "" {
+			if probe, swapImage, err = startStreamer(ctx, o.Runtime, p, obs, refs, nil, swapTools[1:], ""); probe != "" {
 				_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), probe, false)
 			}
 		}
@@ -196,7 +204,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 		}
 	}
 	for i, v := range m.Volumes {
-		if err := stageVolume(ctx, o, streamer, "/s/"+strconv.Itoa(i), swapImage, dir, v, j.Volumes[i].Staging); err != nil {
+		if err := stageVolume(ctx, o, streamer, shared, "/s/"+strconv.Itoa(i), swapImage, dir, v, j.Volumes[i].Staging); err != nil {
 			_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), streamer, false)
 			dropStaging()
 			return nil, err
@@ -505,7 +513,10 @@ func stagingName(volume string) string { return volume + "-restore-" + randomID(
 // hashing all it reads: through tar run in the streamer, where the
 // volume is mounted at target, or (streamer "") the archive endpoint of
 // a never-started helper made from fallback.
-func stageVolume(ctx context.Context, o RestoreOptions, streamer, target, fallback, dir string, v VolumeEntry, staging string) error {
+func stageVolume(ctx context.Context, o RestoreOptions, streamer string, shared bool, target, fallback, dir string, v VolumeEntry, staging string) error {
+	if shared {
+		return stageShared(ctx, o, streamer, target, dir, v)
+	}
 	src, err := openFile(dir, v.File, v.Encoding)
 	if err != nil {
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + err.Error()}
@@ -562,6 +573,36 @@ func stageVolume(ctx context.Context, o RestoreOptions, streamer, target, fallba
 	switch {
 	case rerr != nil:
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + rerr.Error()}
+	case c.n != v.Bytes || c.sum() != v.SHA256:
+		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: fmt.Sprintf("does not match its checksum (sha256 %s…, the manifest says %s…)", c.sum()[:12], v.SHA256[:min(12, len(v.SHA256))])}
+	case copyErr != nil:
+		return fmt.Errorf("unable to write volume %s: %w", v.Name, copyErr)
+	}
+	return nil
+}
+
+// stageShared has tar in the helper read the snapshot file itself, and
+// hashes the file beside it: both read it from the page cache.
+func stageShared(ctx context.Context, o RestoreOptions, streamer, target, dir string, v VolumeEntry) error {
+	src, err := openFile(dir, v.File, v.Encoding)
+	if err != nil {
+		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + err.Error()}
+	}
+	defer src.Close()
+	hashed := make(chan error, 1)
+	c := newCounter()
+	go func() {
+		_, err := io.Copy(c, src)
+		hashed <- err
+	}()
+	copyErr := execTar(ctx, o.Runtime, streamer, engine.ExecOptions{Cmd: []string{"tar", "-xf", sharedDir + "/" + v.File, "--numeric-owner", "-C", target}})
+	readErr := <-hashed
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	switch {
+	case readErr != nil:
+		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + readErr.Error()}
 	case c.n != v.Bytes || c.sum() != v.SHA256:
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: fmt.Sprintf("does not match its checksum (sha256 %s…, the manifest says %s…)", c.sum()[:12], v.SHA256[:min(12, len(v.SHA256))])}
 	case copyErr != nil:

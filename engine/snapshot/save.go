@@ -132,7 +132,12 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 		for i, v := range vols {
 			mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
 		}
-		if src.streamer, _, err = startStreamer(ctx, o.Runtime, p, obs, vols, mounts, saveTools); err != nil {
+		if o.Compress {
+			src.streamer, _, err = startStreamer(ctx, o.Runtime, p, obs, vols, mounts, saveTools, "")
+		} else {
+			src.streamer, _, src.shared, err = startShared(ctx, o.Runtime, p, obs, vols, mounts, saveTools, partial, false)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if src.streamer != "" {
@@ -225,6 +230,7 @@ type volumeSource struct {
 	rt            Runtime
 	p             *model.Project
 	streamer      string
+	shared        bool // the streamer sees the snapshot's directory at /snap
 	archiveHelper string
 }
 
@@ -264,6 +270,9 @@ func saveVolume(ctx context.Context, src *volumeSource, i int, v volumeRef, dir,
 	if enc == encTarZstd {
 		e.File += ".zst"
 	}
+	if src.shared && enc == encTar {
+		return saveShared(ctx, src, i, v, dir, e)
+	}
 	fw, err := createFile(filepath.Join(dir, e.File), enc)
 	if err != nil {
 		return e, err
@@ -290,6 +299,40 @@ func saveVolume(ctx context.Context, src *volumeSource, i int, v volumeRef, dir,
 		return e, fmt.Errorf("volume %s: %w", v.name, err)
 	}
 	e.Files, e.Bytes, e.SHA256, e.Stored = n, c.n, c.sum(), fw.stored
+	e.RootUID, e.RootGID, e.RootMode = root.Uid, root.Gid, uint32(root.Mode&0o7777)
+	return e, nil
+}
+
+// saveShared has tar in the helper write the snapshot file itself, and
+// reads it as it grows: the checksum, the entries, the root's owner.
+func saveShared(ctx context.Context, src *volumeSource, i int, v volumeRef, dir string, e VolumeEntry) (VolumeEntry, error) {
+	name := filepath.Join(dir, e.File)
+	// Made here, so that it is the user's and tar only fills it.
+	f, err := state.Create(name)
+	if err != nil {
+		return e, err
+	}
+	defer f.Close()
+	done := make(chan error, 1)
+	go func() {
+		done <- execTar(ctx, src.rt, src.streamer, engine.ExecOptions{Cmd: []string{"tar", "-cf", sharedDir + "/" + e.File, "-C", "/v/" + strconv.Itoa(i), "."}})
+	}()
+	c := newCounter()
+	r := io.TeeReader(&follower{f: f, done: done}, c)
+	n, root, err := rebase(r, io.Discard, "")
+	if err == nil {
+		_, err = io.Copy(io.Discard, r) // the padding
+	}
+	if err != nil && strings.Contains(err.Error(), "No space left on device") {
+		err = fmt.Errorf("%w (%v)", syscall.ENOSPC, err) // tar's words for it
+	}
+	if err != nil {
+		return e, fmt.Errorf("volume %s: %w", v.name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return e, fmt.Errorf("volume %s: %w", v.name, err)
+	}
+	e.Files, e.Bytes, e.SHA256, e.Stored = n, c.n, c.sum(), c.n
 	e.RootUID, e.RootGID, e.RootMode = root.Uid, root.Gid, uint32(root.Mode&0o7777)
 	return e, nil
 }
