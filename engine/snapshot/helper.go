@@ -29,7 +29,7 @@ import (
 // saveTools and swapTools are what the helper's shell must find.
 var (
 	saveTools = []string{"tar"}
-	swapTools = []string{"tar", "find", "rm", "cp", "chown", "chmod"}
+	swapTools = []string{"tar", "find", "mv", "rm", "cp", "chown", "chmod"}
 )
 
 // probeScript checks the tools, and that the helper sees the file $1

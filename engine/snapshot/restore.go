@@ -196,7 +196,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			}
 		}
 		if err == nil && swapImage == "" {
-			err = fmt.Errorf("none of project %s's images has the shell and tools (sh, find, rm, cp, chown, chmod) the swap of volumes runs with: nothing was changed", p.Name)
+			err = fmt.Errorf("none of project %s's images has the shell and tools (sh, find, mv, rm, cp, chown, chmod) the swap of volumes runs with: nothing was changed", p.Name)
 		}
 		if err != nil {
 			dropStaging()
@@ -625,15 +625,23 @@ func mounting(p *model.Project, key string) []string {
 	return out
 }
 
-// swapScript empties each volume and copies the staged contents in, all
-// volumes at once, inside the engine (no byte crosses the link to a
-// remote engine). Run again after any interruption it does the same
-// again, so a swap cut short ends with the snapshot's data. Arguments:
-// per volume its mount, its staging volume's mount, the root's owner
-// and mode.
-const swapScript = `swap() {
-  find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} + &&
-  cp -a "$2/." "$1/" &&
+// swapScript replaces each volume's contents with its staging volume's,
+// all volumes at once, inside the engine (no byte crosses the link to a
+// remote engine): the old entries are moved aside within the volume (a
+// rename), removed while the staged copy is copied in, and the root gets
+// the saved owner and mode. Run again after any interruption it moves
+// aside whatever is there, half copy included, and copies again, so a
+// swap cut short ends with the snapshot's data. Arguments: per volume
+// its mount, its staging volume's mount, the root's owner and mode.
+const swapScript = `H=${HOSTNAME:-$(cat /proc/sys/kernel/hostname)} # the helper's own: a new name each run
+swap() {
+  A="$1/.devstack-restore-old.$H"
+  mkdir "$A" || return 1
+  find "$1" -mindepth 1 -maxdepth 1 ! -name '.devstack-restore-old.*' -exec mv -t "$A" {} + || return 1
+  find "$1" -mindepth 1 -maxdepth 1 -name '.devstack-restore-old.*' -exec rm -rf {} + &
+  rm=$!
+  cp -a "$2/." "$1/" || return 1
+  wait $rm || return 1
   chown "$3" "$1" && chmod "$4" "$1"
 }
 pids=
