@@ -196,6 +196,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	)
 	addVagrantAliases(root)
 	groupCommands(root)
+	addCompletions(g, root)
 	routeKube(g, root)
 	return root
 }

@@ -1,9 +1,12 @@
 package load
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/format"
@@ -61,4 +64,28 @@ func ParsePublishFlag(spec string) ([]model.Port, error) {
 		out = append(out, model.Port{Target: p.Target, Published: p.Published, HostIP: p.HostIP, Protocol: proto})
 	}
 	return out, nil
+}
+
+// ProfileNames lists, sorted, every profile the project's services name,
+// for shell completion of --profile.
+func ProfileNames(ctx context.Context, o Options) ([]string, error) {
+	o.Profiles = []string{"*"}
+	r, err := o.resolve()
+	if err != nil {
+		return nil, err
+	}
+	var cp *types.Project
+	if _, err := collectWarnings(func() (err error) {
+		cp, err = r.load(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, s := range cp.Services {
+		for _, p := range s.Profiles {
+			seen[p] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }
