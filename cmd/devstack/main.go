@@ -2,8 +2,13 @@
 // file, on the local Docker engine or a remote one, with a live dashboard.
 package main
 
-import "os"
+import (
+	"os"
+
+	"devstack/cmd/devstack/startup"
+)
 
 func main() {
+	startup.Done()
 	os.Exit(Main())
 }
