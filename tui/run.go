@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/colorprofile"
 
 	"devstack/engine/event"
@@ -42,8 +43,15 @@ func (m *Model) Run(ctx context.Context, events <-chan event.Event) error {
 	if opts.Width > 0 && opts.Height > 0 {
 		popts = append(popts, tea.WithWindowSize(opts.Width, opts.Height))
 	}
-	if opts.NoColor {
+	switch {
+	case opts.NoColor:
 		popts = append(popts, tea.WithColorProfile(colorprofile.Ascii))
+	case opts.Output == nil && opts.Environ == nil:
+		// lipgloss detected stdout's colour profile when it was
+		// initialised; the program would detect it again before its first
+		// frame, and inside tmux that runs `tmux info` a second time
+		// (measured: most of the first frame's delay on a busy machine).
+		popts = append(popts, tea.WithColorProfile(lipgloss.Writer.Profile))
 	}
 	p := tea.NewProgram(m, popts...)
 
