@@ -81,6 +81,9 @@ func (a *engineAPI) call(method, path string, body, out any) error {
 type floorContainer struct {
 	name  string
 	probe []string // run once it started, until it passes; nil: none
+	// health is the engine's healthcheck (the API's Healthcheck object),
+	// as the tools' containers have it: its probes load the engine alike.
+	health map[string]any
 }
 
 // create makes the project's network and containers (labelled as Compose's,
@@ -99,6 +102,9 @@ func (a *engineAPI) create(project, image string, cmd []string, cs []floorContai
 			var res struct{ Id string }
 			body := map[string]any{"Image": image, "Cmd": cmd, "Labels": labels,
 				"HostConfig": map[string]any{"Init": true, "NetworkMode": network}}
+			if c.health != nil {
+				body["Healthcheck"] = c.health
+			}
 			if err := a.call("POST", "/containers/create?name="+url.QueryEscape(c.name), body, &res); err != nil {
 				return err
 			}
@@ -153,6 +159,30 @@ func (a *engineAPI) exec(id string, cmd []string) (int, error) {
 		return 0, err
 	}
 	return res.ExitCode, nil
+}
+
+// waitHealthy polls until the engine's own healthcheck has marked every
+// named container healthy (what `up --wait` promises: the engine's word).
+func (a *engineAPI) waitHealthy(names []string) error {
+	deadline := time.Now().Add(time.Minute)
+	for _, name := range names {
+		for {
+			var c struct {
+				State struct{ Health struct{ Status string } }
+			}
+			if err := a.call("GET", "/containers/"+url.PathEscape(name)+"/json", nil, &c); err != nil {
+				return err
+			}
+			if c.State.Health.Status == "healthy" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the engine did not call %s healthy within a minute (%q)", name, c.State.Health.Status)
+			}
+			time.Sleep(5 * time.Millisecond) // polling the engine, with a deadline
+		}
+	}
+	return nil
 }
 
 // listProject is the one call `ps` cannot do without: the project's
