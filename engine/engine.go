@@ -249,8 +249,9 @@ func (e *Engine) Stop(ctx context.Context, p *model.Project, services []string, 
 }
 
 // Start starts the existing containers of the services, in dependency
-// order, honouring depends_on conditions.
-func (e *Engine) Start(ctx context.Context, p *model.Project, services []string) error {
+// order, honouring depends_on conditions. beforeStart, when set, runs
+// before each start, as UpOptions.BeforeStart does for up.
+func (e *Engine) Start(ctx context.Context, p *model.Project, services []string, beforeStart func(ctx context.Context, svc *model.Service, id, name string) error) error {
 	obs, err := e.rt.ObserveBrief(ctx, p)
 	if err != nil {
 		return err
@@ -259,7 +260,7 @@ func (e *Engine) Start(ctx context.Context, p *model.Project, services []string)
 	if err != nil {
 		return err
 	}
-	return e.apply(ctx, p, pl, applyOptions{})
+	return e.apply(ctx, p, pl, applyOptions{beforeStart: beforeStart})
 }
 
 // Restart restarts the containers of the services, all at once, as

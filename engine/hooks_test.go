@@ -50,7 +50,7 @@ volumes:
 	if err := s.e.Stop(ctx, s.p, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.e.Start(ctx, s.p, nil); err != nil {
+	if err := s.e.Start(ctx, s.p, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if out, _ := s.exec("app", "cat", "/data/stopped"); strings.TrimSpace(out) != "bye" {

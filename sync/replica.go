@@ -20,11 +20,16 @@ import (
 // replica is one running container of a service. Only the service's
 // goroutine (or one goroutine it starts per replica) touches it.
 type replica struct {
-	sv       *service
-	c        Container
-	rec      *record.Record
-	tr       container.Transport
-	noAgent  bool // the image cannot run the exec transport
+	sv      *service
+	c       Container
+	rec     *record.Record
+	tr      container.Transport
+	noAgent bool // the image cannot run the exec transport
+	// via is a running helper container that mounts this container's
+	// sync targets at the same paths (Seed's, before the start): the
+	// exec transport runs there, gzipped, instead of the archive API
+	// into the created container. "" for none.
+	via      string
 	owner    pack.Owner
 	ownerSet bool
 
@@ -65,6 +70,21 @@ func (rp *replica) transport(ctx context.Context) (container.Transport, error) {
 	}
 	eng := rp.sv.s.o.Engine
 	mode := rp.sv.s.o.Transport
+	if rp.via != "" {
+		// One exec as root (the helper's files are the volume's): on a
+		// slow link a second one's start costs more than it brings.
+		a, err := container.StartAgent(ctx, eng, rp.via)
+		if err == nil {
+			rp.tr = a
+			return rp.tr, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// The image cannot (no tools), or the helper is gone: the
+		// archive API into the container itself.
+		rp.via = ""
+	}
 	if mode == TransportArchive || mode == TransportAuto && rp.noAgent {
 		rp.tr = &container.Archive{API: eng, ID: rp.c.ID}
 		return rp.tr, nil

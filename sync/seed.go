@@ -2,7 +2,13 @@ package sync
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
 
 	"devstack/sync/manifest"
 )
@@ -16,7 +22,14 @@ import (
 // already matches) and keeps the container's record, so the live sync
 // that follows the start has nothing left to send. o.Services and
 // o.Transport are set here; a service without such rules is left alone.
-func Seed(ctx context.Context, o Options, service string, c Container) error {
+//
+// via, when not "", is a running helper container that mounts the same
+// volumes at the same paths as c: the files then go through the exec
+// transport there, gzipped when o.Compress is set and the helper has
+// gzip (the archive API only takes plain tar, see container.Archive),
+// and the target is listed by find there rather than read back whole. A
+// helper whose image lacks the tools is left for the archive API into c.
+func Seed(ctx context.Context, o Options, service string, c Container, via string) error {
 	o.Services = []string{service}
 	o.Transport = TransportArchive
 	s, err := New(o)
@@ -37,6 +50,7 @@ func Seed(ctx context.Context, o Options, service string, c Container) error {
 	rp := newReplica(sv, c)
 	defer rp.close()
 	rp.noAgent = true
+	rp.via = via
 	start := s.o.Clock.Now()
 	res := rp.resync(ctx)
 	sv.publish("initial", start, nil, []result{res}, nil)
@@ -47,4 +61,58 @@ func Seed(ctx context.Context, o Options, service string, c Container) error {
 		return fmt.Errorf("unable to fill %s with this machine's files before it starts: %w", c.Name, res.err)
 	}
 	return nil
+}
+
+// SourcesDigest is a digest of what Seed compares on this machine for
+// service: for each of its sync rules made from bind mounts, every path
+// the rule sends with its kind, size, permissions and mtime. Two equal
+// digests mean nothing was edited there in between, so a caller that
+// recorded the digest of a complete Seed may skip the next one (and its
+// look into the container). "" when the service has no such rules.
+func SourcesDigest(o Options, service string) (string, error) {
+	o.Services = []string{service}
+	o.StateDir = "-"
+	s, err := New(o)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	any := false
+	for _, r := range s.services[0].syncRules {
+		if !r.w.FromBind {
+			continue
+		}
+		any = true
+		fmt.Fprintf(h, "rule %q %q\n", r.watchPath(), r.target)
+		if r.file() {
+			if fi, err := os.Lstat(r.watchPath()); err == nil {
+				writeInfo(h, ".", manifest.FromFileInfo(fi))
+			}
+			continue
+		}
+		root, err := r.openRoot()
+		if err != nil {
+			fmt.Fprintln(h, "missing")
+			continue
+		}
+		m, _, err := manifest.Host(root, func(rel string, dir bool) (bool, bool) {
+			abs := r.abs(rel)
+			return r.decide(abs).Synced, !dir || !r.m.Load().SkipDir(abs)
+		})
+		root.Close()
+		if err != nil {
+			return "", err
+		}
+		for _, rel := range slices.Sorted(maps.Keys(m)) {
+			writeInfo(h, rel, m[rel])
+		}
+	}
+	if !any {
+		return "", nil
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func writeInfo(w io.Writer, rel string, i manifest.Info) {
+	fmt.Fprintf(w, "%q %d %d %d.%d %o\n", rel, i.Kind, i.Size, i.MTime, i.MTimeNS, i.Perm)
 }

@@ -75,7 +75,7 @@ func newStartCmd(g *globals) *cobra.Command {
 		Use:   "start [SERVICE...]",
 		Short: "Start existing containers, in dependency order",
 		RunE: g.withExisting(func(ctx context.Context, s *session, args []string) error {
-			if err := s.engine.Start(ctx, s.project, args); err != nil {
+			if err := s.engine.Start(ctx, s.project, args, seedSyncedBinds(s.project, s.rt, s.engine)); err != nil {
 				return err
 			}
 			g.ensureForwarder(ctx, s.project, s.rt, s.out, false)

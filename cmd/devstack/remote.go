@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -150,15 +151,17 @@ func underDir(p, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-// seedSyncedBinds is up's BeforeStart hook on a project with binds turned
-// into synced volumes (nil otherwise): before a container starts, each
-// such volume it mounts is filled with this machine's files (sync.Seed),
-// so the container's first process finds its sources as it would in the
-// bind. It costs one engine call per volume when nothing needs sending: a
-// volume with files in it that this machine once filled completely (a
-// marker under the sync state directory) is left for the live sync to
-// bring up to date after the start; an empty one (new, or made again
-// since) or one whose filling was cut short is filled now.
+// seedSyncedBinds is the BeforeStart hook of up and start on a project
+// with binds turned into synced volumes (nil otherwise): before a
+// container starts, each such volume it mounts is brought in line with
+// this machine's files (sync.Seed), so the container's first process
+// finds its sources as it would in the bind, edits made while the stack
+// was stopped or down included. When nothing here changed since this
+// machine last filled the volumes completely (the digest of the sources,
+// sync.SourcesDigest, kept in a marker under the sync state directory)
+// and they are not empty (made again since), it costs one engine call per
+// volume; otherwise the fill goes through a short-lived helper container
+// (seedHelper), gzipped.
 func seedSyncedBinds(p *model.Project, rt engine.Runtime, e *engine.Engine) func(context.Context, *model.Service, string, string) error {
 	if boundSyncs(p) == nil {
 		return nil
@@ -185,15 +188,25 @@ func seedSyncedBinds(p *model.Project, rt engine.Runtime, e *engine.Engine) func
 		if err != nil {
 			return err
 		}
+		o := devsync.Options{Project: p, Engine: &syncEngine{rt: rt, e: e, p: p}, Sink: e.Sink(), Compress: true}
+		digest, err := devsync.SourcesDigest(o, svc.Name)
+		if err != nil {
+			return fmt.Errorf("service %s: unable to read the synced sources: %w", svc.Name, err)
+		}
 		marker := func(volume string) string { return filepath.Join(dir, "seeded", volume) }
-		current := true
+		current := digest != ""
 		for i, t := range targets {
+			if b, err := os.ReadFile(marker(volumes[i])); err != nil || string(b) != digest {
+				current = false
+				break
+			}
 			empty, err := emptyIn(ctx, rt, id, t)
 			if err != nil {
 				return fmt.Errorf("service %s: unable to look into the synced volume %s: %w", svc.Name, volumes[i], err)
 			}
-			if _, err := os.Stat(marker(volumes[i])); empty || err != nil {
+			if empty {
 				current = false
+				break
 			}
 		}
 		if current {
@@ -202,8 +215,9 @@ func seedSyncedBinds(p *model.Project, rt engine.Runtime, e *engine.Engine) func
 		for _, v := range volumes {
 			_ = os.Remove(marker(v)) // incomplete until the seed succeeds
 		}
-		err = devsync.Seed(ctx, devsync.Options{Project: p, Engine: &syncEngine{rt: rt, e: e, p: p}, Sink: e.Sink(), Compress: true},
-			svc.Name, devsync.Container{ID: id, Name: name, User: svc.User})
+		via, done := seedHelper(ctx, rt, p, svc, targets, volumes)
+		err = devsync.Seed(ctx, o, svc.Name, devsync.Container{ID: id, Name: name, User: svc.User}, via)
+		done()
 		if errors.Is(err, container.ErrNoSpace) {
 			return fmt.Errorf("service %s: the engine's machine has no room left for the synced volume %s (its disk is full): free space there "+
 				"(docker system prune on it, or remove what fills the disk), then run up again: it sends what is missing; nothing here was changed", svc.Name, strings.Join(volumes, ", "))
@@ -215,10 +229,51 @@ func seedSyncedBinds(p *model.Project, rt engine.Runtime, e *engine.Engine) func
 			return nil // the next start fills it again: slower, not wrong
 		}
 		for _, v := range volumes {
-			_ = state.WriteFile(marker(v), nil)
+			_ = state.WriteFile(marker(v), []byte(digest))
 		}
 		return nil
 	}
+}
+
+// seedHelperService names the helper containers of seedHelper
+// (project-labelled one-offs, so that down removes one left behind).
+const seedHelperService = "devstack-seed"
+
+// seedHelper starts, on an engine on another machine, a helper container
+// from the service's own image mounting the synced volumes at their
+// targets, for sync.Seed to fill them through an exec there: its stream
+// may be gzipped, where the archive API into the created container takes
+// only plain tar (an engine before 29.5.1 would unpack a compressed one
+// with a tool of the container's, as root). A source tree is a quarter of
+// that gzipped, and on a slow link the bytes are the time. It returns ""
+// (and the archive API is used) where the helper cannot start: no image
+// name, no sleep in the image. done removes the helper.
+func seedHelper(ctx context.Context, rt engine.Runtime, p *model.Project, svc *model.Service, targets, volumes []string) (id string, done func()) {
+	if !isRemote(rt) || svc.Image == "" {
+		return "", func() {}
+	}
+	var mounts []model.Mount
+	for i, t := range targets {
+		mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: volumes[i], Target: t, NoCopy: true})
+	}
+	nonce := make([]byte, 4)
+	_, _ = rand.Read(nonce)
+	// sleep's end bounds a helper that a killed devstack leaves behind.
+	helper := &model.Service{Name: seedHelperService, Image: svc.Image, Platform: svc.Platform, NetworkMode: "none", User: "0:0",
+		Entrypoint: []string{"sleep", "3600"}, Volumes: mounts, Replicas: 1}
+	helper.ConfigHash = model.Hash(*helper)
+	hp := &model.Project{Name: p.Name, WorkingDir: p.WorkingDir, ConfigFiles: p.ConfigFiles}
+	id, err := rt.CreateContainer(ctx, hp, helper, 1, engine.CreateOptions{OneOff: true, Command: []string{},
+		Name: p.Name + "-" + seedHelperService + "-" + hex.EncodeToString(nonce)})
+	if err != nil {
+		return "", func() {}
+	}
+	remove := func() { _ = rt.RemoveContainer(context.WithoutCancel(ctx), id, false) }
+	if err := rt.StartContainer(ctx, id); err != nil {
+		remove()
+		return "", func() {}
+	}
+	return id, remove
 }
 
 // emptyIn reports whether directory dir in container id holds nothing

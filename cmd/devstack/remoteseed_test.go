@@ -60,11 +60,7 @@ func TestRemoteBindSeededBeforeStart(t *testing.T) {
 	out := s.devstack("--progress", "json", "up", "-d")
 	t.Cleanup(func() { _, _, _ = s.try("down", "-v") })
 	app := s.project + "-app-1"
-	logs, err := s.h.Docker("logs", app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, _, _ := strings.Cut(logs, "\n")
+	first := startLine(t, s, app, 1)
 	if first != "start: hello-from-the-laptop conf-1" {
 		t.Errorf("the container's first line %q: its command did not find the synced files at start\nup said:\n%s", first, out)
 	}
@@ -75,15 +71,14 @@ func TestRemoteBindSeededBeforeStart(t *testing.T) {
 
 	// A recreate: the volume was filled from here before, so nothing is
 	// sent before the start (the live sync brings edits after it).
-	out = s.devstack("--progress", "json", "up", "-d", "--force-recreate")
-	if evs := seedEvents(t, out); len(evs) != 0 {
-		t.Errorf("a recreate over a filled volume seeded again: %v", evs)
-	}
-	logs, err = s.h.Docker("logs", app)
+	out, eout, err := s.try("--progress", "json", "up", "-d", "--force-recreate")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("up --force-recreate: %v\n%s%s", err, out, eout)
 	}
-	if first, _, _ := strings.Cut(logs, "\n"); first != "start: hello-from-the-laptop conf-1" {
+	if evs := seedEvents(t, out); len(evs) != 0 {
+		t.Errorf("a recreate over a filled volume seeded again: %v\n%s", evs, out)
+	}
+	if first := startLine(t, s, app, 1); first != "start: hello-from-the-laptop conf-1" {
 		t.Errorf("after the recreate, the first line is %q", first)
 	}
 
@@ -93,9 +88,35 @@ func TestRemoteBindSeededBeforeStart(t *testing.T) {
 	if evs := seedEvents(t, out); len(evs) != 1 {
 		t.Errorf("a new volume after down -v was not seeded: %v\n%s", evs, out)
 	}
-	logs, _ = s.h.Docker("logs", app)
-	if first, _, _ := strings.Cut(logs, "\n"); first != "start: hello-from-the-laptop conf-1" {
+	if first := startLine(t, s, app, 1); first != "start: hello-from-the-laptop conf-1" {
 		t.Errorf("after down -v and up, the first line is %q", first)
+	}
+}
+
+// startLine waits (up to 10 s) until container app has logged n lines
+// starting "start: " and returns the nth: up and start return once the
+// container started, maybe before its command wrote anything.
+func startLine(t *testing.T, s *remoteStack, app string, n int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		logs, err := s.h.Docker("logs", app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var starts []string
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.HasPrefix(l, "start: ") {
+				starts = append(starts, l)
+			}
+		}
+		if len(starts) >= n {
+			return starts[n-1]
+		}
+		if time.Now().After(deadline) {
+			return ""
+		}
+		time.Sleep(50 * time.Millisecond) // polling the logs, with a deadline
 	}
 }
 
@@ -405,5 +426,61 @@ func TestRemoteTCPEngineForwards(t *testing.T) {
 			t.Fatalf("%s still answers 30 s after down", local)
 		}
 		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// start after stop brings the synced volumes in line before the
+// container starts, as up does: an edit, a new file and a deletion made
+// here while the stack was stopped are what its command finds at start,
+// with no live sync running (--no-forward: no background process). The
+// fill goes through a helper container, which is gone afterwards.
+func TestRemoteStartRefreshesSyncedBinds(t *testing.T) {
+	s := newRemoteStack(t, map[string]string{
+		"compose.yaml": `services:
+  app:
+    image: $IMAGE
+    command: ["sh", "-c", "echo \"start: $$(cat /app/msg.txt) [$$(ls /app/sub | tr '\\n' ' ')]\"; exec sleep 3600"]
+    init: true
+    volumes:
+      - ./src:/app
+`,
+		"src/msg.txt":   "one",
+		"src/sub/b.txt": "b",
+	})
+	s.devstack("up", "-d", "--no-forward")
+	t.Cleanup(func() { _, _, _ = s.try("down", "-v") })
+	app := s.project + "-app-1"
+	if got := startLine(t, s, app, 1); got != "start: one [b.txt ]" {
+		t.Fatalf("after up, the container started with %q", got)
+	}
+	s.devstack("stop")
+	if err := os.WriteFile(filepath.Join(s.dir, "src", "msg.txt"), []byte("two"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "src", "sub", "c.txt"), []byte("c"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(s.dir, "src", "sub", "b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	out := s.devstack("--progress", "json", "start")
+	if got := startLine(t, s, app, 2); got != "start: two [c.txt ]" {
+		t.Errorf("after the edits made while stopped, start ran the container with %q\nstart said:\n%s", got, out)
+	}
+	if evs := seedEvents(t, out); len(evs) != 1 || evs[0]["error"] != nil {
+		t.Errorf("start's fill events: %v\n%s", evs, out)
+	}
+	if ps, err := s.h.Docker("ps", "-aq", "--filter", "label=com.docker.compose.service="+seedHelperService); err != nil || strings.TrimSpace(ps) != "" {
+		t.Errorf("a fill helper was left behind: %q %v", ps, err)
+	}
+
+	// Nothing edited since: the next stop and start send nothing.
+	s.devstack("stop")
+	out = s.devstack("--progress", "json", "start")
+	if evs := seedEvents(t, out); len(evs) != 0 {
+		t.Errorf("start with nothing edited filled again: %v", evs)
+	}
+	if got := startLine(t, s, app, 3); got != "start: two [c.txt ]" {
+		t.Errorf("the second start ran the container with %q", got)
 	}
 }

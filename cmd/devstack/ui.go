@@ -165,7 +165,7 @@ func (c *dashboardController) Stop(ctx context.Context, service string) error {
 }
 
 func (c *dashboardController) Start(ctx context.Context, service string) error {
-	return c.e.Start(ctx, c.p, []string{service})
+	return c.e.Start(ctx, c.p, []string{service}, seedSyncedBinds(c.p, c.e.Runtime(), c.e))
 }
 
 // Scratch starts a scratch rebuild in the background; its progress and
