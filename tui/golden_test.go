@@ -107,3 +107,28 @@ func TestScreenShapeAtManySizes(t *testing.T) {
 		checkShape(t, screen(empty), size[0], size[1])
 	}
 }
+
+// pods is a stack on a Kubernetes cluster: pods on a node, one not yet
+// Ready, one restarted, and a cluster without a metrics API.
+func pods() []event.Event {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	start := t0.Add(-7 * time.Minute)
+	return []event.Event{
+		event.Connection{Time: at(-600), Host: "devstack-test (https://10.200.0.2:6443)", Connected: true},
+		event.State{Time: at(-420), Service: "web", Container: "web-7d9c5b-x2kq9", ID: "p1", Replica: 1, State: "running", Health: "healthy", StartedAt: start, Ports: []string{"127.0.0.1:18080->8080/tcp"}, Image: "devstack-test/busybox:1", Node: "devstack-node"},
+		event.State{Time: at(-420), Service: "api", Container: "api-5f6d8-abcde", ID: "p2", Replica: 1, State: "running", Health: "starting", Restarts: 2, StartedAt: at(-20), Image: "127.0.0.1:5055/shop-api@sha256:0123456789ab", Node: "devstack-node"},
+		event.State{Time: at(-420), Service: "db", Container: "db-6c7b9-zzzzz", ID: "p3", Replica: 1, State: "creating", Image: "devstack-test/busybox:1", Node: "devstack-node"},
+		event.Stats{Service: "web", Container: "web-7d9c5b-x2kq9", Unavailable: "no metrics"},
+		event.Stats{Service: "api", Container: "api-5f6d8-abcde", Unavailable: "no metrics"},
+	}
+}
+
+func TestGoldenPodsOnACluster(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {160, 48}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			m := newTestModel(t, Options{Services: []string{"web", "api", "db"}}, size[0], size[1])
+			feed(m, pods()...)
+			checkGolden(t, fmt.Sprintf("pods_%dx%d", size[0], size[1]), m)
+		})
+	}
+}

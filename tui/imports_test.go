@@ -23,7 +23,8 @@ func TestImportsOnlyEventAndModel(t *testing.T) {
 	for _, d := range deps {
 		switch {
 		case strings.HasPrefix(d, "github.com/moby/"), strings.HasPrefix(d, "github.com/docker/"),
-			strings.HasPrefix(d, "github.com/compose-spec/"):
+			strings.HasPrefix(d, "github.com/compose-spec/"),
+			strings.HasPrefix(d, "k8s.io/"):
 			t.Errorf("tui depends on %s", d)
 		case strings.HasPrefix(d, "devstack/") && !strings.HasPrefix(d, "devstack/tui") && !allowed[d]:
 			t.Errorf("tui depends on %s; only engine/event and engine/model are allowed", d)

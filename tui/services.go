@@ -26,8 +26,10 @@ type row struct {
 	StartedAt time.Time
 	Ports     []string
 	Image     string
+	Node      string // the cluster node of a pod ("" on a Docker engine)
 
 	HasStats bool
+	NoStats  string // why the runtime has no samples ("no metrics")
 	CPU      float64
 	Mem      uint64
 }
@@ -207,7 +209,7 @@ func (p *servicesPane) applyState(e event.State) {
 		p.sort()
 	}
 	r.Container, r.ID, r.State, r.Health = e.Container, e.ID, e.State, e.Health
-	r.ExitCode, r.Restarts, r.StartedAt, r.Ports = e.ExitCode, e.Restarts, e.StartedAt, e.Ports
+	r.ExitCode, r.Restarts, r.StartedAt, r.Ports, r.Node = e.ExitCode, e.Restarts, e.StartedAt, e.Ports, e.Node
 	if e.Image != "" {
 		r.Image = e.Image
 	}
@@ -258,7 +260,11 @@ func (p *servicesPane) rowsOf(service string) []*row {
 func (p *servicesPane) applyStats(e event.Stats) {
 	for _, r := range p.rows {
 		if r.Container == e.Container && r.running() {
-			r.HasStats, r.CPU, r.Mem = true, e.CPUPercent, e.MemBytes
+			if e.Unavailable != "" {
+				r.HasStats, r.NoStats = false, e.Unavailable
+				return
+			}
+			r.HasStats, r.NoStats, r.CPU, r.Mem = true, "", e.CPUPercent, e.MemBytes
 			return
 		}
 	}

@@ -17,6 +17,7 @@ type column struct {
 	min, max int
 	priority int // 0 is kept longest
 	right    bool
+	optional bool // shown only when a row has something to say in it
 	cell     func(p *servicesPane, r *row, c cellContext) string
 }
 
@@ -42,7 +43,10 @@ var columns = []column{
 		return strconv.Itoa(r.Restarts)
 	}},
 	{title: "PORTS", min: 9, max: 40, priority: 2, cell: func(p *servicesPane, r *row, _ cellContext) string { return p.portsText(r) }},
-	{title: "CPU", min: 6, max: 7, priority: 4, right: true, cell: func(_ *servicesPane, r *row, _ cellContext) string {
+	{title: "CPU", min: 6, max: 10, priority: 4, right: true, cell: func(_ *servicesPane, r *row, _ cellContext) string {
+		if r.NoStats != "" && r.running() {
+			return r.NoStats
+		}
 		if !r.HasStats {
 			return "-"
 		}
@@ -53,6 +57,12 @@ var columns = []column{
 			return "-"
 		}
 		return bytesIEC(r.Mem)
+	}},
+	{title: "NODE", min: 4, max: 20, priority: 8, optional: true, cell: func(_ *servicesPane, r *row, _ cellContext) string {
+		if r.Node == "" {
+			return "-"
+		}
+		return r.Node
 	}},
 	{title: "IMAGE", min: 8, max: 30, priority: 9, cell: func(_ *servicesPane, r *row, _ cellContext) string { return r.Image }},
 	{title: "LAST SYNC", min: 9, max: 17, priority: 8, right: true, cell: func(p *servicesPane, r *row, c cellContext) string {
@@ -84,10 +94,21 @@ func layoutColumns(p *servicesPane, width int, c cellContext) (cols []int, width
 	}
 	// Take columns by priority at their natural width while they fit.
 	taken := make([]bool, len(columns))
+	skip := make([]bool, len(columns))
+	for i, col := range columns {
+		if col.optional {
+			skip[i] = true
+			for _, r := range p.rows {
+				if col.cell(p, r, c) != "-" {
+					skip[i] = false
+				}
+			}
+		}
+	}
 	used := rowMarker
 	for prio := 0; prio <= 9; prio++ {
 		for i, col := range columns {
-			if col.priority != prio {
+			if col.priority != prio || skip[i] {
 				continue
 			}
 			need := natural[i]

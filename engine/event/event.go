@@ -144,6 +144,7 @@ type State struct {
 	StartedAt time.Time `json:"started_at,omitzero"`
 	Ports     []string  `json:"ports,omitempty"` // "0.0.0.0:8080->80/tcp"
 	Image     string    `json:"image,omitempty"`
+	Node      string    `json:"node,omitempty"` // the cluster node a pod runs on (Kubernetes runtime)
 }
 
 func (State) Type() string { return "state" }
@@ -156,6 +157,9 @@ type Stats struct {
 	CPUPercent float64   `json:"cpu_percent"`
 	MemBytes   uint64    `json:"mem_bytes"`
 	MemLimit   uint64    `json:"mem_limit"`
+	// Unavailable says why there is no sample ("no metrics": a cluster
+	// without a metrics API); the numbers are then zero.
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
 func (Stats) Type() string { return "stats" }
