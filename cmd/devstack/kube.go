@@ -21,6 +21,7 @@ import (
 	"devstack/engine/kube"
 	"devstack/engine/load"
 	"devstack/engine/model"
+	"devstack/tui"
 )
 
 // kubeFlags select a Kubernetes cluster instead of the Docker engine.
@@ -145,6 +146,33 @@ func runKubeUp(ctx context.Context, g *globals, f upFlags, p *model.Project, ser
 	}
 	if f.noBuild && f.build {
 		return fmt.Errorf("--build and --no-build contradict each other: pick one")
+	}
+	// On a terminal, attached up is the dashboard, as on the Docker
+	// engine: the project is applied while it shows the pods come up.
+	if !f.detach && !f.wait && !f.noTUI && (g.progress == "auto" || g.progress == "tty") && isTerminal(g.stdout) {
+		c, err := g.connectKube(ctx, p)
+		if err != nil {
+			return err
+		}
+		forwards, err := kube.Forwards(p)
+		if err != nil {
+			return err
+		}
+		return runKubeDashboard(ctx, g, p, c, kubeDashboardOptions{quit: tui.QuitAsk, tail: -1, forwards: forwards, sync: !f.noSync,
+			work: func(ctx context.Context, sink event.Sink) error {
+				images, err := g.kubeImages(ctx, p, sink, f.build)
+				if err != nil {
+					return err
+				}
+				m, err := c.Up(ctx, p, kube.UpOptions{Images: images, Synced: syncedTargets(p), Timeout: f.waitTimeout}, sink)
+				if err != nil {
+					return err
+				}
+				for _, w := range m.Warnings {
+					sink.Publish(event.Warning{Time: time.Now(), Message: w.String()})
+				}
+				return nil
+			}})
 	}
 	out := g.renderer()
 	defer out.Close()
@@ -382,6 +410,7 @@ var kubeCommands = map[string]kubeHandler{
 		f.build, _ = fl.GetBool("build")
 		f.noBuild, _ = fl.GetBool("no-build")
 		f.noSync, _ = fl.GetBool("no-sync")
+		f.noTUI, _ = fl.GetBool("no-tui")
 		return runKubeUp(ctx, g, f, p, args)
 	},
 	"down": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
@@ -432,8 +461,31 @@ var kubeCommands = map[string]kubeHandler{
 	"run": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
 		return notOnKube("run", "one-off pods are not made yet; use exec in a running pod")
 	},
-	"ui": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
-		return notOnKube("the dashboard", "it follows Docker containers only so far; use up (logs and ports) and ps")
+	"ui": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+		if err := engine.CheckServices(p, args); err != nil {
+			return err
+		}
+		quit, err := quitBehaviour(c.Flags().Lookup("on-quit").Value.String())
+		if err != nil {
+			return err
+		}
+		tail := int64(-1)
+		if v := c.Flags().Lookup("tail").Value.String(); v != "" && v != "all" {
+			if _, err := fmt.Sscan(v, &tail); err != nil {
+				return fmt.Errorf("--tail %q: give a number or all", v)
+			}
+		}
+		cl, err := g.connectKube(ctx, p)
+		if err != nil {
+			return err
+		}
+		var forwards []kube.Forward
+		if noForward, _ := c.Flags().GetBool("no-forward"); !noForward {
+			if forwards, err = kube.Forwards(p); err != nil {
+				return err
+			}
+		}
+		return runKubeDashboard(ctx, g, p, cl, kubeDashboardOptions{services: args, quit: quit, tail: tail, forwards: forwards})
 	},
 	"scratch": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
 		return notOnKube("scratch", "scratch rebuilds run on the Docker engine only so far")

@@ -6,11 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"devstack/engine/enginetest"
 	"devstack/engine/event"
@@ -153,5 +156,123 @@ func TestKubeSyncFollowsReplacedPods(t *testing.T) {
 	second, _ := waitFor("after replacement", "edit e", first)
 	if second == first {
 		t.Fatal("the pod was not replaced")
+	}
+}
+
+// Images through the test cluster's loopback registry: a service with
+// build: is built by the local engine, pushed to 127.0.0.1:PORT and run
+// by digest, so the pod runs exactly the image built (its content and its
+// image ID say so); a second up pushes and rolls nothing. A registry that
+// refuses the push fails up with a message naming it, and nothing of the
+// project is left in the cluster.
+func TestKubeImagesThroughLoopbackRegistry(t *testing.T) {
+	kc := kubetest.Kubeconfig(t)
+	enginetest.NeedDocker(t)
+	enginetest.Busybox(t)
+	t.Setenv("KUBECONFIG", kc)
+	dir := t.TempDir()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "kr-" + hex.EncodeToString(b)
+	baked := "baked " + hex.EncodeToString(b) // a new image (and digest) per run
+	files := map[string]string{
+		"compose.yaml": `services:
+  app:
+    build: ./app
+    command: ["sh", "-c", "cat /baked.txt; exec sleep 1000000"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/baked.txt"]
+      interval: 1s
+`,
+		"app/Dockerfile": "FROM " + enginetest.BusyboxImage + "\nCOPY baked.txt /baked.txt\n",
+		"app/baked.txt":  baked + "\n",
+	}
+	for f, s := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	registry := kubetest.Registry()
+	repo := registry + "/" + name + "-app"
+	base := []string{"--kube-context", kubetest.Context, "-f", filepath.Join(dir, "compose.yaml"), "-p", name, "--progress", "quiet"}
+	t.Cleanup(func() {
+		devstack(t, append(base, "down", "-v")...)
+		_ = exec.Command("docker", "image", "rm", "-f", repo+":devstack", name+"-app").Run()
+	})
+
+	// A registry that refuses the push (nothing listens there): up fails
+	// before anything is applied.
+	refused := append(append([]string{}, base...), "--registry", "127.0.0.1:1")
+	_, errOut, code := devstack(t, append(refused, "up", "--wait")...)
+	if code == 0 || !strings.Contains(errOut, "127.0.0.1:1/"+name+"-app") {
+		t.Fatalf("up with a refusing registry: exit %d, want non-zero and the pushed name in:\n%s", code, errOut)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	c, err := kube.Connect(ctx, kube.Options{Kubeconfig: kc}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, err := c.Leftovers(ctx, name); err != nil || len(left) != 0 {
+		t.Fatalf("after a refused push the cluster holds %v (%v)", left, err)
+	}
+
+	withRegistry := append(append([]string{}, base...), "--registry", registry)
+	if out, errOut, code := devstack(t, append(withRegistry, "up", "--wait", "--wait-timeout", "3m")...); code != 0 {
+		t.Fatalf("up: %d\n%s\n%s", code, out, errOut)
+	}
+	// What the registry holds under the tag is what the local engine built.
+	ins, err := exec.Command("docker", "image", "inspect", "--format", "{{join .RepoDigests \" \"}}", repo+":devstack").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var digest string
+	for _, d := range strings.Fields(string(ins)) {
+		if r, dg, ok := strings.Cut(d, "@"); ok && r == repo {
+			digest = dg
+		}
+	}
+	if !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("the engine has no digest of %s: %q", repo, ins)
+	}
+	pods, err := c.RunningPods(ctx, name, "app")
+	if err != nil || len(pods) != 1 {
+		t.Fatalf("app pods: %d %v", len(pods), err)
+	}
+	pod := pods[0]
+	if got, want := pod.Spec.Containers[0].Image, repo+"@"+digest; got != want {
+		t.Fatalf("the pod runs %q, want the pushed digest %q", got, want)
+	}
+	if len(pod.Status.ContainerStatuses) != 1 || !strings.HasSuffix(pod.Status.ContainerStatuses[0].ImageID, digest) {
+		t.Fatalf("the node pulled another image: %+v", pod.Status.ContainerStatuses)
+	}
+	var out bytes.Buffer
+	if code, err := c.Exec(ctx, pod.Name, kube.ExecOptions{Cmd: []string{"cat", "/baked.txt"}, Stdout: &out}); err != nil || code != 0 || strings.TrimSpace(out.String()) != baked {
+		t.Fatalf("the pod's /baked.txt: %q (exit %d, %v), want %q", out.String(), code, err, baked)
+	}
+
+	// Nothing changed: nothing pushed, nothing rolled.
+	dep, err := c.Clientset().AppsV1().Deployments(c.Namespace()).Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events bytes.Buffer
+	jsonArgs := []string{"--kube-context", kubetest.Context, "-f", filepath.Join(dir, "compose.yaml"), "-p", name, "--progress", "json", "--registry", registry, "up", "--wait"}
+	code = run(context.Background(), jsonArgs, strings.NewReader(""), &events, &events)
+	if code != 0 {
+		t.Fatalf("second up: %d\n%s", code, events.String())
+	}
+	if strings.Contains(events.String(), `"action":"pushing"`) {
+		t.Fatalf("a second up pushed again:\n%s", events.String())
+	}
+	again, err := c.Clientset().AppsV1().Deployments(c.Namespace()).Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Generation != dep.Generation {
+		t.Fatalf("a second up rolled the Deployment: generation %d -> %d", dep.Generation, again.Generation)
 	}
 }

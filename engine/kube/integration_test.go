@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"devstack/engine/enginetest"
+	"devstack/engine/event"
 	"devstack/engine/kube"
 	"devstack/engine/kube/kubetest"
 	"devstack/engine/load"
@@ -206,8 +207,48 @@ func TestKubeNamedVolumeSurvivesPodReplacementAndLogsSurviveRestart(t *testing.T
 		t.Fatalf("db pods: %v %v", len(pods), err)
 	}
 	old := pods[0].Name
+
+	// The dashboard's view of the pods: each on the node, Ready, and
+	// "no metrics" (the test cluster has no metrics API).
+	rec := &event.Recorder{}
+	monCtx, stopMonitor := context.WithCancel(ctx)
+	monDone := make(chan error, 1)
+	go func() { monDone <- c.Monitor(monCtx, p.Name, kube.MonitorOptions{Stats: true}, rec) }()
+	defer func() { stopMonitor(); <-monDone }()
+	for _, svc := range []string{"web", "db", "bystander"} {
+		e, ok := rec.Wait(time.Now().Add(30*time.Second), func(e event.Event) bool {
+			s, ok := e.(event.State)
+			return ok && s.Service == svc && s.State == "running" && s.Health == "healthy"
+		})
+		if !ok {
+			t.Fatalf("no running, Ready state of %s: %v", svc, rec.Events())
+		}
+		if st := e.(event.State); st.Node != "devstack-node" || st.Replica != 1 {
+			t.Fatalf("%s: %+v", svc, st)
+		}
+		if _, ok := rec.Wait(time.Now().Add(10*time.Second), func(e event.Event) bool {
+			s, ok := e.(event.Stats)
+			return ok && s.Service == svc && s.Unavailable == kube.NoMetrics
+		}); !ok {
+			t.Fatalf("no 'no metrics' for %s: %v", svc, rec.Events())
+		}
+	}
+
 	if err := c.Restart(ctx, p.Name, []string{"db"}); err != nil {
 		t.Fatal(err)
+	}
+	// The monitor sees the old pod go and its replacement take its row.
+	if _, ok := rec.Wait(time.Now().Add(2*time.Minute), func(e event.Event) bool {
+		s, ok := e.(event.State)
+		return ok && s.Container == old && s.State == "removed"
+	}); !ok {
+		t.Fatalf("the replaced db pod was never reported removed: %v", rec.Events())
+	}
+	if e, ok := rec.Wait(time.Now().Add(2*time.Minute), func(e event.Event) bool {
+		s, ok := e.(event.State)
+		return ok && s.Service == "db" && s.Container != old && s.State == "running"
+	}); !ok || e.(event.State).Replica != 1 {
+		t.Fatalf("the replacement db pod: %v (%v)", e, rec.Events())
 	}
 	// The replacement boots on the same claim: two boots recorded.
 	deadline := time.Now().Add(2 * time.Minute)

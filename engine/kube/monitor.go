@@ -62,6 +62,7 @@ func (c *Cluster) Monitor(ctx context.Context, project string, o MonitorOptions,
 	}
 	slots := newSlots()
 	last := map[string]event.State{} // pod UID -> what was last published
+	terminating := map[string]bool{} // pod UIDs being deleted
 	for {
 		w.mu.Lock()
 		changed := w.changed
@@ -83,7 +84,16 @@ func (c *Cluster) Monitor(ctx context.Context, project string, o MonitorOptions,
 			}
 			id := string(p.UID)
 			seen[id] = true
+			if terminating[id] {
+				continue // its row is (or will be) its successor's
+			}
 			st := PodState(p, slots.of(svc, id))
+			if p.DeletionTimestamp != nil {
+				// Said once; its number goes to the pod that replaces
+				// it, which a ReplicaSet makes before this one is gone.
+				terminating[id] = true
+				slots.free(svc, id)
+			}
 			st.Ports = ports[svc]
 			if prev, ok := last[id]; ok && sameState(prev, st) {
 				continue
@@ -98,6 +108,7 @@ func (c *Cluster) Monitor(ctx context.Context, project string, o MonitorOptions,
 		for id, st := range last {
 			if !seen[id] {
 				delete(last, id)
+				delete(terminating, id)
 				slots.free(st.Service, id)
 				sink.Publish(event.State{Time: time.Now(), Service: st.Service, Container: st.Container, ID: id, Replica: st.Replica, State: "removed", Node: st.Node})
 			}

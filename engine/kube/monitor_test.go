@@ -149,15 +149,32 @@ func TestMonitorFollowsPods(t *testing.T) {
 	}); !ok {
 		t.Fatalf("no 'no metrics' stats: %v", rec.Events())
 	}
-	if err := cs.CoreV1().Pods("shop").Delete(ctx, "web-a", metav1.DeleteOptions{}); err != nil {
+	// A deleted pod is terminating while its ReplicaSet already makes the
+	// replacement, which takes its number (its row).
+	a, err := cs.CoreV1().Pods("shop").Get(ctx, "web-a", metav1.GetOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	state(func(s event.State) bool { return s.ID == "a" && s.State == "removed" })
+	now := metav1.Now()
+	a.DeletionTimestamp = &now
+	if _, err := cs.CoreV1().Pods("shop").Update(ctx, a, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	state(func(s event.State) bool { return s.ID == "a" && s.State == "terminating" })
 	if _, err := cs.CoreV1().Pods("shop").Create(ctx, testPod("web-b", "b", "web", running(false, 0)), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	st = state(func(s event.State) bool { return s.ID == "b" })
 	if st.Replica != 1 || st.Health != "starting" {
 		t.Fatalf("the replacement: %+v", st)
+	}
+	if err := cs.CoreV1().Pods("shop").Delete(ctx, "web-a", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	state(func(s event.State) bool { return s.ID == "a" && s.State == "removed" })
+	for _, e := range rec.Events() {
+		if s, ok := e.(event.State); ok && s.ID == "a" && s.Time.After(st.Time) && s.State != "removed" {
+			t.Fatalf("the old pod's state came after its successor's: %+v", s)
+		}
 	}
 }

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"devstack/engine/event"
+	"devstack/engine/kube"
+	"devstack/engine/model"
+	"devstack/tui"
+)
+
+// kubeDashboardOptions are what runKubeDashboard needs besides the project.
+type kubeDashboardOptions struct {
+	services []string
+	quit     tui.QuitBehaviour
+	tail     int64 // earlier lines of each pod (<0: all)
+	// work runs alongside the dashboard, its events shown there (up
+	// applies the project this way); a failure is shown, the dashboard
+	// stays open.
+	work func(ctx context.Context, sink event.Sink) error
+	// forwards are the published ports forwarded to localhost while the
+	// dashboard is open.
+	forwards []kube.Forward
+	sync     bool // live sync into the pods while open
+}
+
+// runKubeDashboard is the dashboard on a cluster: the same dashboard as on
+// the Docker engine, fed by the cluster's monitor (pods as rows: phase,
+// readiness, restarts, node, and CPU/memory where the cluster has a
+// metrics API), its logs, sync and forwards. The dashboard reads events
+// only; it knows nothing of Kubernetes.
+func runKubeDashboard(ctx context.Context, g *globals, p *model.Project, c *kube.Cluster, o kubeDashboardOptions) error {
+	if !isTerminal(g.stdout) {
+		return errors.New("the dashboard needs a terminal: use `devstack logs -f` (or up --no-tui) to follow the stack in a pipe")
+	}
+	feed := tui.NewFeed(1024)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		feed.Close()
+	}()
+	feed.Publish(event.Connection{Time: time.Now(), Host: c.Host(), Connected: true})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := c.Monitor(ctx, p.Name, kube.MonitorOptions{Services: o.services, Logs: true, Tail: o.tail, Stats: true}, feed); err != nil && ctx.Err() == nil {
+			feed.Publish(event.Warning{Time: time.Now(), Message: "following the pods stopped: " + err.Error()})
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if o.work != nil {
+			if err := o.work(ctx, feed); err != nil {
+				if ctx.Err() == nil {
+					feed.Publish(event.Warning{Time: time.Now(), Message: err.Error()})
+				}
+				return
+			}
+		}
+		for _, fw := range o.forwards {
+			ready := make(chan net.Addr, 1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.PortForward(ctx, p.Name, fw, ready); err != nil && ctx.Err() == nil {
+					feed.Publish(event.Warning{Time: time.Now(), Message: fmt.Sprintf("forwarding %s to service %s stopped: %v", fw, fw.Service, err)})
+				}
+			}()
+		}
+		if o.sync && hasWatchRules(p, o.services) {
+			if err := runKubeSync(ctx, c, p, o.services, feed); err != nil && ctx.Err() == nil {
+				feed.Publish(event.Warning{Time: time.Now(), Message: "live sync stopped: " + err.Error()})
+			}
+		}
+	}()
+
+	services := o.services
+	if len(services) == 0 {
+		services = p.ServiceNames()
+	}
+	err := tui.Run(ctx, tui.Options{
+		Project:    p.Name,
+		Engine:     c.Host(),
+		Services:   services,
+		Controller: &kubeController{g: g, c: c, p: p, feed: feed},
+		Quit:       o.quit,
+		NoColor:    g.noColor,
+	}, feed.Events())
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// kubeController carries out the dashboard's keys on the cluster.
+type kubeController struct {
+	g    *globals
+	c    *kube.Cluster
+	p    *model.Project
+	feed event.Sink
+}
+
+// Restart replaces the service's pods (the Deployment rolls them).
+func (k *kubeController) Restart(ctx context.Context, service string) error {
+	return k.c.Restart(ctx, k.p.Name, []string{service})
+}
+
+// Rebuild builds and pushes the service's image and applies the project:
+// a new digest rolls its Deployment, nothing else moves.
+func (k *kubeController) Rebuild(ctx context.Context, service string) error {
+	svc, ok := k.p.Service(service)
+	if !ok {
+		return fmt.Errorf("no service %q in the project", service)
+	}
+	if svc.Build == nil {
+		return fmt.Errorf("%s has no build: section, nothing to rebuild (r restarts it)", service)
+	}
+	images, err := k.g.kubeImages(ctx, k.p, k.feed, true)
+	if err != nil {
+		return err
+	}
+	_, err = k.c.Up(ctx, k.p, kube.UpOptions{Images: images, Synced: syncedTargets(k.p)}, k.feed)
+	return err
+}
+
+func (k *kubeController) Stop(context.Context, string) error {
+	return notOnKube("stop", "the cluster restarts what stops; quit and run down")
+}
+
+func (k *kubeController) Start(context.Context, string) error {
+	return notOnKube("start", "the cluster keeps the pods running")
+}
+
+func (k *kubeController) Scratch(context.Context) error {
+	return notOnKube("scratch", "scratch rebuilds run on the Docker engine only so far")
+}
+
+// StopStack is quitting with "stop": the project's objects are removed
+// (down; its claims, the named volumes' data, stay).
+func (k *kubeController) StopStack(ctx context.Context) error {
+	return k.c.Down(ctx, k.p.Name, kube.DownOptions{}, k.feed)
+}
+
+// Shell opens sh (bash when the image has it) in the pod.
+func (k *kubeController) Shell(pod string) tui.ExecCommand {
+	return &kubeShell{c: k.c, pod: pod}
+}
+
+type kubeShell struct {
+	c              *kube.Cluster
+	pod            string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func (s *kubeShell) SetStdin(r io.Reader)  { s.stdin = r }
+func (s *kubeShell) SetStdout(w io.Writer) { s.stdout = w }
+func (s *kubeShell) SetStderr(w io.Writer) { s.stderr = w }
+
+// Run runs the shell until it exits (see shellCommand.Run for why stdin
+// goes through a cancelable reader).
+func (s *kubeShell) Run() error {
+	t, err := openTerminal(&globals{stdin: s.stdin}, true)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	in, err := newCancelableStdin(s.stdin)
+	if err != nil {
+		return err
+	}
+	defer in.stop()
+	fmt.Fprintf(s.stdout, "devstack: shell in pod %s; exit to return to the dashboard\r\n", s.pod)
+	_, err = s.c.Exec(context.Background(), s.pod, kube.ExecOptions{
+		Cmd:   []string{"sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"},
+		Tty:   true,
+		Stdin: in, Stdout: s.stdout, Stderr: s.stderr, Resize: sizeQueue(t.sizes),
+	})
+	if err != nil {
+		return fmt.Errorf("unable to open a shell in pod %s: %w", s.pod, err)
+	}
+	return nil
+}
