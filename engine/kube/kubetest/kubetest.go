@@ -47,10 +47,22 @@ func runDir() string {
 }
 
 // Kubeconfig returns the test cluster's kubeconfig, starting the cluster
-// when DEVSTACK_KUBE=start; it skips the test when there is none.
+// when DEVSTACK_KUBE=start; it skips the test when there is none, saying
+// why. DEVSTACK_KUBE=off skips at once (make test's suite: the Kubernetes
+// tests run after it), =unavailable skips with DEVSTACK_KUBE_REASON (the
+// cluster could not be built), and =require fails a test that finds no
+// cluster (one was built for it).
 func Kubeconfig(t testing.TB) string {
 	t.Helper()
 	once.Do(func() {
+		switch os.Getenv("DEVSTACK_KUBE") {
+		case "off":
+			skipReason = "DEVSTACK_KUBE=off: make test runs the Kubernetes tests after the suite, on the test cluster it builds meanwhile"
+			return
+		case "unavailable":
+			skipReason = "the test cluster could not be made: " + cmpOr(os.Getenv("DEVSTACK_KUBE_REASON"), "see testdata/kube/cluster.sh up")
+			return
+		}
 		if v := os.Getenv("DEVSTACK_KUBECONFIG"); v != "" {
 			kubeconfig = v
 			return
@@ -72,9 +84,20 @@ func Kubeconfig(t testing.TB) string {
 		kubeconfig = filepath.Join(runDir(), "kubeconfig")
 	})
 	if kubeconfig == "" {
+		if os.Getenv("DEVSTACK_KUBE") == "require" {
+			// The cluster was made for these tests: not finding it is a failure.
+			t.Fatalf("DEVSTACK_KUBE=require: %s", skipReason)
+		}
 		t.Skip(skipReason)
 	}
 	return kubeconfig
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // Config is the rest config of the test cluster.
