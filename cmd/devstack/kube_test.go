@@ -24,7 +24,7 @@ import (
 
 // kubeFixture copies testdata/kube/simple to a temporary directory and
 // gives it a unique project name.
-func kubeFixture(t *testing.T) (dir, name, kubeconfig string) {
+func kubeFixture(t testing.TB) (dir, name, kubeconfig string) {
 	t.Helper()
 	kubeconfig = kubetest.Kubeconfig(t)
 	enginetest.NeedDocker(t)
