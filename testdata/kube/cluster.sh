@@ -5,6 +5,7 @@
 #   cluster.sh down    stop it and remove everything it made
 #   cluster.sh status  exit 0 when it answers
 #   cluster.sh load IMAGE...   copy images from the local Docker engine into the node
+#   cluster.sh wipe DIR        empty one of its local volumes (to reuse a Released one)
 #
 # Everything runs in a network namespace and a private mount namespace of its
 # own (a holder process keeps them), so the components' ports, the containerd
@@ -339,10 +340,19 @@ down() {
 
 status() { alive && api GET /readyz >/dev/null; }
 
+# wipe DIR empties a local volume's directory on the node, so that a
+# Released volume can be bound again (the tests' helper frees them).
+wipe() {
+	alive || die "the cluster is not running (cluster.sh up)"
+	case $1 in /var/lib/devstack-pv/pv[0-9]*) ;; *) die "wipe: $1 is not one of the cluster's volumes" ;; esac
+	inside find "$1" -mindepth 1 -delete
+}
+
 case ${1:-} in
 up) up ;;
 down) down ;;
 status) status ;;
 load) shift; load "$@" ;;
-*) echo "usage: cluster.sh up|down|status|load IMAGE..." >&2; exit 2 ;;
+wipe) wipe "$2" ;;
+*) echo "usage: cluster.sh up|down|status|load IMAGE...|wipe DIR" >&2; exit 2 ;;
 esac

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -83,6 +86,12 @@ func Kubeconfig(t testing.TB) string {
 		}
 		kubeconfig = filepath.Join(runDir(), "kubeconfig")
 	})
+	if kubeconfig != "" {
+		reclaimOnce.Do(func() { reclaimErr = reclaim(kubeconfig) })
+		if reclaimErr != nil {
+			t.Fatalf("unable to free the test cluster's released volumes: %v", reclaimErr)
+		}
+	}
 	if kubeconfig == "" {
 		if os.Getenv("DEVSTACK_KUBE") == "require" {
 			// The cluster was made for these tests: not finding it is a failure.
@@ -91,6 +100,46 @@ func Kubeconfig(t testing.TB) string {
 		t.Skip(skipReason)
 	}
 	return kubeconfig
+}
+
+var (
+	reclaimOnce sync.Once
+	reclaimErr  error
+)
+
+// reclaim makes the test cluster's released volumes available again. Its
+// StorageClass has no provisioner: cluster.sh makes a fixed set of local
+// volumes, and a claim deleted by a test's down -v leaves its volume
+// Released (with its data) for good. Each test binary starts by wiping
+// those and clearing their claim, so runs after runs find volumes to bind.
+func reclaim(kubeconfig string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, pv := range l.Items {
+		if pv.Status.Phase != corev1.VolumeReleased || !strings.HasPrefix(pv.Name, "local-pv") || pv.Spec.HostPath == nil {
+			continue
+		}
+		if out, err := exec.CommandContext(ctx, "bash", Script(), "wipe", pv.Spec.HostPath.Path).CombinedOutput(); err != nil {
+			return fmt.Errorf("wipe %s: %v: %s", pv.Name, err, out)
+		}
+		pv.Spec.ClaimRef = nil
+		if _, err := cs.CoreV1().PersistentVolumes().Update(ctx, &pv, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("free %s: %w", pv.Name, err)
+		}
+	}
+	return nil
 }
 
 func cmpOr(a, b string) string {
