@@ -65,12 +65,32 @@ func TestKubeCLIUpPsExecDown(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != "s3cret-token" {
 		t.Fatalf("exec: %d %q %s", code, out, errOut)
 	}
-	if _, errOut, code := devstack(t, append(base, "down", "-v")...); code != 0 {
-		t.Fatalf("down: %d %s", code, errOut)
-	}
 	c, err := kube.Connect(context.Background(), kube.Options{Kubeconfig: kc}, name)
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// A scratch rebuild comes up in a namespace of its own, removed after;
+	// the user's pods are left as they were.
+	podsBefore, err := c.Pods(context.Background(), name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = devstack(t, append(base, "scratch", "--timeout", "3m")...)
+	if code != 0 || !strings.Contains(out, "came up from scratch") || !strings.Contains(out, "namespace removed") {
+		t.Fatalf("scratch: %d\n%s\n%s", code, out, errOut)
+	}
+	scratchNS, err := c.Clientset().CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelScratch + "=true"})
+	if err != nil || len(scratchNS.Items) != 0 {
+		t.Fatalf("scratch namespaces left: %v %v", scratchNS, err)
+	}
+	podsAfter, err := c.Pods(context.Background(), name, "")
+	if err != nil || len(podsAfter) != len(podsBefore) || podsAfter[0].UID != podsBefore[0].UID {
+		t.Fatalf("the scratch rebuild touched the user's pods: %d -> %d (%v)", len(podsBefore), len(podsAfter), err)
+	}
+
+	if _, errOut, code := devstack(t, append(base, "down", "-v")...); code != 0 {
+		t.Fatalf("down: %d %s", code, errOut)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {

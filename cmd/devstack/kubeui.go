@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"devstack/engine/event"
@@ -107,6 +108,8 @@ type kubeController struct {
 	c    *kube.Cluster
 	p    *model.Project
 	feed event.Sink
+
+	scratching atomic.Bool // a scratch rebuild runs
 }
 
 // Restart replaces the service's pods (the Deployment rolls them).
@@ -140,8 +143,27 @@ func (k *kubeController) Start(context.Context, string) error {
 	return notOnKube("start", "the cluster keeps the pods running")
 }
 
-func (k *kubeController) Scratch(context.Context) error {
-	return notOnKube("scratch", "scratch rebuilds run on the Docker engine only so far")
+// Scratch starts a scratch rebuild in a namespace of its own on the
+// cluster (removed after); its progress and verdict arrive as scratch
+// events, a failure's reason as its finding.
+func (k *kubeController) Scratch(ctx context.Context) error {
+	if !k.scratching.CompareAndSwap(false, true) {
+		return errors.New("a scratch rebuild is already running")
+	}
+	go func() {
+		defer k.scratching.Store(false)
+		images, err := k.g.kubeImages(ctx, k.p, k.feed, true)
+		if err == nil {
+			_, err = k.c.Scratch(ctx, k.p, kube.ScratchOptions{Images: images, Timeout: k.p.Ext.Scratch.Timeout}, k.feed)
+		}
+		if err == nil || ctx.Err() != nil {
+			return // the verdict was published
+		}
+		done := event.Scratch{Time: time.Now(), Project: k.p.Name, Phase: "done", Status: "error",
+			Findings: []event.Finding{{Category: "unknown", Evidence: err.Error()}}}
+		k.feed.Publish(done)
+	}()
+	return nil
 }
 
 // StopStack is quitting with "stop": the project's objects are removed
