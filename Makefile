@@ -5,7 +5,7 @@ IMAGE   := devstack-test/busybox:1
 EXAMPLE := -f testdata/example/compose.yaml -f testdata/example/compose.override.yaml
 N       ?= 5
 
-.PHONY: kube-cluster kube-test kube-tests kube-down build test cross dist lint demo demo-down bench soak image compose-v2 clean
+.PHONY: kube-cluster kube-test kube-tests kube-down build test cross dist lint demo demo-down bench bench-cp soak image compose-v2 clean
 
 # The commit goes into `devstack version` (the build's own VCS stamp may be
 # turned off, as GOFLAGS=-buildvcs=false does).
@@ -119,6 +119,12 @@ demo-down: build
 bench: image build
 	-@cmd/devstack-bench/build-compose-v2.sh
 	$(GO) run ./cmd/devstack-bench -devstack $(BIN) -n $(N)
+
+# cp of a 100 MB tree both ways, devstack beside docker cp in the same run:
+# medians of CP_RUNS (default 5) alternating pairs, with the load average.
+CP_RUNS ?= 5
+bench-cp: image
+	DEVSTACK_CP_RUNS=$(CP_RUNS) $(GO) test ./cmd/devstack -run '^$$' -bench '^BenchmarkCpTree$$' -benchtime 1x -count=1 -timeout 30m
 
 # The soak: the dashboard of a synced stack for SOAK (default 30m) with an
 # edit every second and a restart every minute; prints devstack's RSS,
