@@ -591,10 +591,10 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		if err := explainStart(svc, rt.StartContainer(ctx, a.id(o))); err != nil || svc == nil {
 			return err
 		}
-		return a.runHooks(ctx, "post_start", svc.PostStart, svc, o.Name, a.id(o), o.Number)
+		return a.e.runHooks(ctx, "post_start", svc.PostStart, svc, o.Name, a.id(o), o.Number)
 	case plan.Stop:
 		if svc != nil {
-			if err := a.runHooks(ctx, "pre_stop", svc.PreStop, svc, o.Name, a.id(o), o.Number); err != nil && !strings.Contains(err.Error(), "is not running") {
+			if err := a.e.runHooks(ctx, "pre_stop", svc.PreStop, svc, o.Name, a.id(o), o.Number); err != nil && !strings.Contains(err.Error(), "is not running") {
 				return err
 			}
 		}
@@ -602,14 +602,14 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 	case plan.Restart:
 		if svc != nil {
 			// As Compose's restart: pre_stop before, post_start after.
-			if err := a.runHooks(ctx, "pre_stop", svc.PreStop, svc, o.Name, a.id(o), o.Number); err != nil && !strings.Contains(err.Error(), "is not running") {
+			if err := a.e.runHooks(ctx, "pre_stop", svc.PreStop, svc, o.Name, a.id(o), o.Number); err != nil && !strings.Contains(err.Error(), "is not running") {
 				return err
 			}
 		}
 		if err := rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc)); err != nil || svc == nil {
 			return err
 		}
-		return a.runHooks(ctx, "post_start", svc.PostStart, svc, o.Name, a.id(o), o.Number)
+		return a.e.runHooks(ctx, "post_start", svc.PostStart, svc, o.Name, a.id(o), o.Number)
 	case plan.Remove:
 		return a.remove(ctx, o)
 	case plan.WaitHealthy, plan.WaitCompleted, plan.Confirm:

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -18,15 +19,15 @@ import (
 // way of telling them from the service's own) and, when a hook fails, is
 // part of the error, which stops the operation: a failed post_start
 // fails the start, a failed pre_stop keeps the container from stopping.
-func (a *applier) runHooks(ctx context.Context, kind string, hooks []model.Hook, svc *model.Service, name, id string, replica int) error {
+func (e *Engine) runHooks(ctx context.Context, kind string, hooks []model.Hook, svc *model.Service, name, id string, replica int) error {
 	for _, h := range hooks {
 		var out bytes.Buffer
-		code, err := a.e.rt.Exec(ctx, id, ExecOptions{Cmd: h.Command, User: h.User, Privileged: h.Privileged,
+		code, err := e.rt.Exec(ctx, id, ExecOptions{Cmd: h.Command, User: h.User, Privileged: h.Privileged,
 			WorkDir: h.WorkingDir, Env: hookEnv(h.Environment), Stdout: &out, Stderr: &out})
 		text := strings.TrimRight(out.String(), "\n")
 		if text != "" {
 			for _, line := range strings.Split(text, "\n") {
-				a.e.sink.Publish(event.Log{Time: a.e.now(), Service: svc.Name, Container: name + " ->", Replica: replica, Stream: "stdout", Line: line})
+				e.sink.Publish(event.Log{Time: e.now(), Service: svc.Name, Container: name + " ->", Replica: replica, Stream: "stdout", Line: line})
 			}
 		}
 		switch {
@@ -42,6 +43,22 @@ func (a *applier) runHooks(ctx context.Context, kind string, hooks []model.Hook,
 	}
 	return nil
 }
+
+// PostStart runs the service's post_start hooks in a container that
+// has just started outside a plan: a one-off `run` container, as Compose
+// runs them for it. A container that exited before a hook could run is
+// ErrNotRunning.
+func (e *Engine) PostStart(ctx context.Context, svc *model.Service, name, id string) error {
+	err := e.runHooks(ctx, "post_start", svc.PostStart, svc, name, id, 0)
+	if err != nil && strings.Contains(err.Error(), "is not running") {
+		return fmt.Errorf("%w: %w", ErrNotRunning, err)
+	}
+	return err
+}
+
+// ErrNotRunning is wrapped by PostStart's error when the container was
+// no longer running for its hook.
+var ErrNotRunning = errors.New("the container is not running")
 
 func hookEnv(env map[string]*string) []string {
 	out := make([]string, 0, len(env))

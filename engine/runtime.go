@@ -211,6 +211,9 @@ type ExecOptions struct {
 	Stderr     io.Writer
 	// Resize, when set, delivers terminal sizes for a Tty exec.
 	Resize <-chan TermSize
+	// Started, when set, is called by AttachStart once the container has
+	// started, while its streams are attached (run's post_start hooks).
+	Started func()
 }
 
 // TermSize is a terminal size in cells.

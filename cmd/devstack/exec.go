@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -16,7 +17,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"devstack/cmd/devstack/render"
 	"devstack/engine"
+	"devstack/engine/event"
 	"devstack/engine/graph"
 	"devstack/engine/load"
 	"devstack/engine/model"
@@ -339,14 +342,22 @@ func newRunCmd(g *globals) *cobra.Command {
 			id, err := s.rt.CreateContainer(ctx, s.project, &one, 1, engine.CreateOptions{
 				Name: name, OneOff: true, Tty: &tty, Stdin: !r.detach, NoPorts: !r.servicePorts && len(r.publish) == 0,
 				AutoRemove: r.detach && r.remove, UseAliases: r.useAliases,
+				// What the engine dropped, said as up says it.
+				Warn: func(msg string) {
+					s.out.Publish(event.Warning{Time: time.Now(), Service: svc.Name, Message: name + ": " + msg})
+				},
 			})
 			if err != nil {
 				return err
 			}
+			postStart := runHooks(g, s, &one, name, id)
 			if r.detach {
 				// As Compose: the container runs on; its name is printed
 				// for the commands that follow (logs, exec, rm).
 				if err := s.rt.StartContainer(ctx, id); err != nil {
+					return err
+				}
+				if err := postStart(ctx); err != nil {
 					return err
 				}
 				fmt.Fprintln(g.stdout, name)
@@ -364,7 +375,24 @@ func newRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer t.close()
-			code, err := s.rt.AttachStart(ctx, id, engine.ExecOptions{Tty: tty, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Resize: t.sizes})
+			// The hooks run once the container has started, beside the
+			// attached streams (a hook may wait for what the command
+			// prepares), and their outcome is read when it has exited.
+			var hookErr chan error
+			started := func() {
+				hookErr = make(chan error, 1)
+				go func() { hookErr <- postStart(ctx) }()
+			}
+			code, err := s.rt.AttachStart(ctx, id, engine.ExecOptions{Tty: tty, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Resize: t.sizes, Started: started})
+			if hookErr != nil {
+				if herr := <-hookErr; herr != nil {
+					if err != nil || code != 0 {
+						fmt.Fprintf(g.stderr, "devstack: %v\n", herr)
+					} else {
+						err = herr
+					}
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -393,6 +421,28 @@ func newRunCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&r.useAliases, "use-aliases", false, "give the container the service's name and network aliases, so it receives the service's traffic")
 	fl.BoolVar(&r.quietPull, "quiet-pull", false, "pull without showing progress")
 	return cmd
+}
+
+// runHooks returns what runs a one-off container's post_start hooks once
+// it has started, as Compose's run does: their output goes to stderr,
+// prefixed "NAME ->" as up shows it, so the command's own output on
+// stdout stays the command's. A container that exited before a hook
+// could run is a warning, not a failure: a short command often ends
+// before the hook's exec reaches it.
+func runHooks(g *globals, s *session, svc *model.Service, name, id string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if len(svc.PostStart) == 0 {
+			return nil
+		}
+		hooks := g.engine(s.rt, render.NewPlain(g.stderr, g.stderr, g.colour()))
+		err := hooks.PostStart(ctx, svc, name, id)
+		if errors.Is(err, engine.ErrNotRunning) {
+			s.out.Publish(event.Warning{Time: time.Now(), Service: svc.Name,
+				Message: name + ": its post_start hooks did not run: the container had already exited"})
+			return nil
+		}
+		return err
+	}
 }
 
 func randomSuffix() string {

@@ -148,6 +148,9 @@ func (r *Runtime) AttachStart(ctx context.Context, id string, o engine.ExecOptio
 	if err := r.StartContainer(ctx, id); err != nil {
 		return -1, err
 	}
+	if o.Started != nil {
+		o.Started()
+	}
 	done := make(chan struct{})
 	defer close(done)
 	if tty {
