@@ -149,7 +149,9 @@ func Unpack(r io.Reader, dir string, o UnpackOptions) error {
 		return err
 	}
 	defer root.Close()
-	tr := tar.NewReader(r)
+	ra := newReadAhead(r, copyBuffer, 8)
+	defer ra.Close()
+	tr := tar.NewReader(ra)
 	buf := make([]byte, copyBuffer)
 	type dirTime struct {
 		name string
