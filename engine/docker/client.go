@@ -46,6 +46,10 @@ type Runtime struct {
 
 	auths authCache // registry credentials for builds
 
+	// The connections of the creates written here (createRaw).
+	rawOnce sync.Once
+	rawHTTP *http.Client
+
 	// Which builder builds use (see builder), decided at the first build.
 	builderOnce sync.Once
 	kit         bool
@@ -200,6 +204,9 @@ func (r *Runtime) Host() string { return r.host }
 
 // Close releases the connections.
 func (r *Runtime) Close() error {
+	if r.rawHTTP != nil {
+		r.rawHTTP.CloseIdleConnections()
+	}
 	err := r.api.Close()
 	if cerr := r.close(); err == nil {
 		err = cerr

@@ -53,9 +53,12 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 	anonymousVolumes(s.host, p, imageVolumes, old)
 	var id string
 	var warnings []string
-	if s.mac != "" {
+	switch {
+	case s.mac != "":
 		id, warnings, err = r.createWithMac(ctx, s)
-	} else {
+	case r.ssh != nil:
+		id, warnings, err = r.createCompact(ctx, s)
+	default:
 		var res client.ContainerCreateResult
 		res, err = r.api.ContainerCreate(ctx, client.ContainerCreateOptions{
 			Config: s.config, HostConfig: s.host, NetworkingConfig: s.network, Platform: s.platform, Name: s.name,

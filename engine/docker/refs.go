@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"path"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -146,18 +151,37 @@ func (r *Runtime) createWithMac(ctx context.Context, s *spec) (string, []string,
 		MacAddress       string `json:"MacAddress"`
 		HostConfig       *container.HostConfig
 		NetworkingConfig any `json:"NetworkingConfig,omitempty"`
-	}{s.config, s.mac, s.host, s.network}
+	}{s.config, s.mac, normalizeCaps(s.host), s.network}
+	return r.createRaw(ctx, s, body)
+}
+
+// createCompact creates a container with the request's zero fields left
+// out (compactJSON): over SSH, where every byte crosses the link.
+func (r *Runtime) createCompact(ctx context.Context, s *spec) (string, []string, error) {
+	return r.createRaw(ctx, s, container.CreateRequest{Config: s.config, HostConfig: normalizeCaps(s.host), NetworkingConfig: s.network})
+}
+
+// createRaw sends a container create request written here, compacted,
+// over the client's own dialer (a unix socket, TLS, or the SSH connection
+// alike) on connections kept for the next create. The engine's refusal
+// keeps its kind (not found, conflict, ...) as the client's errors do.
+func (r *Runtime) createRaw(ctx context.Context, s *spec, body any) (string, []string, error) {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return "", nil, err
 	}
-	dial := r.api.Dialer()
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}}
+	if c, err := compactJSON(raw, reflect.TypeOf(body)); err == nil {
+		raw = c
+	}
+	r.rawOnce.Do(func() {
+		dial := r.api.Dialer()
+		r.rawHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second,
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }}}
+	})
 	q := url.Values{}
 	q.Set("name", s.name)
 	if s.platform != nil {
-		q.Set("platform", s.platform.OS+"/"+s.platform.Architecture)
+		q.Set("platform", path.Join(s.platform.OS, s.platform.Architecture, s.platform.Variant))
 	}
 	u := "http://engine/v" + r.api.ClientVersion() + "/containers/create?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(raw))
@@ -165,7 +189,7 @@ func (r *Runtime) createWithMac(ctx context.Context, s *spec) (string, []string,
 		return "", nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
+	resp, err := r.rawHTTP.Do(req)
 	if err != nil {
 		return "", nil, r.unreachable(err)
 	}
@@ -173,14 +197,68 @@ func (r *Runtime) createWithMac(ctx context.Context, s *spec) (string, []string,
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 300 {
 		var e struct{ Message string }
+		msg := strings.TrimSpace(string(data))
 		if json.Unmarshal(data, &e) == nil && e.Message != "" {
-			return "", nil, errors.New(e.Message)
+			msg = e.Message
 		}
-		return "", nil, fmt.Errorf("the engine answered %s", resp.Status)
+		if msg == "" {
+			msg = "the engine answered " + resp.Status
+		}
+		return "", nil, statusError(resp.StatusCode, "Error response from daemon: "+msg)
 	}
 	var out container.CreateResponse
 	if err := json.Unmarshal(data, &out); err != nil {
 		return "", nil, fmt.Errorf("unable to read the engine's answer to a create: %w", err)
 	}
 	return out.ID, out.Warnings, nil
+}
+
+// statusError gives an engine's refusal the kind the moby client gives
+// it for the same status, so that callers tell a conflict or a missing
+// image as they do for the client's own calls.
+func statusError(code int, msg string) error {
+	switch code {
+	case http.StatusBadRequest:
+		return cerrdefs.ErrInvalidArgument.WithMessage(msg)
+	case http.StatusUnauthorized:
+		return cerrdefs.ErrUnauthenticated.WithMessage(msg)
+	case http.StatusForbidden:
+		return cerrdefs.ErrPermissionDenied.WithMessage(msg)
+	case http.StatusNotFound:
+		return cerrdefs.ErrNotFound.WithMessage(msg)
+	case http.StatusConflict:
+		return cerrdefs.ErrConflict.WithMessage(msg)
+	case http.StatusNotImplemented:
+		return cerrdefs.ErrNotImplemented.WithMessage(msg)
+	case http.StatusServiceUnavailable:
+		return cerrdefs.ErrUnavailable.WithMessage(msg)
+	}
+	return cerrdefs.ErrInternal.WithMessage(msg)
+}
+
+// normalizeCaps is the moby client's own step before a create:
+// capabilities upper-cased, with their CAP_ prefix ("ALL" aside), sorted
+// and without repeats.
+func normalizeCaps(h *container.HostConfig) *container.HostConfig {
+	if h == nil {
+		return nil
+	}
+	n := *h
+	norm := func(caps []string) []string {
+		if caps == nil {
+			return nil
+		}
+		out := make([]string, 0, len(caps))
+		for _, c := range caps {
+			c = strings.ToUpper(c)
+			if c != "ALL" && !strings.HasPrefix(c, "CAP_") {
+				c = "CAP_" + c
+			}
+			out = append(out, c)
+		}
+		sort.Strings(out)
+		return slices.Compact(out)
+	}
+	n.CapAdd, n.CapDrop = norm(h.CapAdd), norm(h.CapDrop)
+	return &n
 }
