@@ -368,8 +368,13 @@ func TestRemoteSharedConnection(t *testing.T) {
 	if out := s.devstack("logs", "app"); !strings.Contains(out, "hi") {
 		t.Errorf("logs through the shared connection:\n%s", out)
 	}
+	s.devstack("stop")
+	s.devstack("start")
+	if out := s.devstack("ps"); !strings.Contains(out, "running") {
+		t.Errorf("ps after stop and start through the shared connection:\n%s", out)
+	}
 	if n := px.Conns.Load(); n != logins {
-		t.Errorf("ps, exec and logs made %d SSH logins of their own", n-logins)
+		t.Errorf("ps, exec, logs, stop and start made %d SSH logins of their own", n-logins)
 	}
 	s.devstack("forward", "--stop")
 	if out := s.devstack("ps"); !strings.Contains(out, s.project+"-app-1") {

@@ -104,10 +104,12 @@ func BenchmarkRemoteSlowLinkUp(b *testing.B) {
 			b.ReportMetric(float64(upTook.Milliseconds()), "up-ms")
 			b.ReportMetric(float64(slow[3].Milliseconds()), "ps-p50-ms")
 			b.ReportMetric(float64(shared[3].Milliseconds()), "ps-shared-p50-ms")
-			b.Logf("%s: first up -d %v, %d KiB sent for %d KiB of context and sources (%.2fx); ps p50 %v (%v-%v), through the forwarder's shared connection %v (%v-%v), without the 50 ms %v",
+			load, _ := os.ReadFile("/proc/loadavg")
+			b.Logf("%s: first up -d %v, %d KiB sent for %d KiB of context and sources (%.2fx); ps (n=7) p50 %v (%v-%v), through the forwarder's shared connection %v (%v-%v), without the 50 ms %v; load %s",
 				name, upTook.Round(time.Millisecond), sent/1024, payload/1024, ratio,
 				slow[3].Round(time.Millisecond), slow[0].Round(time.Millisecond), slow[6].Round(time.Millisecond),
-				shared[3].Round(time.Millisecond), shared[0].Round(time.Millisecond), shared[6].Round(time.Millisecond), direct[3].Round(time.Millisecond))
+				shared[3].Round(time.Millisecond), shared[0].Round(time.Millisecond), shared[6].Round(time.Millisecond), direct[3].Round(time.Millisecond),
+				strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
 		})
 	}
 }

@@ -242,13 +242,17 @@ func (g *globals) runtime(ctx context.Context) (*docker.Runtime, error) {
 }
 
 // sharesConnection are the commands that reach an SSH engine through the
-// connection a background forwarder shares, when one does: short ones,
-// whose time on a slow link is mostly the SSH handshake. Not those that
-// stop or take over the forwarder (up, down, watch, ui, forward): their
-// calls would go through the process they end.
+// connection a background forwarder shares, when one does: every command
+// that leaves the stack's containers in place, whose time on a slow link
+// would otherwise be mostly the SSH handshake. Not those that stop or
+// take over the forwarder (up, down, watch, ui, forward, and what runs
+// them: reload, destroy), nor those that may remove every container and
+// so end it (rm, scale, run --rm), nor scratch's own stacks: their calls
+// would go through the process they end.
 var sharesConnection = map[string]bool{
 	"ps": true, "logs": true, "port": true, "exec": true, "ls": true, "top": true, "images": true, "events": true,
 	"stats": true, "cp": true, "version": true, "wait": true, "pause": true, "unpause": true, "kill": true,
+	"start": true, "stop": true, "restart": true, "attach": true, "build": true, "pull": true, "status": true,
 }
 
 // session is what most commands need: the project, an engine on a
