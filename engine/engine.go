@@ -732,5 +732,12 @@ func explainStart(svc *model.Service, err error) error {
 		return fmt.Errorf("service %q: a host port it publishes (%s) is already in use by another program or container: free it or change ports: in the compose file: %w",
 			svc.Name, strings.Join(ports, ", "), err)
 	}
+	if strings.Contains(msg, "cpu.rt_runtime_us") && svc.CPURTRuntime != 0 {
+		// The engine's own cgroup hands out real-time time only when
+		// dockerd runs with --cpu-rt-runtime (and the kernel has
+		// CONFIG_RT_GROUP_SCHED); otherwise every budget is refused.
+		return fmt.Errorf("service %q: cpu_rt_runtime %dµs is more than the engine's cgroup can give (start dockerd with --cpu-rt-runtime, or lower or remove cpu_rt_runtime): %w",
+			svc.Name, svc.CPURTRuntime, err)
+	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -124,6 +125,31 @@ func TestEngineFields(t *testing.T) {
 				}
 				if h.OomKillDisable == nil || !*h.OomKillDisable {
 					t.Errorf("oom_kill_disable = %v", h.OomKillDisable)
+				}
+			}},
+		{name: "memory swappiness", start: true,
+			svc: model.Service{MemLimit: 64 << 20, MemSwappiness: ptr(int64(10))},
+			check: func(t *testing.T, c container.InspectResponse) {
+				if h := c.HostConfig; h.MemorySwappiness == nil || *h.MemorySwappiness != 10 {
+					t.Errorf("memory swappiness %v, want 10", h.MemorySwappiness)
+				}
+				// The kernel's own value for the container's cgroup.
+				out, err := exec.Command("docker", "exec", c.ID, "cat", "/sys/fs/cgroup/memory/memory.swappiness").CombinedOutput()
+				if err != nil {
+					t.Skipf("no cgroup v1 memory.swappiness to read here: %v: %s", err, out)
+				}
+				if strings.TrimSpace(string(out)) != "10" {
+					t.Errorf("memory.swappiness in the container is %q, want 10", out)
+				}
+			}},
+		// The engine takes the real-time budget, but its own cgroup has
+		// none to give unless dockerd runs with --cpu-rt-runtime: created,
+		// not started.
+		{name: "cpu real-time period and runtime",
+			svc: model.Service{CPURTPeriod: 1000000, CPURTRuntime: 10000},
+			check: func(t *testing.T, c container.InspectResponse) {
+				if h := c.HostConfig; h.CPURealtimePeriod != 1000000 || h.CPURealtimeRuntime != 10000 {
+					t.Errorf("real-time period %d runtime %d, want 1000000 and 10000", h.CPURealtimePeriod, h.CPURealtimeRuntime)
 				}
 			}},
 		{name: "blkio",

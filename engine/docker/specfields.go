@@ -91,6 +91,9 @@ func mapEngineFields(svc *model.Service, rf refs, host *container.HostConfig) er
 	res.CPUQuota = svc.CPUQuota
 	res.CPUPeriod = svc.CPUPeriod
 	res.CpusetCpus = svc.CPUSet
+	res.CPURealtimePeriod = svc.CPURTPeriod
+	res.CPURealtimeRuntime = svc.CPURTRuntime
+	res.MemorySwappiness = svc.MemSwappiness
 	res.MemoryReservation = svc.MemReservation
 	res.MemorySwap = svc.MemSwapLimit
 	if svc.OomKillDisable {

@@ -35,6 +35,8 @@ func TestEngineFieldsMapping(t *testing.T) {
 		// mem_reservation and deploy.resources.reservations.memory (compose-go wants them equal).
 		{"memory", []int64{app.MemReservation, app.MemSwapLimit, app.MemLimit}, []int64{8 << 20, 128 << 20, 64 << 20}},
 		{"oom", []any{app.OomScoreAdj, app.OomKillDisable}, []any{int64(100), true}},
+		{"real-time cpu", []any{app.CPURTPeriod, app.CPURTRuntime}, []any{int64(1000000), int64(950000)}},
+		{"swappiness", []any{app.MemSwappiness != nil && *app.MemSwappiness == 10}, []any{true}},
 		{"blkio", *app.Blkio, model.Blkio{Weight: 300, WeightDevice: []model.WeightDevice{{Path: "/dev/sda", Weight: 200}},
 			DeviceReadBps: []model.ThrottleDevice{{Path: "/dev/sda", Rate: 1 << 20}}, DeviceWriteIOps: []model.ThrottleDevice{{Path: "/dev/sda", Rate: 30}}}},
 		{"devices", app.Devices, []model.Device{{Source: "/dev/null", Target: "/dev/mynull", Permissions: "rwm"}, {Source: "/dev/zero", Target: "/dev/zero", Permissions: "rwm"}}},

@@ -72,6 +72,9 @@ func convertService(cp *types.Project, s types.ServiceConfig, files []string) (m
 		CPUQuota:          s.CPUQuota,
 		CPUPeriod:         s.CPUPeriod,
 		CPUSet:            s.CPUSet,
+		CPURTPeriod:       s.CPURTPeriod,
+		CPURTRuntime:      s.CPURTRuntime,
+		MemSwappiness:     swappiness(s.MemSwappiness),
 		MemReservation:    int64(s.MemReservation),
 		MemSwapLimit:      int64(s.MemSwapLimit),
 		OomScoreAdj:       s.OomScoreAdj,
@@ -476,4 +479,14 @@ func hooks(in []types.ServiceHook) []model.Hook {
 		out = append(out, hk)
 	}
 	return out
+}
+
+// swappiness is mem_swappiness as Compose passes it: 0 (the file's
+// default) leaves the engine's own.
+func swappiness(v types.UnitBytes) *int64 {
+	if v == 0 {
+		return nil
+	}
+	n := int64(v)
+	return &n
 }

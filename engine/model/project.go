@@ -139,12 +139,17 @@ type Service struct {
 	Annotations   map[string]string
 	UseAPISocket  bool // the engine's socket mounted at /var/run/docker.sock
 
-	CPUShares         int64
-	CPUQuota          int64
-	CPUPeriod         int64
-	CPUSet            string
-	MemReservation    int64 // mem_reservation, or deploy.resources.reservations.memory
-	MemSwapLimit      int64 // memswap_limit: memory + swap; -1 unlimited
+	CPUShares      int64
+	CPUQuota       int64
+	CPUPeriod      int64
+	CPUSet         string
+	CPURTPeriod    int64 // cpu_rt_period, µs
+	CPURTRuntime   int64 // cpu_rt_runtime, µs
+	MemReservation int64 // mem_reservation, or deploy.resources.reservations.memory
+	MemSwapLimit   int64 // memswap_limit: memory + swap; -1 unlimited
+	// MemSwappiness is mem_swappiness (0–100); nil leaves the engine's.
+	// As with Compose, 0 in the file means unset.
+	MemSwappiness     *int64
 	OomScoreAdj       int64
 	OomKillDisable    bool
 	Blkio             *Blkio
