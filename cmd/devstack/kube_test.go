@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +23,7 @@ import (
 	"devstack/engine/kube"
 	"devstack/engine/kube/kubetest"
 	"devstack/engine/load"
+	"devstack/engine/model"
 )
 
 // kubeFixture copies testdata/kube/simple to a temporary directory and
@@ -295,4 +299,67 @@ func TestKubeImagesThroughLoopbackRegistry(t *testing.T) {
 	if again.Generation != dep.Generation {
 		t.Fatalf("a second up rolled the Deployment: generation %d -> %d", dep.Generation, again.Generation)
 	}
+}
+
+// The bundled example on the cluster: its api image built here, pushed to
+// the loopback registry and run by digest, the stack up in depends_on
+// order (db healthy, then api), and the api's published port reached on
+// localhost through the API's port-forward.
+func TestKubeExampleProjectReachedOnLocalhost(t *testing.T) {
+	kc := kubetest.Kubeconfig(t)
+	enginetest.NeedDocker(t)
+	enginetest.Busybox(t)
+	kubetest.LoadImage(t, enginetest.BusyboxImage)
+	t.Setenv("KUBECONFIG", kc)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "testdata", "example"))); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	name := "kx-" + hex.EncodeToString(b)
+	files := []string{filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "compose.override.yaml")}
+	base := []string{"--kube-context", kubetest.Context, "-f", files[0], "-f", files[1], "-p", name, "--progress", "quiet", "--registry", kubetest.Registry()}
+	t.Cleanup(func() { devstack(t, append(base, "down", "-v")...) })
+	if out, errOut, code := devstack(t, append(base, "up", "--wait", "--wait-timeout", "4m")...); code != 0 {
+		t.Fatalf("up: %d\n%s\n%s", code, out, errOut)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := kube.Connect(ctx, kube.Options{Kubeconfig: kc}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fws, err := kube.Forwards(loadKubeProject(t, files, name))
+	if err != nil || len(fws) != 1 || fws[0].Service != "api" {
+		t.Fatalf("forwards: %v %v", fws, err)
+	}
+	fw := fws[0]
+	fw.Local = "127.0.0.1:0" // the test's own port; 8080 may be taken on this machine
+	ready := make(chan net.Addr, 1)
+	go func() { _ = c.PortForward(ctx, name, fw, ready) }()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case <-ctx.Done():
+		t.Fatal("the port-forward never listened")
+	}
+	res, err := http.Get("http://" + addr.String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(page), "<h1>") {
+		t.Fatalf("GET / through the forward: %s\n%s", res.Status, page)
+	}
+}
+
+func loadKubeProject(t *testing.T, files []string, name string) *model.Project {
+	t.Helper()
+	p, err := load.Load(context.Background(), load.Options{Files: files, ProjectName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
