@@ -363,7 +363,7 @@ func (e *Engine) apply(ctx context.Context, p *model.Project, pl *plan.Plan, o a
 		e.DryRun(pl)
 		return nil
 	}
-	r := &applier{e: e, p: p, o: o, ids: map[string]string{}, stopped: map[string]chan struct{}{}}
+	r := &applier{e: e, p: p, o: o, ids: map[string]string{}, stopped: map[string]chan struct{}{}, preStarts: map[string]*preStartGate{}}
 	if needsEvents(pl) {
 		w, err := e.newWaiter(ctx, p.Name)
 		if err != nil {
@@ -403,6 +403,7 @@ type applier struct {
 	background sync.WaitGroup           // stops still finishing after their container died
 	stopped    map[string]chan struct{} // container name -> closed when its stop call returned; guarded by mu
 	lateErrs   []error                  // their failures, guarded by mu
+	preStarts  map[string]*preStartGate // service -> its pre_start run; guarded by mu
 }
 
 // stop stops a container. The operations waiting for it (its
@@ -579,6 +580,9 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		a.record(o.To, id)
 		return nil
 	case plan.Start:
+		if err := a.preStart(ctx, o, svc); err != nil {
+			return err
+		}
 		if a.o.beforeStart != nil && svc != nil {
 			name := o.Name
 			if o.Replaces != nil {

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
+	"sync"
 
 	"devstack/engine/event"
 	"devstack/engine/model"
+	"devstack/engine/plan"
 )
 
 // runHooks runs a service's post_start or pre_stop hooks in a container,
@@ -88,4 +91,112 @@ func tail(s string, n int) string {
 		lines = append([]string{"..."}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// preStartGate runs a service's pre_start steps once for all its
+// containers starting in one apply.
+type preStartGate struct {
+	once sync.Once
+	err  error
+}
+
+// preStart runs the service's pre_start steps before the start of a
+// container this apply created, once for the service (its other
+// replicas wait for them), and only when none of its containers is
+// running already (as Compose: a first up, a recreate, not a scale-up or
+// the start of a stopped container).
+func (a *applier) preStart(ctx context.Context, o *plan.Op, svc *model.Service) error {
+	if svc == nil || len(svc.PreStart) == 0 {
+		return nil
+	}
+	a.mu.Lock()
+	_, created := a.ids[o.Name]
+	g := a.preStarts[svc.Name]
+	if g == nil {
+		g = &preStartGate{}
+		a.preStarts[svc.Name] = g
+	}
+	a.mu.Unlock()
+	if !created && o.Replaces == nil {
+		return nil
+	}
+	g.once.Do(func() { g.err = a.e.runPreStart(ctx, a.p, svc, a.id(o)) })
+	return g.err
+}
+
+// runPreStart runs each pre_start step in its own container, in order,
+// to completion: the service's container as it is made, with the step's
+// image, command, entrypoint, user, working directory, privileges and
+// environment (over the service's), the volumes of the container about
+// to start (volumes_from) and the service's networks, no ports. Its
+// output is published as log lines of the step's container; a step that
+// fails stops the service's start with that output.
+func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.Service, id string) error {
+	cs, err := e.rt.ListContainers(ctx, false)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.Labels[model.LabelProject] == p.Name && c.Service == svc.Name && !c.OneOff && c.ID != id && c.State == model.StateRunning {
+			return nil // a replica runs: the steps have done their work
+		}
+	}
+	for i, st := range svc.PreStart {
+		one := *svc
+		if st.Image != "" {
+			one.Image = st.Image
+		}
+		if st.Command != nil {
+			one.Command = st.Command
+		}
+		if st.Entrypoint != nil {
+			one.Entrypoint = st.Entrypoint
+		}
+		if st.User != "" {
+			one.User = st.User
+		}
+		if st.WorkingDir != "" {
+			one.WorkingDir = st.WorkingDir
+		}
+		if len(st.Environment) > 0 {
+			env := maps.Clone(svc.Environment)
+			if env == nil {
+				env = map[string]*string{}
+			}
+			maps.Copy(env, st.Environment)
+			one.Environment = env
+		}
+		one.Privileged = svc.Privileged || st.Privileged
+		one.Ports, one.Volumes, one.Tmpfs, one.Secrets, one.Configs = nil, nil, nil, nil, nil
+		one.VolumesFrom = []string{"container:" + id}
+		one.Healthcheck, one.Restart, one.ContainerName = nil, "no", ""
+		one.PostStart, one.PreStop, one.PreStart = nil, nil, nil
+		one.Tty, one.StdinOpen, one.Replicas = false, false, 1
+		name := fmt.Sprintf("%s-%s-pre_start-%d", p.Name, svc.Name, i+1)
+		_ = e.rt.RemoveContainer(ctx, name, true) // one a killed run left behind
+		cid, err := e.rt.CreateContainer(ctx, p, &one, 1, CreateOptions{Name: name, OneOff: true})
+		if err != nil {
+			return fmt.Errorf("service %q: pre_start step %d: %w", svc.Name, i+1, err)
+		}
+		var out bytes.Buffer
+		code, err := e.rt.AttachStart(ctx, cid, ExecOptions{Stdout: &out, Stderr: &out})
+		_ = e.rt.RemoveContainer(context.WithoutCancel(ctx), cid, true)
+		text := strings.TrimRight(out.String(), "\n")
+		if text != "" {
+			for _, line := range strings.Split(text, "\n") {
+				e.sink.Publish(event.Log{Time: e.now(), Service: svc.Name, Container: name, Stream: "stdout", Line: line})
+			}
+		}
+		switch {
+		case err != nil:
+			return fmt.Errorf("service %q: pre_start step %d: %w", svc.Name, i+1, err)
+		case code != 0:
+			msg := fmt.Sprintf("service %q: pre_start step %d %s exited with status %d", svc.Name, i+1, quoteCommand(one.Command), code)
+			if text != "" {
+				msg += "; its output:\n" + tail(text, 20)
+			}
+			return fmt.Errorf("%s", msg)
+		}
+	}
+	return nil
 }

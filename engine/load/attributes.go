@@ -53,7 +53,6 @@ var ignored = map[string]string{
 	"services.*.provider":                                        "provider services are not supported",
 	"services.*.pull_refresh_after":                              "images are pulled per pull_policy only",
 	"services.*.models":                                          "AI models are not provisioned by devstack",
-	"services.*.pre_start":                                       "pre_start init containers are not run (post_start and pre_stop hooks are): run the step with `devstack run --rm` before up",
 	"services.*.develop.watch.[].exec.privileged":                "the exec runs unprivileged",
 	"services.*.credential_spec":                                 "a Windows container setting",
 	"services.*.isolation":                                       "a Windows container setting",
@@ -197,6 +196,11 @@ var honoured = []string{
 	"services.*.post_start", "services.*.post_start.[].command", "services.*.post_start.[].user",
 	"services.*.post_start.[].privileged", "services.*.post_start.[].working_dir",
 	"services.*.post_start.[].environment", "services.*.post_start.[].environment.*",
+	"services.*.pre_start", "services.*.pre_start.[].image", "services.*.pre_start.[].command",
+	"services.*.pre_start.[].entrypoint", "services.*.pre_start.[].user", "services.*.pre_start.[].working_dir",
+	"services.*.pre_start.[].environment", "services.*.pre_start.[].environment.*",
+	"services.*.pre_start.[].privileged", "services.*.pre_start.[].per_replica",
+
 	"services.*.pre_stop", "services.*.pre_stop.[].command", "services.*.pre_stop.[].user",
 	"services.*.pre_stop.[].privileged", "services.*.pre_stop.[].working_dir",
 	"services.*.pre_stop.[].environment", "services.*.pre_stop.[].environment.*",
@@ -225,12 +229,41 @@ var valueChecks = []struct {
 		"only volume, bind and tmpfs mounts are supported; this mount is left out"},
 	{"services.*.pull_policy", oneOf(types.PullPolicyAlways, types.PullPolicyNever, types.PullPolicyMissing, types.PullPolicyIfNotPresent, types.PullPolicyBuild),
 		"refreshing pull policies are not supported; the image is pulled when missing"},
+	{"services.*.pre_start.[].per_replica", oneOf(false),
+		"per-replica steps are not run per replica: the steps run once, before the service's first container starts (as Compose)"},
 	{"services.*.networks.*.use_service_name_alias", oneOf(true),
 		"the service's name is always an alias on its networks"},
 }
 
 func oneOf(values ...any) func(any) bool {
 	return func(v any) bool { return slices.Contains(values, v) }
+}
+
+// preStartOthers is the reason for a pre_start step's other attributes
+// (a step takes the full container specification).
+const preStartOthers = "of a pre_start step devstack uses image, command, entrypoint, user, working_dir, environment and privileged; the step shares the service container's volumes and networks"
+
+// preStartOther says whether the attribute at path (a pattern, or a
+// path in a file) is an attribute of a pre_start step devstack does not
+// use.
+func preStartOther(path tree.Path) bool {
+	parts := path.Parts()
+	if len(parts) != 5 || parts[0] != "services" || parts[2] != "pre_start" || parts[3] != tree.PathMatchList {
+		return false
+	}
+	return !slices.Contains(honoured, "services.*.pre_start.[]."+parts[4])
+}
+
+// ignoredAt is why the attribute pattern p is ignored, when it is itself
+// (not through an ancestor).
+func ignoredAt(p tree.Path) (string, bool) {
+	if why, ok := ignored[string(p)]; ok {
+		return why, true
+	}
+	if preStartOther(p) {
+		return preStartOthers, true
+	}
+	return "", false
 }
 
 var (
@@ -265,6 +298,9 @@ func reason(p tree.Path) (string, bool) {
 			if q.Matches(tree.Path(pattern)) {
 				return why, true
 			}
+		}
+		if preStartOther(q) {
+			return preStartOthers, true
 		}
 	}
 	return "", false

@@ -67,7 +67,7 @@ func TestUnknownAttributeIsStillWarned(t *testing.T) {
 func classified(path tree.Path) (honouredHere, ignoredHere bool) {
 	honouredHere = slices.Contains(honoured, string(path))
 	for q := path; q != ""; q = q.Parent() {
-		if _, ok := ignored[string(q)]; ok {
+		if _, ok := ignoredAt(q); ok {
 			ignoredHere = true
 		}
 	}

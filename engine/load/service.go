@@ -83,6 +83,7 @@ func convertService(cp *types.Project, s types.ServiceConfig, files []string) (m
 		DeviceCgroupRules: nilIfEmpty(s.DeviceCgroupRules),
 		PostStart:         hooks(s.PostStart),
 		PreStop:           hooks(s.PreStop),
+		PreStart:          preStart(s.PreStart),
 	}
 	for _, d := range s.Devices {
 		out.Devices = append(out.Devices, model.Device{Source: d.Source, Target: d.Target, Permissions: d.Permissions})
@@ -489,4 +490,19 @@ func swappiness(v types.UnitBytes) *int64 {
 	}
 	n := int64(v)
 	return &n
+}
+
+// preStart maps pre_start's init containers (compose-go has already
+// given each the service's image when it names none).
+func preStart(in []types.PreStartHook) []model.PreStartStep {
+	var out []model.PreStartStep
+	for _, h := range in {
+		st := model.PreStartStep{Image: h.Image, Command: command(h.Command), Entrypoint: command(h.Entrypoint),
+			User: h.User, WorkingDir: h.WorkingDir, Privileged: h.Privileged}
+		if len(h.Environment) > 0 {
+			st.Environment = map[string]*string(h.Environment)
+		}
+		out = append(out, st)
+	}
+	return out
 }

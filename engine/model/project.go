@@ -161,6 +161,9 @@ type Service struct {
 	// Lifecycle hooks, run as execs in the container.
 	PostStart []Hook // after each start
 	PreStop   []Hook // before each stop
+	// PreStart are init containers run to completion, in order, before
+	// the service's first container starts.
+	PreStart []PreStartStep
 
 	Watch []WatchRule // develop.watch
 	Ext   ServiceExtension
@@ -294,6 +297,19 @@ type Hook struct {
 	Privileged  bool
 	WorkingDir  string
 	Environment map[string]*string
+}
+
+// PreStartStep is one pre_start init container. What it leaves empty it
+// takes from the service; it shares the service container's volumes and
+// networks.
+type PreStartStep struct {
+	Image       string
+	Command     []string           // nil: the service's
+	Entrypoint  []string           // nil: the service's
+	User        string             // "": the service's
+	WorkingDir  string             // "": the service's
+	Environment map[string]*string // over the service's
+	Privileged  bool
 }
 
 // Blkio is blkio_config: block I/O weights and throttles.
