@@ -4,6 +4,7 @@ BIN     ?= bin/devstack
 IMAGE   := devstack-test/busybox:1
 EXAMPLE := -f testdata/example/compose.yaml -f testdata/example/compose.override.yaml
 N       ?= 5
+KUBE_CLUSTER ?= testdata/kube/cluster.sh
 
 .PHONY: kube-cluster kube-test kube-tests kube-down build test cross dist lint demo demo-down bench bench-cp soak image compose-v2 clean
 
@@ -34,7 +35,7 @@ image:
 test: image
 	@log=$$(mktemp); klog=$$(mktemp); trap 'rm -f "$$log" "$$klog"' EXIT; \
 	( nice -n 10 $(MAKE) --no-print-directory cross >"$$log" 2>&1 ) & cross=$$!; \
-	( DEVSTACK_KUBE_NICE=10 bash testdata/kube/cluster.sh up >"$$klog" 2>&1 ) & kube=$$!; \
+	( DEVSTACK_KUBE_NICE=10 bash $(KUBE_CLUSTER) up >"$$klog" 2>&1 ) & kube=$$!; \
 	DEVSTACK_KUBE=off $(GO) vet ./... && DEVSTACK_KUBE=off $(GO) test ./... -timeout 14m; rc=$$?; \
 	wait $$cross || rc=1; cat "$$log"; \
 	if wait $$kube; then \
