@@ -76,7 +76,7 @@ func TestRemoteBindSeededBeforeStart(t *testing.T) {
 		t.Fatalf("up --force-recreate: %v\n%s%s", err, out, eout)
 	}
 	if evs := seedEvents(t, out); len(evs) != 0 {
-		t.Errorf("a recreate over a filled volume seeded again: %v\n%s", evs, out)
+		t.Errorf("a recreate over a filled volume seeded again: %v\n%s\n%s", evs, out, eout)
 	}
 	if first := startLine(t, s, app, 1); first != "start: hello-from-the-laptop conf-1" {
 		t.Errorf("after the recreate, the first line is %q", first)
