@@ -25,13 +25,17 @@ func TestUnhonouredAttributesAreWarned(t *testing.T) {
 		`networks.default.ipam.config[].gateway: ignored: the engine picks the gateway`,
 		`networks.default.ipam.driver: ignored: the default IPAM driver is used`,
 		`secrets.npmrc.labels: ignored: secrets are files copied into containers; they carry no labels`,
+		`service app: cpu_count: ignored: a Windows container setting (cpus:, cpu_shares:, cpu_quota: and cpuset: limit CPU)`,
 		`service app: deploy.mode: value "global" ignored: global mode is a swarm setting; the service runs its replicas (default 1)`,
 		`service app: deploy.placement: ignored: a swarm setting; a single engine has no use for it`,
 		`service app: deploy.restart_policy.delay: ignored: the engine's own restart back-off is used`,
 		`service app: develop.watch[].exec.privileged: ignored: the exec runs unprivileged`,
+		`service app: networks.default.gw_priority: ignored: not passed to the engine, which picks the default gateway (gw_priority needs Docker Engine API 1.48; priority: orders the networks)`,
 		`service app: networks.default.use_service_name_alias: value "false" ignored: the service's name is always an alias on its networks`,
 		`service app: ports[].mode: value "host" ignored: host mode is a swarm setting; the port is published like any other`,
 		`service app: ports[].name: ignored: port names are informational`,
+		`service app: pre_start[].per_replica: value "true" ignored: per-replica steps are not run per replica: the steps run once, before the service's first container starts (as Compose)`,
+		`service app: pre_start[].volumes: ignored: of a pre_start step devstack uses image, command, entrypoint, user, working_dir, environment and privileged; the step shares the service container's volumes and networks`,
 		`service app: pull_policy: value "daily" ignored: refreshing pull policies are not supported; the image is pulled when missing`,
 	}
 	if !slices.Equal(got, want) {
