@@ -128,7 +128,8 @@ func (a *applier) preStart(ctx context.Context, o *plan.Op, svc *model.Service) 
 // to completion: the service's container as it is made, with the step's
 // image, command, entrypoint, user, working directory, privileges and
 // environment (over the service's), the volumes of the container about
-// to start (volumes_from) and the service's networks, no ports. Its
+// to start (volumes_from), its secrets and configs and the service's
+// networks, no ports. Its
 // output is published as log lines of the step's container; a step that
 // fails stops the service's start with that output.
 func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.Service, id string) error {
@@ -167,7 +168,9 @@ func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.S
 			one.Environment = env
 		}
 		one.Privileged = svc.Privileged || st.Privileged
-		one.Ports, one.Volumes, one.Tmpfs, one.Secrets, one.Configs = nil, nil, nil, nil, nil
+		// The container's volumes come through volumes_from (tmpfs
+		// mounts do not); secrets and configs are copied in as for it.
+		one.Ports, one.Volumes, one.Tmpfs = nil, nil, nil
 		one.VolumesFrom = []string{"container:" + id}
 		one.Healthcheck, one.Restart, one.ContainerName = nil, "no", ""
 		one.PostStart, one.PreStop, one.PreStart = nil, nil, nil

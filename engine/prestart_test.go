@@ -28,13 +28,20 @@ services:
     pre_start:
       - command: ["sh", "-c", "echo \"$$WHO $$STEP\" > /data/seeded; echo seeded"]
         environment: {STEP: one}
-      - command: ["sh", "-c", "echo ran >> /data/runs"]
+      - command: ["sh", "-c", "echo ran >> /data/runs; cp /run/secrets/token /data/token"]
+    secrets: [token]
 volumes:
   data: {}
-`, nil)
+secrets:
+  token:
+    file: ./token.txt
+`, map[string]string{"token.txt": "s3cret\n"})
 	s.up(engine.UpOptions{Wait: true})
 	if out, _ := s.exec("app", "cat", "/data/seen-at-start"); strings.TrimSpace(out) != "app one" {
 		t.Errorf("the service saw %q at its start, want what the first step wrote: %q", out, "app one")
+	}
+	if out, _ := s.exec("app", "cat", "/data/token"); strings.TrimSpace(out) != "s3cret" {
+		t.Errorf("the step read secret %q, want the service's: s3cret", out)
 	}
 	var logged bool
 	for _, ev := range s.rec.Events() {
