@@ -458,9 +458,7 @@ var kubeCommands = map[string]kubeHandler{
 	"stop": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
 		return notOnKube("stop", "the cluster restarts what stops; use down")
 	},
-	"run": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
-		return notOnKube("run", "one-off pods are not made yet; use exec in a running pod")
-	},
+	"run": runKubeRun,
 	"ui": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
 		if err := engine.CheckServices(p, args); err != nil {
 			return err
@@ -611,6 +609,56 @@ func runKubeScratch(ctx context.Context, g *globals, c *cobra.Command, p *model.
 	}
 	if !res.Passed {
 		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// runKubeRun is run on a cluster: a one-off pod made from the service's
+// Deployment as up applied it, attached here, its exit code devstack's.
+func runKubeRun(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+	if len(args) < 1 {
+		return errors.New("run needs a service")
+	}
+	if err := engine.CheckServices(p, args[:1]); err != nil {
+		return err
+	}
+	fl := c.Flags()
+	for _, f := range []string{"user", "name", "service-ports", "volume", "publish", "label", "cap-add", "cap-drop", "detach"} {
+		if fl.Changed(f) {
+			return notOnKube("run --"+f, "a one-off pod takes the service's Deployment as it is; leave --"+f+" out")
+		}
+	}
+	rm, _ := fl.GetBool("rm")
+	workdir, _ := fl.GetString("workdir")
+	env, _ := fl.GetStringArray("env")
+	noTTY, _ := fl.GetBool("no-tty")
+	entrypoint, _ := fl.GetString("entrypoint")
+	var ep []string
+	if entrypoint != "" {
+		ep = []string{entrypoint}
+	}
+	cl, err := g.connectKube(ctx, p)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(ctx, nil)
+	defer stop()
+	tty := wantTTY(g, noTTY)
+	o := kube.RunOptions{Cmd: args[1:], Entrypoint: ep, Env: env, WorkDir: workdir, Tty: tty, Stdout: g.stdout, Stderr: g.stderr, Remove: rm}
+	if tty || isTerminalReader(g.stdin) {
+		t, err := openTerminal(g, tty)
+		if err != nil {
+			return err
+		}
+		defer t.close()
+		o.Stdin, o.Resize = g.stdin, sizeQueue(t.sizes)
+	}
+	code, err := cl.Run(ctx, p.Name, args[0], o)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code: code}
 	}
 	return nil
 }

@@ -74,6 +74,20 @@ func TestKubeCLIUpPsExecDown(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// run: a one-off pod of the service, its output here and its exit code
+	// devstack's; --rm removes it, one kept is removed by down.
+	out, errOut, code = devstack(t, append(base, "run", "--rm", "-T", "web", "sh", "-c", "cat /run/secrets/token; echo from-run; exit 3")...)
+	if code != 3 || !strings.Contains(out, "s3cret-token") || !strings.Contains(out, "from-run") {
+		t.Fatalf("run --rm: exit %d, want 3\n%s\n%s", code, out, errOut)
+	}
+	if out, errOut, code = devstack(t, append(base, "run", "-T", "bystander", "echo", "kept")...); code != 0 || strings.TrimSpace(out) != "kept" {
+		t.Fatalf("run: %d %q %s", code, out, errOut)
+	}
+	runs, err := c.Clientset().CoreV1().Pods(c.Namespace()).List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelRun})
+	if err != nil || len(runs.Items) != 1 || runs.Items[0].Labels[kube.LabelRun] != "bystander" {
+		t.Fatalf("one-off pods: want only the kept one: %v", err)
+	}
+
 	// A scratch rebuild comes up in a namespace of its own, removed after;
 	// the user's pods are left as they were.
 	podsBefore, err := c.Pods(context.Background(), name, "")

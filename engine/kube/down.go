@@ -76,6 +76,16 @@ func (c *Cluster) Down(ctx context.Context, project string, o DownOptions, sink 
 			return err
 		}
 	}
+	// One-off pods (run without --rm) belong to no Deployment.
+	runs, err := c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: ProjectSelector(project) + "," + LabelRun})
+	if err != nil {
+		return explain(err, "list", "pods", "", ns)
+	}
+	for _, p := range runs.Items {
+		if err := remove("pods", p.Name, func() error { return c.cs.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}) }); err != nil {
+			return err
+		}
+	}
 	// Pods (and their ReplicaSets) carry the project's labels too: wait
 	// until the cluster has removed them, so that down means gone.
 	if err := c.waitGone(ctx, project, o.Timeout); err != nil {

@@ -50,7 +50,7 @@ func (c *Cluster) Logs(ctx context.Context, project string, o LogOptions, fn fun
 		for i := len(pods) - 1; i >= 0; i-- {
 			p := &pods[i]
 			svc := p.Labels[model.LabelService]
-			if !want(svc) {
+			if svc == "" || !want(svc) { // "": a one-off pod of run
 				continue
 			}
 			if restarts(p) > 0 {
@@ -78,7 +78,7 @@ func (c *Cluster) Logs(ctx context.Context, project string, o LogOptions, fn fun
 		for _, obj := range w.pods.GetStore().List() {
 			p := obj.(*corev1.Pod)
 			svc := p.Labels[model.LabelService]
-			if !want(svc) {
+			if svc == "" || !want(svc) { // "": a one-off pod of run
 				continue
 			}
 			st := status(p)
