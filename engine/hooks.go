@@ -129,9 +129,9 @@ func (a *applier) preStart(ctx context.Context, o *plan.Op, svc *model.Service) 
 // image, command, entrypoint, user, working directory, privileges and
 // environment (over the service's), the volumes of the container about
 // to start (volumes_from), its secrets and configs and the service's
-// networks, no ports. Its
-// output is published as log lines of the step's container; a step that
-// fails stops the service's start with that output.
+// networks, no ports. Its output is published as log lines of the step's
+// container; a step that fails stops the service's start with that
+// output.
 func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.Service, id string) error {
 	cs, err := e.rt.ListContainers(ctx, false)
 	if err != nil {
