@@ -377,3 +377,74 @@ func loadKubeProject(t *testing.T, files []string, name string) *model.Project {
 	}
 	return p
 }
+
+// The dashboard on a cluster, in a real terminal: the pods listed with
+// their node, Ready, "no metrics" (the test cluster has no metrics API),
+// their logs; r replaces the selected service's pod, which keeps its row;
+// quitting with l leaves the stack on the cluster.
+func TestKubeDashboardInTmux(t *testing.T) {
+	dir, name, kc := kubeFixture(t)
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	bin, err := exec.LookPath("devstack") // the test binary, installed by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kc)
+	base := []string{"--kube-context", kubetest.Context, "-f", filepath.Join(dir, "compose.yaml"), "-p", name}
+	t.Cleanup(func() { devstack(t, append(base, "down", "-v")...) })
+	if out, errOut, code := devstack(t, append(base, "--progress", "quiet", "up", "--wait", "--wait-timeout", "3m")...); code != 0 {
+		t.Fatalf("up: %d\n%s\n%s", code, out, errOut)
+	}
+	c, err := kube.Connect(context.Background(), kube.Options{Kubeconfig: kc}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.RunningPods(context.Background(), name, "bystander")
+	if err != nil || len(before) != 1 {
+		t.Fatalf("bystander pods: %d %v", len(before), err)
+	}
+
+	s := &tmuxScreen{t: t, socket: "devstack-test-" + name}
+	cmd := "env KUBECONFIG=" + shellQuote(kc) + " " + shellQuote(bin)
+	for _, a := range base {
+		cmd += " " + shellQuote(a)
+	}
+	cmd += " ui --no-forward; echo DASHBOARD-EXITED $?; sleep 600"
+	s.tmux("new-session", "-d", "-s", "ui", "-x", "160", "-y", "36", cmd)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+
+	screen := s.waitFor("NODE", "web-1", "db-1", "bystander-1", "devstack-node", "no metrics", "web up", "db ready")
+	for _, svc := range []string{"web-1", "db-1", "bystander-1"} {
+		l := line(screen, svc+" ")
+		if !strings.Contains(l, "running") || !strings.Contains(l, "devstack-node") {
+			t.Fatalf("%s should be running on devstack-node:\n%s", svc, screen)
+		}
+	}
+	// bystander is listed first (the project's order) and selected: restart it.
+	s.waitFor("▸ bystander-1")
+	s.keys("r")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pods, _ := c.RunningPods(context.Background(), name, "bystander")
+		if len(pods) == 1 && pods[0].Name != before[0].Name {
+			s.waitFor("── bystander-1 recreated") // the log's marker: a new pod in the same row
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("r did not replace bystander's pod:\n%s", s.capture())
+		}
+		time.Sleep(200 * time.Millisecond) // polling with a deadline
+	}
+	if screen := s.capture(); strings.Contains(screen, "bystander-2") {
+		t.Fatalf("the replacement pod took a new row:\n%s", screen)
+	}
+	s.keys("q")
+	s.waitFor("Quit: l leave the stack running")
+	s.keys("l")
+	s.waitFor("DASHBOARD-EXITED 0")
+	if pods, err := c.RunningPods(context.Background(), name, "web"); err != nil || len(pods) != 1 {
+		t.Fatalf("web after leaving the dashboard: %d pods (%v)", len(pods), err)
+	}
+}
