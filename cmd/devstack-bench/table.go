@@ -74,15 +74,23 @@ func format(v float64, unit string) string {
 	return fmt.Sprintf("%.2f %s", v, unit)
 }
 
+// loadAverage is the machine's one-minute load average, "" where unknown.
+func loadAverage() string {
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(load)); len(f) > 0 {
+			return f[0]
+		}
+	}
+	return ""
+}
+
 // hostInfo says how noisy the machine was when the run began: a busy shared
 // machine slows both tools, but not always alike.
 func hostInfo() string {
 	h, _ := os.Hostname()
 	parts := []string{h, fmt.Sprintf("%d cores", runtime.NumCPU())}
-	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(load)); len(f) > 0 {
-			parts = append(parts, "load "+f[0])
-		}
+	if load := loadAverage(); load != "" {
+		parts = append(parts, "load "+load)
 	}
 	if out, err := exec.Command("docker", "ps", "-q").Output(); err == nil {
 		parts = append(parts, fmt.Sprintf("%d containers already running", len(strings.Fields(string(out)))))
