@@ -60,10 +60,11 @@ func newSnapshotRestoreCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore NAME | --resume",
 		Short: "Put a snapshot's volumes back (the services that mount them stop meanwhile)",
-		Long: `Put a snapshot's volumes back. They are staged and verified in new volumes while the stack runs;
-only then do the services that mount them stop, for the copy of the staged data into their volumes.
-A restore cut short (devstack killed, the engine gone) is finished by --resume, by the next restore,
-or by the next up: the volumes end with the snapshot's data, never a mix.`,
+		Long: `Put a snapshot's volumes back. They are staged and verified in a hidden directory of each volume
+while the stack runs; only then do the services that mount them stop, for the renames that put the
+staged data in place. A restore cut short (devstack killed, the engine gone) is finished by --resume,
+by the next restore, or by the next up: the volumes end with the snapshot's data, never a mix (cut
+short before any service stopped, it is undone instead: the volumes are as they were).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if resume {
 				return cobra.NoArgs(cmd, args)
@@ -78,10 +79,10 @@ or by the next up: the volumes end with the snapshot's data, never a mix.`,
 			ctx, stop := signalContext(ctx, nil)
 			defer stop()
 			if resume {
-				name, err := snapshot.Resume(ctx, snapshot.RestoreOptions{Runtime: s.rt, Store: store, Project: s.project, Log: g.logf})
+				name, finished, err := snapshot.Resume(ctx, snapshot.RestoreOptions{Runtime: s.rt, Store: store, Project: s.project, Log: g.logf})
 				if err == nil && name == "" {
 					g.logf("no restore of project %s was left unfinished", s.project.Name)
-				} else if err == nil {
+				} else if err == nil && finished {
 					g.logf("the restore of snapshot %s is finished", name)
 				}
 				return err
@@ -113,7 +114,7 @@ func finishRestore(ctx context.Context, g *globals, s *session) error {
 	if err != nil || name == "" {
 		return err
 	}
-	_, err = snapshot.Resume(ctx, snapshot.RestoreOptions{Runtime: s.rt, Store: store, Project: s.project, Log: g.logf})
+	_, _, err = snapshot.Resume(ctx, snapshot.RestoreOptions{Runtime: s.rt, Store: store, Project: s.project, Log: g.logf})
 	return err
 }
 

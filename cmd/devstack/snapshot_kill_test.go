@@ -14,18 +14,28 @@ import (
 	"devstack/engine/enginetest"
 )
 
-// kill -9 of devstack while the swap of a restore copies the staged data
-// into the volume (the services down, the helper copying in the engine):
-// the next command — up, or snapshot restore --resume — finishes the
-// swap, and the volume holds exactly the snapshot's data (checksums of
-// every file, names, owners and modes compared), not the old data, not a
-// mix. Nothing of the restore is left: no helper, no staging volume.
+// kill -9 of devstack while a restore swaps the staged data into the
+// volume (the services down, the helper renaming in the engine): the
+// next command — up, or snapshot restore --resume — finishes the swap,
+// and the volume holds exactly the snapshot's data (checksums of every
+// file, names, owners and modes compared), not the old data, not a mix.
+// Killed while it stages (the services up), the next command undoes it:
+// the volume holds the data it had, and nothing staged is left in it.
+// Nothing of the restore is left: no helper, no journal, no hidden
+// directory (volumeSums sees every name).
 func TestSnapshotRestoreKilledMidSwap(t *testing.T) {
 	enginetest.Busybox(t)
-	for _, next := range [][]string{{"up", "-d"}, {"snapshot", "restore", "--resume"}} {
-		t.Run(strings.Join(next, " "), func(t *testing.T) {
+	for _, c := range []struct {
+		next []string
+		when string
+	}{
+		{[]string{"up", "-d"}, "swap"},
+		{[]string{"snapshot", "restore", "--resume"}, "swap"},
+		{[]string{"snapshot", "restore", "--resume"}, "staging"},
+	} {
+		t.Run(strings.Join(c.next, " ")+" after a kill mid-"+c.when, func(t *testing.T) {
 			t.Parallel()
-			killMidSwap(t, next)
+			killMidRestore(t, c.next, c.when)
 		})
 	}
 }
@@ -34,7 +44,7 @@ func TestSnapshotRestoreKilledMidSwap(t *testing.T) {
 // mode, and every file's content.
 const volumeSums = `cd /data && find . | sort | xargs stat -c '%n %F %u:%g %a' | md5sum && find . -type f | sort | xargs md5sum | md5sum`
 
-func killMidSwap(t *testing.T, next []string) {
+func killMidRestore(t *testing.T, next []string, when string) {
 	dir := t.TempDir()
 	project := "dssk" + faultNonce()
 	t.Cleanup(func() { enginetest.RemoveProject(project) })
@@ -95,20 +105,32 @@ volumes:
 			}
 		}
 	}()
-	select {
-	case <-stopping:
-	case <-ctx.Done():
-		t.Fatal("the restore never stopped the services")
+	if when == "swap" {
+		select {
+		case <-stopping:
+		case <-ctx.Done():
+			t.Fatal("the restore never stopped the services")
+		}
+	} else {
+		// Staging writes into a hidden directory of the volume, which
+		// the running service sees: kill once it is there.
+		for staged := false; !staged; {
+			out, _ := exec.Command("docker", "exec", project+"-app-1", "ls", "-a", "/data").Output()
+			staged = strings.Contains(string(out), ".devstack-restore-new.")
+			if ctx.Err() != nil {
+				t.Fatal("the restore never staged into the volume")
+			}
+		}
 	}
-	// The swap's helper is the project's container running sh (the tar
-	// helpers run tar): kill devstack once it runs.
+	// The restore's helper is the project's one-off container that runs
+	// while it stages and swaps: kill devstack once it runs.
 	helper := ""
 	deadline := time.Now().Add(time.Minute)
 	for helper == "" && time.Now().Before(deadline) {
 		out, _ := exec.Command("docker", "ps", "--no-trunc", "--filter", "label=com.docker.compose.project="+project,
-			"--filter", "status=running", "--format", "{{.Names}} {{.Command}}").Output()
-		for _, l := range strings.Split(string(out), "\n") {
-			if name, command, ok := strings.Cut(l, " "); ok && strings.Contains(name, "-snapshot-") && strings.Contains(command, "sh -c") {
+			"--filter", "status=running", "--format", "{{.Names}}").Output()
+		for _, name := range strings.Fields(string(out)) {
+			if strings.Contains(name, "-snapshot-") {
 				helper = name
 			}
 		}
@@ -117,14 +139,21 @@ volumes:
 		}
 	}
 	if helper == "" {
-		t.Fatal("the swap's helper never ran")
+		t.Fatal("the restore's helper never ran")
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	// The engine would finish the copy by itself: the helper is killed
-	// too, as when the engine restarts, so the volume is left half copied.
+	stopped := false
+	select {
+	case <-stopping:
+		stopped = true
+	default:
+	}
+	// The engine would finish the work by itself: the helper is killed
+	// too, as when the engine restarts, so the volume is left as it was
+	// at the kill.
 	if out, err := exec.Command("docker", "kill", helper).CombinedOutput(); err != nil {
 		t.Logf("the helper had ended before it could be killed: %v: %s", err, out)
 	}
@@ -134,29 +163,33 @@ volumes:
 	}
 	switch string(mid) {
 	case saved:
-		t.Logf("the copy had finished when devstack was killed")
+		t.Logf("the swap had finished when devstack was killed")
 	case changed:
-		t.Logf("the copy had not begun when devstack was killed")
+		t.Logf("the volume held its old data when devstack was killed")
 	default:
-		t.Logf("devstack and the helper killed mid-swap: the volume is half copied")
+		t.Logf("devstack and the helper killed mid-restore: the volume holds staged or half-swapped data")
 	}
 
 	start := time.Now()
 	out := run(next...)
 	t.Logf("devstack %s converged in %.1fs: %s", strings.Join(next, " "), time.Since(start).Seconds(), strings.TrimSpace(out))
-	if !strings.Contains(out, "finishing the restore of snapshot s1") {
-		t.Errorf("devstack %s did not say it finished the restore: %s", strings.Join(next, " "), out)
+	want, wantName := saved, "the snapshot's"
+	if stopped {
+		if !strings.Contains(out, "finishing the restore of snapshot s1") {
+			t.Errorf("devstack %s did not say it finished the restore: %s", strings.Join(next, " "), out)
+		}
+	} else {
+		// Killed before any service stopped: the restore is undone.
+		if !strings.Contains(out, "cut short before any service stopped") {
+			t.Errorf("devstack %s did not say it undid the restore: %s", strings.Join(next, " "), out)
+		}
+		want, wantName = changed, "the volume's own"
 	}
 	if next[0] != "up" {
 		run("up", "-d") // the service was stopped by the restore; resume starts it again, up is a no-op
 	}
-	got := run("exec", "-T", "app", "sh", "-c", volumeSums)
-	switch got {
-	case saved:
-	case changed:
-		t.Errorf("the volume holds the old data after the swap was cut short and finished")
-	default:
-		t.Errorf("the volume holds a mix: %q, want the snapshot's %q", got, saved)
+	if got := run("exec", "-T", "app", "sh", "-c", volumeSums); got != want {
+		t.Errorf("the volume holds %q, want %s %q (saved %q, changed %q)", got, wantName, want, saved, changed)
 	}
 	left, _ := exec.Command("docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}}").Output()
 	if strings.Contains(string(left), "-snapshot-") {

@@ -188,3 +188,51 @@ func randomID() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// prefixNames copies the snapshot's archive (names "./", "x", …) to w
+// with every name, and every hard link's target, moved under dir: the
+// archive endpoint extracts into an existing directory only.
+func prefixNames(r io.Reader, w io.Writer, dir string) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	under := func(name string) (string, error) {
+		rest := strings.TrimPrefix(name, "./")
+		if rest == "" || rest == "." {
+			return dir + "/", nil
+		}
+		clean := path.Clean(rest)
+		if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+			return "", fmt.Errorf("refusing archive entry %q: it leaves the volume", name)
+		}
+		return dir + "/" + rest, nil
+	}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if h.Name, err = under(h.Name); err != nil {
+			return err
+		}
+		if h.Typeflag == tar.TypeLink {
+			if h.Linkname, err = under(h.Linkname); err != nil {
+				return err
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	// The rest of the stream (the archive's padding) is read, so that
+	// its hash covers every byte.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	return tw.Close()
+}

@@ -26,10 +26,11 @@ import (
 // in all. Images without a shell and tar fall back to the archive
 // endpoint.
 
-// saveTools and swapTools are what the helper's shell must find.
+// saveTools and restoreTools are what the helper's shell must find (a
+// restore's helper without tar stages through the archive endpoint).
 var (
-	saveTools = []string{"tar"}
-	swapTools = []string{"tar", "find", "mv", "rm", "cp", "chown", "chmod"}
+	saveTools    = []string{"tar"}
+	restoreTools = []string{"tar", "find", "mv", "rm", "rmdir", "mkdir", "chown", "chmod"}
 )
 
 // probeScript checks the tools, and that the helper sees the file $1
@@ -37,11 +38,9 @@ var (
 const probeScript = `[ -z "$1" ] || [ -e "$1" ] || { echo "no $1"; exit 96; }; shift
 for t in "$@"; do command -v "$t" >/dev/null || { echo "no $t"; exit 97; }; done`
 
-// startStreamer starts a helper container with the mounts from the first
-// of the project's local images (those of the services mounting the
-// volumes first) whose shell finds every tool. It returns the running
-// container and its image, or "" for both when no image has them all.
-func startStreamer(ctx context.Context, rt Runtime, p *model.Project, obs model.Observed, vols []volumeRef, mounts []model.Mount, tools []string, mustSee string) (string, string, error) {
+// imageCandidates lists the project's local images, those of the
+// services mounting the volumes first: what a helper is made from.
+func imageCandidates(p *model.Project, obs model.Observed, vols []volumeRef) []string {
 	var candidates []string
 	seen := map[string]bool{}
 	add := func(image string) {
@@ -60,6 +59,14 @@ func startStreamer(ctx context.Context, rt Runtime, p *model.Project, obs model.
 	for _, s := range p.Services {
 		add(s.Image)
 	}
+	return candidates
+}
+
+// startStreamer starts a helper container with the mounts from the first
+// of the candidate images whose shell finds every tool. It returns the
+// running container and its image, or "" for both when no image has them
+// all.
+func startStreamer(ctx context.Context, rt Runtime, p *model.Project, candidates []string, mounts []model.Mount, tools []string, mustSee string) (string, string, error) {
 	for _, image := range candidates {
 		// sleep's end bounds a helper that a killed devstack leaves behind.
 		helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", User: "0:0",
@@ -95,19 +102,19 @@ const sharedDir = "/snap"
 
 // startShared starts the streamer with dir bind-mounted at /snap when the
 // engine is local and sees it, else without (shared false).
-func startShared(ctx context.Context, rt Runtime, p *model.Project, obs model.Observed, vols []volumeRef, mounts []model.Mount, tools []string, dir string, readOnly bool) (id, image string, shared bool, err error) {
+func startShared(ctx context.Context, rt Runtime, p *model.Project, candidates []string, mounts []model.Mount, tools []string, dir string, readOnly bool) (id, image string, shared bool, err error) {
 	if r, ok := rt.(interface{ Remote() bool }); ok && !r.Remote() {
 		nonce := ".probe-" + randomID()
 		if err := state.WriteFile(filepath.Join(dir, nonce), nil); err == nil {
 			withDir := append(slices.Clone(mounts), model.Mount{Type: model.MountBind, Source: dir, Target: sharedDir, ReadOnly: readOnly})
-			id, image, err = startStreamer(ctx, rt, p, obs, vols, withDir, tools, sharedDir+"/"+nonce)
+			id, image, err = startStreamer(ctx, rt, p, candidates, withDir, tools, sharedDir+"/"+nonce)
 			_ = os.Remove(filepath.Join(dir, nonce))
 			if err != nil || id != "" {
 				return id, image, id != "", err
 			}
 		}
 	}
-	id, image, err = startStreamer(ctx, rt, p, obs, vols, mounts, tools, "")
+	id, image, err = startStreamer(ctx, rt, p, candidates, mounts, tools, "")
 	return id, image, false, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -44,19 +45,42 @@ func (e *CorruptedError) Error() string {
 // ErrDeclined is returned when Confirm says no.
 var ErrDeclined = errors.New("restore cancelled: nothing was changed")
 
-// journal records a restore between its first change to the project's
+// A restore stages each volume's data inside the volume itself, in a
+// hidden directory beside the live entries, while the stack runs on; the
+// swap, with the services down, is then renames within the volume: the
+// live entries into a second hidden directory, the staged ones into the
+// root. Every byte is written once (a staging volume and a copy into the
+// volume wrote it twice), and the stack is down for the renames only. The
+// old entries are removed once the services run again.
+//
+// The directories are named by the restore's id: .devstack-restore-new.ID
+// (staging), -in.ID (the staged data, once every old entry is aside) and
+// -old.ID (the old entries). Anything named .devstack-restore-* at a
+// volume's root is the restore's own and is removed when it ends.
+const restorePrefix = ".devstack-restore-"
+
+func stageDirName(id string) string { return restorePrefix + "new." + id }
+
+// journal records a restore between its first write into the project's
 // volumes and its end, so that one cut short (the engine gone, devstack
-// killed) is finished by the next restore: the volumes are never left
-// half-restored.
+// killed) is finished, or undone, by the next restore or up: the volumes
+// are never left half-restored.
 type journal struct {
-	Snapshot string             `json:"snapshot"`
-	Phase    string             `json:"phase"` // staging | swap | done
-	Volumes  []journalVolume    `json:"volumes"`
-	Stopped  []stoppedContainer `json:"stopped,omitempty"` // to start again
-	Image    string             `json:"image,omitempty"`   // the swap helper's image
-	// Helper is the swap's container: one cut short may still be copying
-	// in the engine when the next devstack comes, and is removed (its
-	// processes killed) before the swap runs again.
+	Snapshot string `json:"snapshot"`
+	// staging: data is being written into the staging directories, the
+	// live entries untouched (undone: the directories are removed).
+	// swap: every volume verified and the services stopped; the renames
+	// are under way (finished: the swap script runs again, and picks up
+	// where the last run stopped). swapped: the data is in place; the
+	// services start and the old entries go.
+	Phase   string             `json:"phase"`
+	ID      string             `json:"id"` // names the hidden directories
+	Volumes []journalVolume    `json:"volumes"`
+	Stopped []stoppedContainer `json:"stopped,omitempty"` // to start again
+	Image   string             `json:"image,omitempty"`   // the helper's image
+	// Helper is the running helper container: one a killed devstack left
+	// may still be writing, and is removed (its processes killed) before
+	// anything else touches the volumes.
 	Helper string `json:"helper,omitempty"`
 }
 
@@ -66,19 +90,71 @@ type stoppedContainer struct {
 }
 
 type journalVolume struct {
-	Name    string `json:"name"`
-	Staging string `json:"staging"`
-	Owner   string `json:"owner"` // uid:gid of the volume's root
-	Mode    string `json:"mode"`  // octal mode of the volume's root
+	Name  string `json:"name"`
+	Owner string `json:"owner"` // uid:gid of the volume's root
+	Mode  string `json:"mode"`  // octal mode of the volume's root
 }
 
-// Restore puts a snapshot's volumes back. Each volume is first written
-// into a new staging volume while the stack runs on, its stream checked
-// against the manifest's checksum; only when every volume is staged and
-// verified are the services that mount them stopped, the staged contents
-// swapped in, and the services started again. A corrupted snapshot is
-// refused before anything stops; a restore cut short during the swap is
-// finished by the next restore.
+// restoreHelper is the running container that stages, swaps and cleans
+// up, with volume i of the journal at /v/i.
+type restoreHelper struct {
+	id, image string
+	shared    bool // sees the snapshot's directory at /snap
+	tar       bool // has tar; without, staging goes through the archive endpoint
+}
+
+func volumeDir(i int) string { return "/v/" + strconv.Itoa(i) }
+
+// startRestoreHelper starts the helper from the first candidate image
+// with the restore's tools, the snapshot's directory bind-mounted when
+// dir != "" and the engine sees it. present says which of the journal's
+// volumes exist (nil: all); the others are not mounted, so that the
+// engine does not make them anew unlabelled.
+func startRestoreHelper(ctx context.Context, rt Runtime, p *model.Project, candidates []string, vols []journalVolume, present []bool, dir string) (restoreHelper, error) {
+	var mounts []model.Mount
+	for i, v := range vols {
+		if present == nil || present[i] {
+			mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: v.Name, Target: volumeDir(i), NoCopy: true})
+		}
+	}
+	h := restoreHelper{tar: true}
+	var err error
+	if dir != "" {
+		h.id, h.image, h.shared, err = startShared(ctx, rt, p, candidates, mounts, restoreTools, dir, true)
+	} else {
+		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools, "")
+	}
+	if err == nil && h.id == "" {
+		h.tar = false
+		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools[1:], "")
+	}
+	if err == nil && h.id == "" {
+		err = fmt.Errorf("none of project %s's images has the shell and tools (sh, %s) a restore runs with: nothing was changed", p.Name, strings.Join(restoreTools[1:], ", "))
+	}
+	return h, err
+}
+
+// execScript runs a shell script in the helper, as root.
+func execScript(ctx context.Context, rt Runtime, helper, script string, args ...string) error {
+	stderr := &limitedBuffer{max: 4 << 10}
+	code, err := rt.Exec(ctx, helper, engine.ExecOptions{Cmd: append([]string{"sh", "-c", script, "restore"}, args...), User: "0:0", Stdout: stderr, Stderr: stderr})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("the helper's script exited %d: %s", code, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// Restore puts a snapshot's volumes back. Each volume's data is first
+// written into a staging directory inside the volume while the stack
+// runs on, its stream checked against the manifest's checksum; only when
+// every volume is staged and verified are the services that mount them
+// stopped, the staged entries renamed into place, and the services
+// started again. A corrupted snapshot is refused before anything stops
+// (its staging directories removed); a restore cut short is finished, or
+// undone, by the next restore or up.
 func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 	p := o.Project
 	if err := CheckName(o.Name); err != nil {
@@ -140,90 +216,63 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			return nil, err
 		}
 	}
-	dropImages := func() {
-		for _, e := range m.Images {
-			_ = images.RemoveImage(context.WithoutCancel(ctx), e.Ref)
+	// A volume the stack has not made yet (a down -v since the save) is
+	// made as up would make it, so that it has the project's labels.
+	for _, v := range refs {
+		info, err := o.Runtime.VolumeInfo(ctx, v.name)
+		if err == nil && !info.Found {
+			err = o.Runtime.CreateVolume(ctx, p, v.key)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	// Stage: new volumes, written and verified while the stack runs on.
-	j := &journal{Snapshot: o.Name, Phase: "staging"}
+	// Stage: into hidden directories of the volumes, written and verified
+	// while the stack runs on.
+	j := &journal{Snapshot: o.Name, Phase: "staging", ID: randomID()}
 	for _, v := range m.Volumes {
-		j.Volumes = append(j.Volumes, journalVolume{Name: p.Volumes[v.Key].Name, Staging: stagingName(p.Volumes[v.Key].Name),
+		j.Volumes = append(j.Volumes, journalVolume{Name: p.Volumes[v.Key].Name,
 			Owner: fmt.Sprintf("%d:%d", v.RootUID, v.RootGID), Mode: fmt.Sprintf("%o", v.RootMode)})
 	}
 	if err := o.Store.writeJournal(p.Name, j); err != nil {
 		return nil, err
 	}
-	dropStaging := func() {
+	var h restoreHelper
+	drop := func() {
 		c := context.WithoutCancel(ctx)
-		for _, v := range j.Volumes {
-			_ = o.Runtime.RemoveVolume(c, v.Staging)
+		if h.id != "" {
+			_ = execScript(c, o.Runtime, h.id, cleanScript, volumeDirs(j.Volumes, nil)...)
+			_ = o.Runtime.RemoveContainer(c, h.id, false)
 		}
 		_ = o.Store.removeJournal(p.Name)
-		dropImages()
-	}
-	for _, v := range j.Volumes {
-		sp := &model.Project{Name: p.Name, Volumes: map[string]model.Volume{
-			"devstack-restore": {Name: v.Staging, Labels: map[string]string{"dev.devstack.snapshot-staging": o.Name}},
-		}}
-		if err := o.Runtime.CreateVolume(ctx, sp, "devstack-restore"); err != nil {
-			dropStaging()
-			return nil, err
+		for _, e := range m.Images {
+			_ = images.RemoveImage(c, e.Ref)
 		}
 	}
-	// One image for staging (tar, in a running helper that mounts the
-	// staging volumes) and the swap (a shell's tools); tar missing,
-	// staging goes through the archive endpoint.
-	streamer, swapImage, shared := "", "", false
-	if len(refs) > 0 {
-		var mounts []model.Mount
-		for i, v := range j.Volumes {
-			mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: v.Staging, Target: "/s/" + strconv.Itoa(i), NoCopy: true})
-		}
+	if len(j.Volumes) > 0 {
 		plain := true
 		for _, v := range m.Volumes {
 			plain = plain && v.Encoding == encTar
 		}
+		shareDir := ""
 		if plain {
-			streamer, swapImage, shared, err = startShared(ctx, o.Runtime, p, obs, refs, mounts, swapTools, dir, true)
-		} else {
-			streamer, swapImage, err = startStreamer(ctx, o.Runtime, p, obs, refs, mounts, swapTools, "")
+			shareDir = dir
 		}
-		if err == nil && streamer == "" {
-			var probe string
-			if probe, swapImage, err = startStreamer(ctx, o.Runtime, p, obs, refs, nil, swapTools[1:], ""); probe != "" {
-				_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), probe, false)
-			}
-		}
-		if err == nil && swapImage == "" {
-			err = fmt.Errorf("none of project %s's images has the shell and tools (sh, find, mv, rm, cp, chown, chmod) the swap of volumes runs with: nothing was changed", p.Name)
+		h, err = startRestoreHelper(ctx, o.Runtime, p, imageCandidates(p, obs, refs), j.Volumes, nil, shareDir)
+		if err == nil {
+			j.Helper, j.Image = h.id, h.image
+			err = o.Store.writeJournal(p.Name, j)
 		}
 		if err != nil {
-			dropStaging()
+			drop()
 			return nil, err
 		}
 	}
 	for i, v := range m.Volumes {
-		if err := stageVolume(ctx, o, streamer, shared, "/s/"+strconv.Itoa(i), swapImage, dir, v, j.Volumes[i].Staging); err != nil {
-			_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), streamer, false)
-			dropStaging()
+		if err := stageVolume(ctx, o, h, volumeDir(i)+"/"+stageDirName(j.ID), dir, v); err != nil {
+			drop()
 			return nil, err
 		}
-	}
-	if err := o.Runtime.RemoveContainer(ctx, streamer, false); err != nil {
-		dropStaging()
-		return nil, err
-	}
-	if len(j.Volumes) > 0 {
-		// Created now, started once the services are down: they wait
-		// only for the copy.
-		if j.Helper, err = createSwapper(ctx, o.Runtime, p, swapImage, j.Volumes); err != nil {
-			dropStaging()
-			return nil, err
-		}
-		dropStaging = func(drop func()) func() {
-			return func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), j.Helper, false); drop() }
-		}(dropStaging)
 	}
 	if o.Log != nil {
 		o.Log("staged and verified %d volume(s) in %s", len(m.Volumes), time.Since(start).Round(10*time.Millisecond))
@@ -237,17 +286,17 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 	for _, v := range j.Volumes {
 		users, err := o.Runtime.VolumeUsers(ctx, v.Name)
 		if err != nil {
-			dropStaging()
+			drop()
 			return nil, err
 		}
 		for _, c := range users {
-			if seen[c.ID] || (c.State != model.StateRunning && c.State != model.StateRestarting && c.State != model.StatePaused) {
+			if seen[c.ID] || c.ID == h.id || (c.State != model.StateRunning && c.State != model.StateRestarting && c.State != model.StatePaused) {
 				continue
 			}
 			seen[c.ID] = true
 			full, err := o.Runtime.InspectContainer(ctx, c.ID)
 			if err != nil {
-				dropStaging()
+				drop()
 				return nil, err
 			}
 			running = append(running, full)
@@ -282,7 +331,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 		}
 		ok, err := o.Confirm(summary)
 		if err != nil || !ok {
-			dropStaging()
+			drop()
 			if err == nil {
 				err = ErrDeclined
 			}
@@ -291,12 +340,12 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 	}
 
 	// Swap. From here the journal finishes the work if it is cut short.
-	j.Phase, j.Image = "swap", swapImage
+	j.Phase = "swap"
 	for _, c := range running {
 		j.Stopped = append(j.Stopped, stoppedContainer{ID: c.ID, Service: c.Service})
 	}
 	if err := o.Store.writeJournal(p.Name, j); err != nil {
-		dropStaging()
+		drop()
 		return nil, err
 	}
 	down := time.Now()
@@ -319,12 +368,9 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			return nil, interrupted(o.Name, err)
 		}
 	}
-	if err := finish(ctx, o, j); err != nil {
+	var downFor time.Duration
+	if err := finish(ctx, o, j, nil, func() { downFor = time.Since(down) }); err != nil {
 		return nil, interrupted(o.Name, err)
-	}
-	downFor := time.Since(down)
-	if err := cleanUp(ctx, o, j); err != nil {
-		return nil, err
 	}
 	if o.Log != nil {
 		o.Log("snapshot %s restored in %s (services down %s: %s to stop them, %s to swap and start)", o.Name, time.Since(start).Round(10*time.Millisecond),
@@ -334,26 +380,27 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 }
 
 func interrupted(name string, err error) error {
-	return fmt.Errorf("the restore of snapshot %s was cut short: %w; the verified data waits in staging volumes: run `devstack snapshot restore %s` again to finish it (nothing is lost)", name, err, name)
+	return fmt.Errorf("the restore of snapshot %s was cut short: %w; the verified data waits in the volumes: run `devstack snapshot restore --resume` to finish it (nothing is lost)", name, err)
 }
 
 // Resume finishes a restore an earlier devstack left mid-swap (the swap
-// runs again from the verified staging volumes: the volumes end with the
-// snapshot's data, never a mix), or drops the staging volumes of one cut
-// short before the swap (the volumes were never touched). It returns the
-// snapshot's name, "" when no restore was unfinished.
-func Resume(ctx context.Context, o RestoreOptions) (string, error) {
+// runs on from the verified staged data: the volumes end with the
+// snapshot's data, never a mix), or removes the staged data of one cut
+// short before the swap (the live entries were never touched). It
+// returns the snapshot's name, "" when no restore was unfinished, and
+// whether the restore was finished (else undone).
+func Resume(ctx context.Context, o RestoreOptions) (string, bool, error) {
 	unlock, err := o.Store.lock(o.Project.Name)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer unlock()
 	j, err := o.Store.readJournal(o.Project.Name)
 	if err != nil || j == nil {
-		return "", err
+		return "", false, err
 	}
 	_, err = resume(ctx, o)
-	return j.Snapshot, err
+	return j.Snapshot, j.Phase != "staging", err
 }
 
 // Unfinished names the snapshot whose restore was cut short, "" if none.
@@ -366,81 +413,199 @@ func (s Store) Unfinished(project string) (string, error) {
 }
 
 // resume is Resume under the lock. done says the unfinished restore was
-// of the snapshot asked for now.
+// of the snapshot asked for now and is finished.
 func resume(ctx context.Context, o RestoreOptions) (done bool, err error) {
-	j, err := o.Store.readJournal(o.Project.Name)
+	p := o.Project
+	j, err := o.Store.readJournal(p.Name)
 	if err != nil || j == nil {
 		return false, err
 	}
-	switch j.Phase {
-	case "swap":
-		if o.Log != nil {
-			o.Log("finishing the restore of snapshot %s that was cut short", j.Snapshot)
-		}
-		// The old helper may still be copying: it goes first.
-		if err := o.Runtime.RemoveContainer(ctx, j.Helper, false); err != nil {
-			return false, interrupted(j.Snapshot, err)
-		}
-		if j.Helper, err = createSwapper(ctx, o.Runtime, o.Project, j.Image, j.Volumes); err != nil {
-			return false, interrupted(j.Snapshot, err)
-		}
-		if err := o.Store.writeJournal(o.Project.Name, j); err != nil {
-			_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), j.Helper, false)
-			return false, err
-		}
-		// Containers removed since (a down) are not started again.
-		obs, err := o.Runtime.Observe(ctx, o.Project)
+	if j.ID == "" && len(j.Volumes) > 0 {
+		return false, fmt.Errorf("the journal of an unfinished restore (%s) was written by an older devstack: finish it with that devstack, or remove the file and restore again", o.Store.journalPath(p.Name))
+	}
+	// The helper a killed devstack left may still be writing: it goes
+	// first, with any other the project's snapshots left (killed before
+	// the journal named it; under the lock, none is in use).
+	if err := removeHelpers(ctx, o.Runtime, p, j.Helper); err != nil {
+		return false, interrupted(j.Snapshot, err)
+	}
+	j.Helper = ""
+	// A volume removed since (down -v) took its staged data with it.
+	present := make([]bool, len(j.Volumes))
+	anyPresent := false
+	for i, v := range j.Volumes {
+		info, err := o.Runtime.VolumeInfo(ctx, v.Name)
 		if err != nil {
 			return false, interrupted(j.Snapshot, err)
 		}
-		var still []stoppedContainer
-		for _, c := range j.Stopped {
-			for _, oc := range obs.Containers {
-				if oc.ID == c.ID {
-					still = append(still, c)
-				}
-			}
+		present[i] = info.Found
+		anyPresent = anyPresent || info.Found
+		if !info.Found && j.Phase == "swap" && o.Log != nil {
+			o.Log("volume %s was removed while the restore of snapshot %s was cut short, and its staged data with it: restore the snapshot again", v.Name, j.Snapshot)
 		}
-		j.Stopped = still
-		if err := finish(ctx, o, j); err != nil {
-			return false, interrupted(j.Snapshot, err)
+	}
+	if j.Phase == "staging" {
+		// The live entries were never touched: the staged data goes.
+		if o.Log != nil {
+			o.Log("the restore of snapshot %s was cut short before any service stopped: its staged data is removed, the volumes are as they were", j.Snapshot)
 		}
-	case "done":
-	default: // staging: the volumes were never touched
-		_ = o.Runtime.RemoveContainer(ctx, j.Helper, false)
-		for _, v := range j.Volumes {
-			if err := o.Runtime.RemoveVolume(ctx, v.Staging); err != nil {
+		if j.Image != "" && anyPresent {
+			h, err := resumeHelper(ctx, o, j, present)
+			if err != nil {
 				return false, err
 			}
+			err = execScript(ctx, o.Runtime, h, cleanScript, volumeDirs(j.Volumes, present)...)
+			if rerr := o.Runtime.RemoveContainer(context.WithoutCancel(ctx), h, false); err == nil {
+				err = rerr
+			}
+			if err != nil {
+				return false, fmt.Errorf("unable to remove the staged data of a restore cut short: %w", err)
+			}
 		}
-		return false, o.Store.removeJournal(o.Project.Name)
+		return false, o.Store.removeJournal(p.Name)
 	}
-	if err := cleanUp(ctx, o, j); err != nil {
-		return false, err
+	if o.Log != nil {
+		o.Log("finishing the restore of snapshot %s that was cut short", j.Snapshot)
+	}
+	// Containers removed since (a down) are not started again.
+	obs, err := o.Runtime.Observe(ctx, p)
+	if err != nil {
+		return false, interrupted(j.Snapshot, err)
+	}
+	var still []stoppedContainer
+	for _, c := range j.Stopped {
+		for _, oc := range obs.Containers {
+			if oc.ID == c.ID {
+				still = append(still, c)
+			}
+		}
+	}
+	j.Stopped = still
+	if err := finish(ctx, o, j, present, nil); err != nil {
+		return false, interrupted(j.Snapshot, err)
 	}
 	return j.Snapshot == o.Name, nil
 }
 
-// finish runs the swap helper (again, after an interruption: it starts
-// over from the staged copy), starts the stopped containers, and marks
-// the journal done. Each step may be repeated. The swap is not cancelled
-// with ctx: once the services are down it is quicker to finish it than
-// to leave it for the next devstack.
-func finish(ctx context.Context, o RestoreOptions, j *journal) error {
-	if j.Helper != "" {
-		code, stderr, err := runCreated(context.WithoutCancel(ctx), o.Runtime, j.Helper)
-		if err != nil {
-			return fmt.Errorf("unable to swap the volumes' contents: %w", err)
-		}
-		if code != 0 {
-			return fmt.Errorf("unable to swap the volumes' contents: the helper exited %d: %s", code, stderr)
-		}
-	}
-	if err := startInWaves(ctx, o.Runtime, o.Project, j.Stopped); err != nil {
+// removeHelpers removes the project's snapshot helper containers, and
+// the one named id.
+func removeHelpers(ctx context.Context, rt Runtime, p *model.Project, id string) error {
+	obs, err := rt.Observe(ctx, p)
+	if err != nil {
 		return err
 	}
-	j.Phase = "done"
-	return o.Store.writeJournal(o.Project.Name, j)
+	ids := []string{}
+	if id != "" {
+		ids = append(ids, id)
+	}
+	for _, c := range obs.Containers {
+		if c.Service == helperService && c.ID != id {
+			ids = append(ids, c.ID)
+		}
+	}
+	for _, id := range ids {
+		if err := rt.RemoveContainer(ctx, id, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resumeHelper starts a helper for a restore an earlier devstack left,
+// from the image it used, and records it in the journal.
+func resumeHelper(ctx context.Context, o RestoreOptions, j *journal, present []bool) (string, error) {
+	obs, err := o.Runtime.Observe(ctx, o.Project)
+	if err != nil {
+		return "", err
+	}
+	candidates := []string{j.Image}
+	if obs.Images[j.Image] == "" {
+		candidates = imageCandidates(o.Project, obs, nil)
+	}
+	h, err := startRestoreHelper(ctx, o.Runtime, o.Project, candidates, j.Volumes, present, "")
+	if err != nil {
+		return "", err
+	}
+	j.Helper = h.id
+	if err := o.Store.writeJournal(o.Project.Name, j); err != nil {
+		_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), h.id, false)
+		return "", err
+	}
+	return h.id, nil
+}
+
+// finish runs the swap (again, after an interruption: it picks up where
+// the last run stopped), then starts the stopped containers while the old
+// entries are removed, and ends the journal. Each step may be repeated.
+// The swap is not cancelled with ctx: once the services are down it is
+// quicker to finish it than to leave it for the next devstack. up, when
+// set, is called once the services run again.
+func finish(ctx context.Context, o RestoreOptions, j *journal, present []bool, up func()) error {
+	p := o.Project
+	dirs := volumeDirs(j.Volumes, present)
+	if j.Helper == "" && len(dirs) > 0 {
+		if _, err := resumeHelper(ctx, o, j, present); err != nil {
+			return err
+		}
+	}
+	if j.Helper != "" {
+		defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), j.Helper, false) }()
+	}
+	if j.Phase == "swap" {
+		if len(dirs) > 0 {
+			args := []string{j.ID}
+			for i, v := range j.Volumes {
+				if present == nil || present[i] {
+					args = append(args, volumeDir(i), v.Owner, v.Mode)
+				}
+			}
+			if err := execScript(context.WithoutCancel(ctx), o.Runtime, j.Helper, swapScript, args...); err != nil {
+				return fmt.Errorf("unable to swap the volumes' contents: %w", err)
+			}
+		}
+		j.Phase = "swapped"
+		if err := o.Store.writeJournal(p.Name, j); err != nil {
+			return err
+		}
+	}
+	// The services start while the old entries are removed: they are
+	// down no longer than the renames.
+	cleaned := make(chan error, 1)
+	go func() {
+		if len(dirs) == 0 {
+			cleaned <- nil
+			return
+		}
+		cleaned <- execScript(context.WithoutCancel(ctx), o.Runtime, j.Helper, cleanScript, dirs...)
+	}()
+	err := startInWaves(ctx, o.Runtime, p, j.Stopped)
+	if up != nil {
+		up()
+	}
+	if cerr := <-cleaned; err == nil && cerr != nil {
+		err = fmt.Errorf("unable to remove the volumes' old entries: %w", cerr)
+	}
+	if err != nil {
+		return err
+	}
+	if j.Helper != "" {
+		if err := o.Runtime.RemoveContainer(ctx, j.Helper, false); err != nil {
+			return err
+		}
+	}
+	return o.Store.removeJournal(p.Name)
+}
+
+// volumeDirs lists the helper's mounts of the volumes that are present
+// (nil: all).
+func volumeDirs(vols []journalVolume, present []bool) []string {
+	var out []string
+	for i := range vols {
+		if present == nil || present[i] {
+			out = append(out, volumeDir(i))
+		}
+	}
+	return out
 }
 
 // startInWaves starts the containers a wave of dependency depth at a
@@ -480,19 +645,6 @@ func startInWaves(ctx context.Context, rt Runtime, p *model.Project, cs []stoppe
 	return nil
 }
 
-// cleanUp removes what a finished restore no longer needs.
-func cleanUp(ctx context.Context, o RestoreOptions, j *journal) error {
-	if err := o.Runtime.RemoveContainer(ctx, j.Helper, false); err != nil {
-		return err
-	}
-	for _, v := range j.Volumes {
-		if err := o.Runtime.RemoveVolume(ctx, v.Staging); err != nil {
-			return err
-		}
-	}
-	return o.Store.removeJournal(o.Project.Name)
-}
-
 func stopAll(ctx context.Context, rt Runtime, cs []model.Container) error {
 	errs := make(chan error, len(cs))
 	for _, c := range cs {
@@ -507,96 +659,77 @@ func stopAll(ctx context.Context, rt Runtime, cs []model.Container) error {
 	return first
 }
 
-func stagingName(volume string) string { return volume + "-restore-" + randomID() }
+// stageScript makes the staging directory $1 and extracts the archive
+// $2 ("-": standard input) into it, owners kept by number.
+const stageScript = `mkdir "$1" && cd "$1" && exec tar -xf "$2" --numeric-owner`
 
-// stageVolume streams the snapshot's archive into the staging volume,
-// hashing all it reads: through tar run in the streamer, where the
-// volume is mounted at target, or (streamer "") the archive endpoint of
-// a never-started helper made from fallback.
-func stageVolume(ctx context.Context, o RestoreOptions, streamer string, shared bool, target, fallback, dir string, v VolumeEntry, staging string) error {
-	if shared {
-		return stageShared(ctx, o, streamer, target, dir, v)
-	}
+// stageVolume writes the snapshot's archive of one volume into the
+// staging directory stage (as the helper sees it), hashing every byte of
+// the file: tar in the helper reads the file itself through the bind
+// mount (devstack reads it beside, both from the page cache), or is fed
+// it on its standard input; a helper without tar takes it through the
+// engine's archive endpoint. The file is read and hashed to its end
+// whatever tar makes of it (tar stops reading at the archive's end,
+// before the padding), so that a damaged file is named as such.
+func stageVolume(ctx context.Context, o RestoreOptions, h restoreHelper, stage, dir string, v VolumeEntry) error {
 	src, err := openFile(dir, v.File, v.Encoding)
 	if err != nil {
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + err.Error()}
 	}
 	defer src.Close()
-	// The file is read and hashed to its end whatever the helper makes of
-	// it (tar stops reading at the archive's end, before the padding), so
-	// that a damaged file is named as such.
 	c := newCounter()
-	pr, pw := io.Pipe()
-	readErr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 1<<20)
-		sending := true
-		for {
-			n, err := src.Read(buf)
-			if n > 0 {
-				c.Write(buf[:n])
-				if sending {
-					if _, werr := pw.Write(buf[:n]); werr != nil {
-						sending = false
+	var copyErr, readErr error
+	switch {
+	case h.shared && v.Encoding == encTar:
+		hashed := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(c, src)
+			hashed <- err
+		}()
+		copyErr = execTar(ctx, o.Runtime, h.id, engine.ExecOptions{Cmd: []string{"sh", "-c", stageScript, "stage", stage, sharedDir + "/" + v.File}})
+		readErr = <-hashed
+	default:
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 1<<20)
+			sending := true
+			for {
+				n, err := src.Read(buf)
+				if n > 0 {
+					c.Write(buf[:n])
+					if sending {
+						if _, werr := pw.Write(buf[:n]); werr != nil {
+							sending = false
+						}
 					}
 				}
+				if err == io.EOF {
+					pw.Close()
+					done <- nil
+					return
+				}
+				if err != nil {
+					pw.CloseWithError(err)
+					done <- err
+					return
+				}
 			}
-			if err == io.EOF {
-				pw.Close()
-				readErr <- nil
-				return
-			}
-			if err != nil {
-				pw.CloseWithError(err)
-				readErr <- err
-				return
-			}
+		}()
+		if h.tar {
+			copyErr = execTar(ctx, o.Runtime, h.id, engine.ExecOptions{Cmd: []string{"sh", "-c", stageScript, "stage", stage, "-"}, Stdin: pr})
+		} else {
+			// The archive endpoint extracts into an existing directory:
+			// the entries are renamed into the staging directory.
+			parent, base := path.Split(stage)
+			ar, aw := io.Pipe()
+			go func() { aw.CloseWithError(prefixNames(pr, aw, base)) }()
+			copyErr = o.Runtime.CopyTo(ctx, h.id, parent, ar)
+			ar.CloseWithError(errors.New("the engine stopped reading"))
 		}
-	}()
-	var copyErr error
-	if streamer != "" {
-		copyErr = tarIn(ctx, o.Runtime, streamer, target, pr)
-	} else {
-		helper := &model.Service{Name: helperService, Image: fallback, NetworkMode: "none", Entrypoint: []string{"true"},
-			Volumes: []model.Mount{{Type: model.MountVolume, Source: staging, Target: "/s", NoCopy: true}}}
-		var id string
-		if id, copyErr = createHelper(ctx, o.Runtime, o.Project, helper, false); copyErr == nil {
-			copyErr = o.Runtime.CopyTo(ctx, id, "/s", pr)
-			_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false)
-		}
+		pr.CloseWithError(errors.New("the helper stopped reading"))
+		readErr = <-done
 	}
-	pr.CloseWithError(errors.New("the helper stopped reading"))
-	rerr := <-readErr
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	switch {
-	case rerr != nil:
-		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + rerr.Error()}
-	case c.n != v.Bytes || c.sum() != v.SHA256:
-		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: fmt.Sprintf("does not match its checksum (sha256 %s…, the manifest says %s…)", c.sum()[:12], v.SHA256[:min(12, len(v.SHA256))])}
-	case copyErr != nil:
-		return fmt.Errorf("unable to write volume %s: %w", v.Name, copyErr)
-	}
-	return nil
-}
-
-// stageShared has tar in the helper read the snapshot file itself, and
-// hashes the file beside it: both read it from the page cache.
-func stageShared(ctx context.Context, o RestoreOptions, streamer, target, dir string, v VolumeEntry) error {
-	src, err := openFile(dir, v.File, v.Encoding)
-	if err != nil {
-		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + err.Error()}
-	}
-	defer src.Close()
-	hashed := make(chan error, 1)
-	c := newCounter()
-	go func() {
-		_, err := io.Copy(c, src)
-		hashed <- err
-	}()
-	copyErr := execTar(ctx, o.Runtime, streamer, engine.ExecOptions{Cmd: []string{"tar", "-xf", sharedDir + "/" + v.File, "--numeric-owner", "-C", target}})
-	readErr := <-hashed
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -606,6 +739,9 @@ func stageShared(ctx context.Context, o RestoreOptions, streamer, target, dir st
 	case c.n != v.Bytes || c.sum() != v.SHA256:
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: fmt.Sprintf("does not match its checksum (sha256 %s…, the manifest says %s…)", c.sum()[:12], v.SHA256[:min(12, len(v.SHA256))])}
 	case copyErr != nil:
+		if strings.Contains(copyErr.Error(), "No space left on device") {
+			return fmt.Errorf("no space left on the engine's disk while restoring volume %s: nothing was changed; free some space and restore again", v.Name)
+		}
 		return fmt.Errorf("unable to write volume %s: %w", v.Name, copyErr)
 	}
 	return nil
@@ -625,74 +761,45 @@ func mounting(p *model.Project, key string) []string {
 	return out
 }
 
-// swapScript replaces each volume's contents with its staging volume's,
-// all volumes at once, inside the engine (no byte crosses the link to a
-// remote engine): the old entries are moved aside within the volume (a
-// rename), removed while the staged copy is copied in, and the root gets
-// the saved owner and mode. Run again after any interruption it moves
-// aside whatever is there, half copy included, and copies again, so a
-// swap cut short ends with the snapshot's data. Arguments: per volume
-// its mount, its staging volume's mount, the root's owner and mode.
-const swapScript = `H=${HOSTNAME:-$(cat /proc/sys/kernel/hostname)} # the helper's own: a new name each run
+// swapScript puts each volume's staged entries in place of its live
+// ones, all volumes at once, by renames within the volume. Arguments:
+// the restore's id, then per volume its mount, the root's owner and
+// mode. Run again after any interruption it picks up where the last run
+// stopped: while -new exists, live entries are still being moved into
+// -old (whatever is at the root but the restore's own directories is
+// live: the services are down); its rename to -in says they all are;
+// while -in exists, staged entries are being moved out of it. A volume
+// with none of the three lost its staged data (exit 3).
+const swapScript = `id=$1; shift
 swap() {
-  A="$1/.devstack-restore-old.$H"
-  mkdir "$A" || return 1
-  find "$1" -mindepth 1 -maxdepth 1 ! -name '.devstack-restore-old.*' -exec mv -t "$A" {} + || return 1
-  find "$1" -mindepth 1 -maxdepth 1 -name '.devstack-restore-old.*' -exec rm -rf {} + &
-  rm=$!
-  cp -a "$2/." "$1/" || return 1
-  wait $rm || return 1
-  chown "$3" "$1" && chmod "$4" "$1"
+  new="$1/.devstack-restore-new.$id" in="$1/.devstack-restore-in.$id" old="$1/.devstack-restore-old.$id"
+  if [ -d "$new" ]; then
+    mkdir -p "$old" || return 1
+    find "$1" -mindepth 1 -maxdepth 1 ! -name '.devstack-restore-*' -exec mv -t "$old" {} + || return 1
+    mv "$new" "$in" || return 1
+  fi
+  if [ -d "$in" ]; then
+    find "$in" -mindepth 1 -maxdepth 1 -exec mv -t "$1" {} + || return 1
+    rmdir "$in" || return 1
+  elif [ ! -d "$old" ]; then
+    echo "the staged data of $1 is gone" >&2; return 3
+  fi
+  chown "$2" "$1" && chmod "$3" "$1"
 }
 pids=
-while [ $# -gt 0 ]; do swap "$1" "$2" "$3" "$4" & pids="$pids $!"; shift 4; done
+while [ $# -gt 0 ]; do swap "$1" "$2" "$3" & pids="$pids $!"; shift 3; done
 rc=0
-for p in $pids; do wait $p || rc=1; done
+for p in $pids; do wait $p || rc=$?; done
 exit $rc
 `
 
-// createSwapper makes sure each volume exists (a ` + "`down -v`" + ` since the save
-// removed it: it is made anew, as up would) and its staging volume is
-// still there, and creates the swap's helper container.
-func createSwapper(ctx context.Context, rt Runtime, p *model.Project, image string, vols []journalVolume) (string, error) {
-	helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", User: "0:0",
-		Entrypoint: []string{"sh", "-c", swapScript, "swap"}}
-	for i, v := range vols {
-		orig, err := rt.VolumeInfo(ctx, v.Name)
-		if err != nil {
-			return "", err
-		}
-		if !orig.Found {
-			for k, pv := range p.Volumes {
-				if pv.Name == v.Name {
-					if err := rt.CreateVolume(ctx, p, k); err != nil {
-						return "", err
-					}
-				}
-			}
-		}
-		stg, err := rt.VolumeInfo(ctx, v.Staging)
-		if err != nil {
-			return "", err
-		}
-		if !stg.Found {
-			return "", fmt.Errorf("the staging volume %s of volume %s is gone: the restore cannot be finished; restore the snapshot again", v.Staging, v.Name)
-		}
-		o, st := fmt.Sprintf("/o%d", i), fmt.Sprintf("/s%d", i)
-		helper.Volumes = append(helper.Volumes,
-			model.Mount{Type: model.MountVolume, Source: v.Name, Target: o, NoCopy: true},
-			model.Mount{Type: model.MountVolume, Source: v.Staging, Target: st, ReadOnly: true, NoCopy: true})
-		helper.Entrypoint = append(helper.Entrypoint, o, st, v.Owner, v.Mode)
-	}
-	return createHelper(ctx, rt, p, helper, false)
-}
-
-// runCreated starts a created helper attached and waits for its end.
-func runCreated(ctx context.Context, rt Runtime, id string) (int, string, error) {
-	stderr := &limitedBuffer{max: 4 << 10}
-	code, err := rt.AttachStart(ctx, id, engine.ExecOptions{Stdout: stderr, Stderr: stderr})
-	return code, strings.TrimSpace(stderr.String()), err
-}
+// cleanScript removes the restore's own directories at the root of each
+// volume given: the old entries once swapped, the staged data of a
+// restore refused or undone.
+const cleanScript = `rc=0
+for v; do find "$v" -mindepth 1 -maxdepth 1 -name '.devstack-restore-*' -exec rm -rf {} + || rc=1; done
+exit $rc
+`
 
 func (s Store) journalPath(project string) string {
 	return filepath.Join(s.projectDir(project), journalFile)

@@ -74,6 +74,13 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 		return nil, err
 	}
 	defer unlock()
+	// A restore cut short leaves its staged data inside the volumes.
+	if j, err := o.Store.readJournal(p.Name); err != nil || j != nil {
+		if err == nil {
+			err = fmt.Errorf("the restore of snapshot %s of project %s was cut short: finish it first (`devstack snapshot restore --resume`)", j.Snapshot, p.Name)
+		}
+		return nil, err
+	}
 	if _, err := o.Store.Load(p.Name, o.Name); err == nil {
 		return nil, fmt.Errorf("project %s already has a snapshot %q: pick another name, or `devstack snapshot rm %s` first", p.Name, o.Name, o.Name)
 	}
@@ -133,9 +140,9 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 			mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
 		}
 		if o.Compress {
-			src.streamer, _, err = startStreamer(ctx, o.Runtime, p, obs, vols, mounts, saveTools, "")
+			src.streamer, _, err = startStreamer(ctx, o.Runtime, p, imageCandidates(p, obs, vols), mounts, saveTools, "")
 		} else {
-			src.streamer, _, src.shared, err = startShared(ctx, o.Runtime, p, obs, vols, mounts, saveTools, partial, false)
+			src.streamer, _, src.shared, err = startShared(ctx, o.Runtime, p, imageCandidates(p, obs, vols), mounts, saveTools, partial, false)
 		}
 		if err != nil {
 			return nil, err
