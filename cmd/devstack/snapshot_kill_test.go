@@ -188,6 +188,18 @@ volumes:
 	if next[0] != "up" {
 		run("up", "-d") // the service was stopped by the restore; resume starts it again, up is a no-op
 	}
+	// The helper, handed the removal of the old entries, removes them and
+	// then itself.
+	for deadline := time.Now().Add(time.Minute); ; {
+		left, _ := exec.Command("docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}}").Output()
+		if !strings.Contains(string(left), "-snapshot-") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("helpers left a minute after the restore: %s", left)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
 	if got := run("exec", "-T", "app", "sh", "-c", volumeSums); got != want {
 		t.Errorf("the volume holds %q, want %s %q (saved %q, changed %q)", got, wantName, want, saved, changed)
 	}

@@ -65,13 +65,19 @@ func imageCandidates(p *model.Project, obs model.Observed, vols []volumeRef) []s
 // startStreamer starts a helper container with the mounts from the first
 // of the candidate images whose shell finds every tool. It returns the
 // running container and its image, or "" for both when no image has them
-// all.
-func startStreamer(ctx context.Context, rt Runtime, p *model.Project, candidates []string, mounts []model.Mount, tools []string, mustSee string) (string, string, error) {
+// all. A restore's helper (restore) runs the engine's init as its first
+// process and is removed by the engine when it ends: it can be handed
+// the removal of a volume's old entries and end by itself (handOff).
+func startStreamer(ctx context.Context, rt Runtime, p *model.Project, candidates []string, mounts []model.Mount, tools []string, mustSee string, restore bool) (string, string, error) {
 	for _, image := range candidates {
 		// sleep's end bounds a helper that a killed devstack leaves behind.
 		helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", User: "0:0",
 			Entrypoint: []string{"sleep", "86400"}, Volumes: mounts}
-		id, err := createHelper(ctx, rt, p, helper, false)
+		if restore {
+			yes := true
+			helper.Init = &yes
+		}
+		id, err := createHelper(ctx, rt, p, helper, false, restore)
 		if err != nil {
 			return "", "", err
 		}
@@ -102,19 +108,19 @@ const sharedDir = "/snap"
 
 // startShared starts the streamer with dir bind-mounted at /snap when the
 // engine is local and sees it, else without (shared false).
-func startShared(ctx context.Context, rt Runtime, p *model.Project, candidates []string, mounts []model.Mount, tools []string, dir string, readOnly bool) (id, image string, shared bool, err error) {
+func startShared(ctx context.Context, rt Runtime, p *model.Project, candidates []string, mounts []model.Mount, tools []string, dir string, restore bool) (id, image string, shared bool, err error) {
 	if r, ok := rt.(interface{ Remote() bool }); ok && !r.Remote() {
 		nonce := ".probe-" + randomID()
 		if err := state.WriteFile(filepath.Join(dir, nonce), nil); err == nil {
-			withDir := append(slices.Clone(mounts), model.Mount{Type: model.MountBind, Source: dir, Target: sharedDir, ReadOnly: readOnly})
-			id, image, err = startStreamer(ctx, rt, p, candidates, withDir, tools, sharedDir+"/"+nonce)
+			withDir := append(slices.Clone(mounts), model.Mount{Type: model.MountBind, Source: dir, Target: sharedDir, ReadOnly: restore})
+			id, image, err = startStreamer(ctx, rt, p, candidates, withDir, tools, sharedDir+"/"+nonce, restore)
 			_ = os.Remove(filepath.Join(dir, nonce))
 			if err != nil || id != "" {
 				return id, image, id != "", err
 			}
 		}
 	}
-	id, image, err = startStreamer(ctx, rt, p, candidates, mounts, tools, "")
+	id, image, err = startStreamer(ctx, rt, p, candidates, mounts, tools, "", restore)
 	return id, image, false, err
 }
 

@@ -96,6 +96,32 @@ func sums(t *testing.T, rt engine.Runtime, p *model.Project, service, dir string
 	return sh(t, rt, p, service, strings.Replace(checksum, `"$1"`, dir, 1))
 }
 
+// helpersGone waits until the restore's helper, handed the removal of
+// the volumes' old entries, has removed them and itself.
+func helpersGone(t *testing.T, rt engine.Runtime, p *model.Project) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		obs, err := rt.Observe(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, c := range obs.Containers {
+			if c.Service == helperService {
+				left = append(left, c.Name+" "+string(c.State))
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("helpers left a minute after the restore: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
 func TestSnapshotSaveChangeRestore(t *testing.T) {
 	rt := newRuntime(t, "")
 	snapshotRoundTrip(t, rt, false, func(args ...string) (string, error) {
@@ -159,6 +185,7 @@ func snapshotRoundTrip(t *testing.T, rt *docker.Runtime, compress bool, docker f
 		Confirm: func(s string) (bool, error) { asked = s; return true, nil }}); err != nil {
 		t.Fatal(err)
 	}
+	helpersGone(t, rt, p)
 	if !strings.Contains(asked, p.Name+"_db") || !strings.Contains(asked, "stops and starts again") {
 		t.Errorf("the question: %q", asked)
 	}
@@ -324,6 +351,7 @@ func TestSnapshotContainers(t *testing.T) {
 	if _, err := Restore(ctx, RestoreOptions{Runtime: rt, Store: store, Project: p, Name: "c1", Log: t.Logf}); err != nil {
 		t.Fatal(err)
 	}
+	helpersGone(t, rt, p)
 	if got := sh(t, rt, p, "web", `cat /etc/motd /srv/page`); got != "one\nv1\n" {
 		t.Errorf("after restore: %q", got)
 	}

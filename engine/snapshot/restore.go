@@ -122,11 +122,11 @@ func startRestoreHelper(ctx context.Context, rt Runtime, p *model.Project, candi
 	if dir != "" {
 		h.id, h.image, h.shared, err = startShared(ctx, rt, p, candidates, mounts, restoreTools, dir, true)
 	} else {
-		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools, "")
+		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools, "", true)
 	}
 	if err == nil && h.id == "" {
 		h.tar = false
-		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools[1:], "")
+		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools[1:], "", true)
 	}
 	if err == nil && h.id == "" {
 		err = fmt.Errorf("none of project %s's images has the shell and tools (sh, %s) a restore runs with: nothing was changed", p.Name, strings.Join(restoreTools[1:], ", "))
@@ -241,7 +241,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 	drop := func() {
 		c := context.WithoutCancel(ctx)
 		if h.id != "" {
-			_ = execScript(c, o.Runtime, h.id, cleanScript, volumeDirs(j.Volumes, nil)...)
+			_ = execScript(c, o.Runtime, h.id, dropScript, append([]string{j.ID}, volumeDirs(j.Volumes, nil)...)...)
 			_ = o.Runtime.RemoveContainer(c, h.id, false)
 		}
 		_ = o.Store.removeJournal(p.Name)
@@ -454,7 +454,7 @@ func resume(ctx context.Context, o RestoreOptions) (done bool, err error) {
 			if err != nil {
 				return false, err
 			}
-			err = execScript(ctx, o.Runtime, h, cleanScript, volumeDirs(j.Volumes, present)...)
+			err = execScript(ctx, o.Runtime, h, dropScript, append([]string{j.ID}, volumeDirs(j.Volumes, present)...)...)
 			if rerr := o.Runtime.RemoveContainer(context.WithoutCancel(ctx), h, false); err == nil {
 				err = rerr
 			}
@@ -499,7 +499,7 @@ func removeHelpers(ctx context.Context, rt Runtime, p *model.Project, id string)
 		ids = append(ids, id)
 	}
 	for _, c := range obs.Containers {
-		if c.Service == helperService && c.ID != id {
+		if c.Service == helperService && c.ID != id && !strings.Contains(c.Name, cleanerInfix) {
 			ids = append(ids, c.ID)
 		}
 	}
@@ -548,9 +548,6 @@ func finish(ctx context.Context, o RestoreOptions, j *journal, present []bool, u
 			return err
 		}
 	}
-	if j.Helper != "" {
-		defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), j.Helper, false) }()
-	}
 	if j.Phase == "swap" {
 		if len(dirs) > 0 {
 			args := []string{j.ID}
@@ -560,40 +557,72 @@ func finish(ctx context.Context, o RestoreOptions, j *journal, present []bool, u
 				}
 			}
 			if err := execScript(context.WithoutCancel(ctx), o.Runtime, j.Helper, swapScript, args...); err != nil {
+				_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), j.Helper, false)
 				return fmt.Errorf("unable to swap the volumes' contents: %w", err)
 			}
 		}
 		j.Phase = "swapped"
 		if err := o.Store.writeJournal(p.Name, j); err != nil {
+			_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), j.Helper, false)
 			return err
 		}
 	}
-	// The services start while the old entries are removed: they are
-	// down no longer than the renames.
-	cleaned := make(chan error, 1)
+	// The services start while the helper is handed the removal of the
+	// old entries: it removes them once devstack is gone, and then itself.
+	handed := make(chan error, 1)
 	go func() {
 		if len(dirs) == 0 {
-			cleaned <- nil
+			handed <- nil
 			return
 		}
-		cleaned <- execScript(context.WithoutCancel(ctx), o.Runtime, j.Helper, cleanScript, dirs...)
+		handed <- handOff(context.WithoutCancel(ctx), o.Runtime, p, j.Helper, dirs)
 	}()
 	err := startInWaves(ctx, o.Runtime, p, j.Stopped)
 	if up != nil {
 		up()
 	}
-	if cerr := <-cleaned; err == nil && cerr != nil {
-		err = fmt.Errorf("unable to remove the volumes' old entries: %w", cerr)
+	if herr := <-handed; herr != nil {
+		// The old entries stay hidden in the volume until the next
+		// restore's clean-up: the restore itself is done.
+		if o.Log != nil {
+			o.Log("the old entries of the volumes were left in .devstack-restore-old.* (the next restore removes them): %v", herr)
+		}
+		_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), j.Helper, false)
 	}
 	if err != nil {
 		return err
 	}
-	if j.Helper != "" {
-		if err := o.Runtime.RemoveContainer(ctx, j.Helper, false); err != nil {
+	return o.Store.removeJournal(p.Name)
+}
+
+// cleanerInfix names a helper that was handed the removal of old entries.
+const cleanerInfix = "-snapshot-clean-"
+
+// handOff has the helper remove the old entries in the background and
+// end (its init is told to stop once they are gone; the engine then
+// removes it), renamed so that a save waits for it (a save must not find
+// them half removed) and a restore leaves it be.
+func handOff(ctx context.Context, rt Runtime, p *model.Project, helper string, dirs []string) error {
+	if err := rt.RenameContainer(ctx, helper, p.Name+cleanerInfix+randomID()); err != nil {
+		return err
+	}
+	return execScript(ctx, rt, helper, `(`+cleanScript+`; kill 1) </dev/null >/dev/null 2>&1 &`, dirs...)
+}
+
+// waitForCleaners waits until the helpers removing old entries are gone.
+func waitForCleaners(ctx context.Context, rt Runtime, obs model.Observed, log func(string, ...any)) error {
+	for _, c := range obs.Containers {
+		if c.Service != helperService || !strings.Contains(c.Name, cleanerInfix) || (c.State != model.StateRunning && c.State != model.StateCreated) {
+			continue
+		}
+		if log != nil {
+			log("waiting for %s to remove the old data a restore left", c.Name)
+		}
+		if _, err := rt.WaitContainer(ctx, c.ID); err != nil && !strings.Contains(strings.ToLower(err.Error()), "no such container") {
 			return err
 		}
 	}
-	return o.Store.removeJournal(p.Name)
+	return nil
 }
 
 // volumeDirs lists the helper's mounts of the volumes that are present
@@ -793,13 +822,15 @@ for p in $pids; do wait $p || rc=$?; done
 exit $rc
 `
 
-// cleanScript removes the restore's own directories at the root of each
-// volume given: the old entries once swapped, the staged data of a
-// restore refused or undone.
-const cleanScript = `rc=0
-for v; do find "$v" -mindepth 1 -maxdepth 1 -name '.devstack-restore-*' -exec rm -rf {} + || rc=1; done
-exit $rc
-`
+// cleanScript removes the old entries at the root of each volume given:
+// this restore's, and those of any earlier one whose clean-up was cut
+// short (nothing else names a directory -old.*).
+const cleanScript = `for v; do find "$v" -mindepth 1 -maxdepth 1 -name '.devstack-restore-old.*' -exec rm -rf {} +; done`
+
+// dropScript removes the staged data of a restore refused or undone
+// (the restore's id, then the volumes' mounts).
+const dropScript = `id=$1; shift
+for v; do rm -rf "$v/.devstack-restore-new.$id" || exit 1; done`
 
 func (s Store) journalPath(project string) string {
 	return filepath.Join(s.projectDir(project), journalFile)

@@ -95,6 +95,9 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := waitForCleaners(ctx, o.Runtime, obs, o.Log); err != nil {
+		return nil, err
+	}
 	for i, v := range vols {
 		info, err := o.Runtime.VolumeInfo(ctx, v.name)
 		if err != nil {
@@ -140,7 +143,7 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 			mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
 		}
 		if o.Compress {
-			src.streamer, _, err = startStreamer(ctx, o.Runtime, p, imageCandidates(p, obs, vols), mounts, saveTools, "")
+			src.streamer, _, err = startStreamer(ctx, o.Runtime, p, imageCandidates(p, obs, vols), mounts, saveTools, "", false)
 		} else {
 			src.streamer, _, src.shared, err = startShared(ctx, o.Runtime, p, imageCandidates(p, obs, vols), mounts, saveTools, partial, false)
 		}
@@ -156,7 +159,7 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 				return nil, err
 			}
 			helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", Entrypoint: []string{"true"}, Volumes: mounts}
-			if src.archiveHelper, err = createHelper(ctx, o.Runtime, p, helper, false); err != nil {
+			if src.archiveHelper, err = createHelper(ctx, o.Runtime, p, helper, false, false); err != nil {
 				return nil, err
 			}
 			defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), src.archiveHelper, false) }()
@@ -430,12 +433,12 @@ func helperImage(p *model.Project, obs model.Observed, vols []volumeRef) (string
 	return "", fmt.Errorf("the engine has none of project %s's images, which the snapshot's helper container is made from: build or pull them first (`devstack build`, `devstack pull`)", p.Name)
 }
 
-func createHelper(ctx context.Context, rt Runtime, p *model.Project, helper *model.Service, stdin bool) (string, error) {
+func createHelper(ctx context.Context, rt Runtime, p *model.Project, helper *model.Service, stdin, autoRemove bool) (string, error) {
 	helper.Replicas = 1
 	hp := &model.Project{Name: p.Name, WorkingDir: p.WorkingDir, ConfigFiles: p.ConfigFiles}
 	helper.ConfigHash = model.Hash(*helper)
 	return rt.CreateContainer(ctx, hp, helper, 1, engine.CreateOptions{
-		OneOff: true, Command: []string{}, Name: p.Name + "-snapshot-" + randomID(), Stdin: stdin,
+		OneOff: true, Command: []string{}, Name: p.Name + "-snapshot-" + randomID(), Stdin: stdin, AutoRemove: autoRemove,
 	})
 }
 
