@@ -185,6 +185,20 @@ func snapshotRoundTrip(t *testing.T, rt *docker.Runtime, compress bool, docker f
 		Confirm: func(s string) (bool, error) { asked = s; return true, nil }}); err != nil {
 		t.Fatal(err)
 	}
+	// A save right away waits for the helper removing the old entries:
+	// it holds what the restore put back, no more.
+	m2, err := Save(ctx, SaveOptions{Runtime: rt, Store: store, Project: p, Name: "after", Compress: compress, Log: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Volumes {
+		if m2.Volumes[i].Files != m.Volumes[i].Files || m2.Volumes[i].Bytes != m.Volumes[i].Bytes {
+			t.Errorf("volume %s saved after the restore: %d entries, %d bytes; want the restored %d, %d", m.Volumes[i].Name, m2.Volumes[i].Files, m2.Volumes[i].Bytes, m.Volumes[i].Files, m.Volumes[i].Bytes)
+		}
+	}
+	if err := store.Remove(p.Name, "after"); err != nil {
+		t.Fatal(err)
+	}
 	helpersGone(t, rt, p)
 	if !strings.Contains(asked, p.Name+"_db") || !strings.Contains(asked, "stops and starts again") {
 		t.Errorf("the question: %q", asked)

@@ -135,6 +135,22 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 	}()
 
 	src := &volumeSource{rt: o.Runtime, p: p}
+	// The helpers are removed while the snapshot is synced and its
+	// manifest written (release), or when the save fails.
+	var helpers []string
+	removed, released := make(chan struct{}), false
+	release := func() {
+		if !released {
+			released = true
+			go func() {
+				for _, id := range helpers {
+					_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false)
+				}
+				close(removed)
+			}()
+		}
+	}
+	defer func() { release(); <-removed }()
 	if len(vols) > 0 {
 		// tar in a helper container streams fastest; an image without a
 		// shell and tar leaves the engine's archive endpoint.
@@ -151,7 +167,7 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 			return nil, err
 		}
 		if src.streamer != "" {
-			defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), src.streamer, false) }()
+			helpers = append(helpers, src.streamer)
 		}
 		if src.streamer == "" {
 			image, err := helperImage(p, obs, vols)
@@ -162,7 +178,7 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 			if src.archiveHelper, err = createHelper(ctx, o.Runtime, p, helper, false, false); err != nil {
 				return nil, err
 			}
-			defer func() { _ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), src.archiveHelper, false) }()
+			helpers = append(helpers, src.archiveHelper)
 		}
 	}
 
@@ -214,6 +230,16 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 			return nil, fmt.Errorf("no space left on the disk of %s while saving snapshot %s: the partial snapshot was removed; free some space, or save fewer services", o.Store.Root, o.Name)
 		}
 		return nil, fmt.Errorf("unable to save snapshot %s: %w (the partial snapshot was removed)", o.Name, err)
+	}
+	release()
+	if src.shared {
+		// tar wrote the files: they reach the disk before the manifest
+		// says they are whole.
+		for _, e := range m.Volumes {
+			if err := syncFile(filepath.Join(partial, e.File)); err != nil {
+				return nil, fmt.Errorf("unable to save snapshot %s: %w (the partial snapshot was removed)", o.Name, err)
+			}
+		}
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	if err := state.WriteFile(filepath.Join(partial, manifestFile), append(b, '\n')); err != nil {
@@ -339,12 +365,21 @@ func saveShared(ctx context.Context, src *volumeSource, i int, v volumeRef, dir 
 	if err != nil {
 		return e, fmt.Errorf("volume %s: %w", v.name, err)
 	}
-	if err := f.Sync(); err != nil {
-		return e, fmt.Errorf("volume %s: %w", v.name, err)
-	}
 	e.Files, e.Bytes, e.SHA256, e.Stored = n, c.n, c.sum(), c.n
 	e.RootUID, e.RootGID, e.RootMode = root.Uid, root.Gid, uint32(root.Mode&0o7777)
 	return e, nil
+}
+
+func syncFile(name string) error {
+	f, err := state.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // projectVolumes lists the project's own (not external) named volumes
