@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
 
 	"devstack/engine/state"
@@ -31,6 +32,18 @@ type counter struct {
 }
 
 func newCounter() *counter { return &counter{h: sha256.New()} }
+
+// newVolumeCounter hashes a volume's stream with XXH64.
+func newVolumeCounter() *counter { return &counter{h: xxhash.New()} }
+
+// volumeCounter hashes with the algorithm of the entry's checksum, and
+// returns the checksum to compare with and its name.
+func volumeCounter(v VolumeEntry) (c *counter, want, alg string) {
+	if v.XXH64 != "" || v.SHA256 == "" {
+		return newVolumeCounter(), v.XXH64, "xxh64"
+	}
+	return newCounter(), v.SHA256, "sha256"
+}
 
 func (c *counter) Write(p []byte) (int, error) {
 	c.h.Write(p)

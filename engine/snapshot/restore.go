@@ -706,7 +706,7 @@ func stageVolume(ctx context.Context, o RestoreOptions, h restoreHelper, stage, 
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + err.Error()}
 	}
 	defer src.Close()
-	c := newCounter()
+	c, want, alg := volumeCounter(v)
 	var copyErr, readErr error
 	switch {
 	case h.shared && v.Encoding == encTar:
@@ -765,8 +765,8 @@ func stageVolume(ctx context.Context, o RestoreOptions, h restoreHelper, stage, 
 	switch {
 	case readErr != nil:
 		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: "cannot be read: " + readErr.Error()}
-	case c.n != v.Bytes || c.sum() != v.SHA256:
-		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: fmt.Sprintf("does not match its checksum (sha256 %s…, the manifest says %s…)", c.sum()[:12], v.SHA256[:min(12, len(v.SHA256))])}
+	case c.n != v.Bytes || want == "" || c.sum() != want:
+		return &CorruptedError{Name: o.Name, Volume: v.Name, Why: fmt.Sprintf("does not match its checksum (%s %s, %d bytes; the manifest says %s, %d bytes)", alg, c.sum(), c.n, want, v.Bytes)}
 	case copyErr != nil:
 		if strings.Contains(copyErr.Error(), "No space left on device") {
 			return fmt.Errorf("no space left on the engine's disk while restoring volume %s: nothing was changed; free some space and restore again", v.Name)

@@ -319,7 +319,7 @@ func saveVolume(ctx context.Context, src *volumeSource, i int, v volumeRef, dir,
 		fw.Close()
 		return e, err
 	}
-	c := newCounter()
+	c := newVolumeCounter()
 	n, root, err := rebase(rc, io.MultiWriter(fw, c), prefix)
 	if err != nil {
 		if hs, ok := rc.(*helperStream); ok {
@@ -335,7 +335,7 @@ func saveVolume(ctx context.Context, src *volumeSource, i int, v volumeRef, dir,
 	if err != nil {
 		return e, fmt.Errorf("volume %s: %w", v.name, err)
 	}
-	e.Files, e.Bytes, e.SHA256, e.Stored = n, c.n, c.sum(), fw.stored
+	e.Files, e.Bytes, e.XXH64, e.Stored = n, c.n, c.sum(), fw.stored
 	e.RootUID, e.RootGID, e.RootMode = root.Uid, root.Gid, uint32(root.Mode&0o7777)
 	return e, nil
 }
@@ -354,7 +354,7 @@ func saveShared(ctx context.Context, src *volumeSource, i int, v volumeRef, dir 
 	go func() {
 		done <- execTar(ctx, src.rt, src.streamer, engine.ExecOptions{Cmd: []string{"tar", "-cf", sharedDir + "/" + e.File, "-C", "/v/" + strconv.Itoa(i), "."}})
 	}()
-	c := newCounter()
+	c := newVolumeCounter()
 	// Read in large pieces: the hash and the tar reader then cost fewer
 	// calls than tar's own 32 KiB copies would.
 	r := io.TeeReader(bufio.NewReaderSize(&follower{f: f, done: done}, 1<<20), c)
@@ -368,7 +368,7 @@ func saveShared(ctx context.Context, src *volumeSource, i int, v volumeRef, dir 
 	if err != nil {
 		return e, fmt.Errorf("volume %s: %w", v.name, err)
 	}
-	e.Files, e.Bytes, e.SHA256, e.Stored = n, c.n, c.sum(), c.n
+	e.Files, e.Bytes, e.XXH64, e.Stored = n, c.n, c.sum(), c.n
 	e.RootUID, e.RootGID, e.RootMode = root.Uid, root.Gid, uint32(root.Mode&0o7777)
 	return e, nil
 }

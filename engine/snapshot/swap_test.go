@@ -193,3 +193,22 @@ func TestSwapScriptFinishesFromEveryCut(t *testing.T) {
 		}
 	})
 }
+
+// A volume's checksum is XXH64; a snapshot of the first format, with
+// SHA-256, is still verified with SHA-256.
+func TestVolumeChecksumByFormat(t *testing.T) {
+	for _, c := range []struct {
+		entry    VolumeEntry
+		alg, abc string
+	}{
+		{VolumeEntry{XXH64: "44bc2cf5ad770999"}, "xxh64", "44bc2cf5ad770999"},
+		{VolumeEntry{SHA256: "ba7816bf"}, "sha256", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{VolumeEntry{}, "xxh64", "44bc2cf5ad770999"}, // no checksum: refused, as nothing matches ""
+	} {
+		h, want, alg := volumeCounter(c.entry)
+		h.Write([]byte("abc"))
+		if alg != c.alg || h.sum() != c.abc || want != c.entry.XXH64+c.entry.SHA256 {
+			t.Errorf("%+v: %s %s, want %s %s (compared with %q)", c.entry, alg, h.sum(), c.alg, c.abc, want)
+		}
+	}
+}
