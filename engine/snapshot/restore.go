@@ -51,12 +51,13 @@ var ErrDeclined = errors.New("restore cancelled: nothing was changed")
 // live entries into a second hidden directory, the staged ones into the
 // root. Every byte is written once (a staging volume and a copy into the
 // volume wrote it twice), and the stack is down for the renames only. The
-// old entries are removed once the services run again.
+// helper removes the old entries in the background once the services
+// start again, then ends.
 //
 // The directories are named by the restore's id: .devstack-restore-new.ID
 // (staging), -in.ID (the staged data, once every old entry is aside) and
-// -old.ID (the old entries). Anything named .devstack-restore-* at a
-// volume's root is the restore's own and is removed when it ends.
+// -old.ID (the old entries). Whatever is named .devstack-restore-* at a
+// volume's root is a restore's own: the swap leaves it where it is.
 const restorePrefix = ".devstack-restore-"
 
 func stageDirName(id string) string { return restorePrefix + "new." + id }
