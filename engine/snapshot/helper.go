@@ -65,19 +65,16 @@ func imageCandidates(p *model.Project, obs model.Observed, vols []volumeRef) []s
 // startStreamer starts a helper container with the mounts from the first
 // of the candidate images whose shell finds every tool. It returns the
 // running container and its image, or "" for both when no image has them
-// all. A restore's helper (restore) runs the engine's init as its first
-// process and is removed by the engine when it ends: it can be handed
+// all. The helper runs the engine's init as its first process and is
+// removed by the engine when it ends: a restore's helper can be handed
 // the removal of a volume's old entries and end by itself (handOff).
-func startStreamer(ctx context.Context, rt Runtime, p *model.Project, candidates []string, mounts []model.Mount, tools []string, mustSee string, restore bool) (string, string, error) {
+func startStreamer(ctx context.Context, rt Runtime, p *model.Project, candidates []string, mounts []model.Mount, tools []string, mustSee string) (string, string, error) {
+	yes := true
 	for _, image := range candidates {
 		// sleep's end bounds a helper that a killed devstack leaves behind.
 		helper := &model.Service{Name: helperService, Image: image, NetworkMode: "none", User: "0:0",
-			Entrypoint: []string{"sleep", "86400"}, Volumes: mounts}
-		if restore {
-			yes := true
-			helper.Init = &yes
-		}
-		id, err := createHelper(ctx, rt, p, helper, false, restore)
+			Entrypoint: []string{"sleep", "86400"}, Volumes: mounts, Init: &yes}
+		id, err := createHelper(ctx, rt, p, helper, false, true)
 		if err != nil {
 			return "", "", err
 		}
@@ -113,14 +110,14 @@ func startShared(ctx context.Context, rt Runtime, p *model.Project, candidates [
 		nonce := ".probe-" + randomID()
 		if err := state.WriteFile(filepath.Join(dir, nonce), nil); err == nil {
 			withDir := append(slices.Clone(mounts), model.Mount{Type: model.MountBind, Source: dir, Target: sharedDir, ReadOnly: restore})
-			id, image, err = startStreamer(ctx, rt, p, candidates, withDir, tools, sharedDir+"/"+nonce, restore)
+			id, image, err = startStreamer(ctx, rt, p, candidates, withDir, tools, sharedDir+"/"+nonce)
 			_ = os.Remove(filepath.Join(dir, nonce))
 			if err != nil || id != "" {
 				return id, image, id != "", err
 			}
 		}
 	}
-	id, image, err = startStreamer(ctx, rt, p, candidates, mounts, tools, "", restore)
+	id, image, err = startStreamer(ctx, rt, p, candidates, mounts, tools, "")
 	return id, image, false, err
 }
 

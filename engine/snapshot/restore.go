@@ -123,11 +123,11 @@ func startRestoreHelper(ctx context.Context, rt Runtime, p *model.Project, candi
 	if dir != "" {
 		h.id, h.image, h.shared, err = startShared(ctx, rt, p, candidates, mounts, restoreTools, dir, true)
 	} else {
-		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools, "", true)
+		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools, "")
 	}
 	if err == nil && h.id == "" {
 		h.tar = false
-		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools[1:], "", true)
+		h.id, h.image, err = startStreamer(ctx, rt, p, candidates, mounts, restoreTools[1:], "")
 	}
 	if err == nil && h.id == "" {
 		err = fmt.Errorf("none of project %s's images has the shell and tools (sh, %s) a restore runs with: nothing was changed", p.Name, strings.Join(restoreTools[1:], ", "))
@@ -291,7 +291,9 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			return nil, err
 		}
 		for _, c := range users {
-			if seen[c.ID] || c.ID == h.id || (c.State != model.StateRunning && c.State != model.StateRestarting && c.State != model.StatePaused) {
+			// Helpers are not the stack's: this restore's, or a save's on
+			// its way out.
+			if seen[c.ID] || c.Service == helperService || (c.State != model.StateRunning && c.State != model.StateRestarting && c.State != model.StatePaused) {
 				continue
 			}
 			seen[c.ID] = true

@@ -136,16 +136,20 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 	}()
 
 	src := &volumeSource{rt: o.Runtime, p: p}
-	// The helpers are removed while the snapshot is synced and its
-	// manifest written (release), or when the save fails.
-	var helpers []string
+	// The helpers go while the snapshot is synced and its manifest
+	// written (release), or when the save fails.
 	removed, released := make(chan struct{}), false
 	release := func() {
 		if !released {
 			released = true
 			go func() {
-				for _, id := range helpers {
-					_ = o.Runtime.RemoveContainer(context.WithoutCancel(ctx), id, false)
+				c := context.WithoutCancel(ctx)
+				// Removed before the save returns: a helper still going
+				// would be counted as the stack's in status and ls.
+				for _, id := range []string{src.streamer, src.archiveHelper} {
+					if id != "" {
+						_ = o.Runtime.RemoveContainer(c, id, false)
+					}
 				}
 				close(removed)
 			}()
@@ -160,15 +164,12 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 			mounts = append(mounts, model.Mount{Type: model.MountVolume, Source: v.name, Target: "/v/" + strconv.Itoa(i), ReadOnly: true, NoCopy: true})
 		}
 		if o.Compress {
-			src.streamer, _, err = startStreamer(ctx, o.Runtime, p, imageCandidates(p, obs, vols), mounts, saveTools, "", false)
+			src.streamer, _, err = startStreamer(ctx, o.Runtime, p, imageCandidates(p, obs, vols), mounts, saveTools, "")
 		} else {
 			src.streamer, _, src.shared, err = startShared(ctx, o.Runtime, p, imageCandidates(p, obs, vols), mounts, saveTools, partial, false)
 		}
 		if err != nil {
 			return nil, err
-		}
-		if src.streamer != "" {
-			helpers = append(helpers, src.streamer)
 		}
 		if src.streamer == "" {
 			image, err := helperImage(p, obs, vols)
@@ -179,7 +180,6 @@ func Save(ctx context.Context, o SaveOptions) (*Manifest, error) {
 			if src.archiveHelper, err = createHelper(ctx, o.Runtime, p, helper, false, false); err != nil {
 				return nil, err
 			}
-			helpers = append(helpers, src.archiveHelper)
 		}
 	}
 
