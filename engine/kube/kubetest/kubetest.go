@@ -121,6 +121,15 @@ func reclaim(kubeconfig string) error {
 	if err != nil {
 		return err
 	}
+	// go test runs the packages' binaries at once: one reclaims at a time.
+	lock, err := os.OpenFile(filepath.Join(runDir(), "reclaim.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := lockFile(lock); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	l, err := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
