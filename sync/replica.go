@@ -93,6 +93,14 @@ func (rp *replica) transport(ctx context.Context) (container.Transport, error) {
 	switch {
 	case err == nil:
 		rp.tr = pool
+	case mode == TransportAuto && errors.Is(err, container.ErrNoAgent) && !rp.running(ctx):
+		// The exec failed because the container stopped under it (the
+		// engine says exit 126, as for a missing shell): a recreate or a
+		// down, not a want of tools. No archive API into it: a copy that
+		// mounts its volumes while the engine removes the container was
+		// seen to leave those volumes empty (Docker 20.10), and the
+		// replacement's start brings its own resync anyway.
+		return nil, fmt.Errorf("unable to reach container %s: it is no longer running", rp.c.Name)
 	case mode == TransportAuto && errors.Is(err, container.ErrNoAgent):
 		rp.noAgent = true
 		rp.sv.s.warn(rp.sv.name, fmt.Sprintf("container %s: %v; using the slower archive API", rp.c.Name, err))
@@ -101,6 +109,22 @@ func (rp *replica) transport(ctx context.Context) (container.Transport, error) {
 		return nil, fmt.Errorf("unable to reach container %s: %w", rp.c.Name, err)
 	}
 	return rp.tr, nil
+}
+
+// running reports whether the replica's container is still among its
+// service's running containers (true when the engine cannot say: the
+// caller then goes on as before).
+func (rp *replica) running(ctx context.Context) bool {
+	cs, err := rp.sv.s.o.Engine.Containers(ctx, rp.sv.name)
+	if err != nil {
+		return true
+	}
+	for _, c := range cs {
+		if c.ID == rp.c.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // execUser picks who the exec transport runs as: the container's user
