@@ -85,6 +85,13 @@ func (s *stack) up(o engine.UpOptions) {
 	}
 }
 
+func (s *stack) down(o engine.DownOptions) {
+	s.t.Helper()
+	if err := s.e.Down(context.Background(), s.p, o); err != nil {
+		s.t.Fatalf("down: %v", err)
+	}
+}
+
 func (s *stack) containers(all bool) map[string]model.Container {
 	s.t.Helper()
 	cs, err := s.e.Containers(context.Background(), s.p, nil, all)
@@ -168,16 +175,12 @@ volumes:
 		t.Fatalf("write or tmpfs check failed: %s", out)
 	}
 	ctx := context.Background()
-	if err := s.e.Down(ctx, s.p, engine.DownOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	s.down(engine.DownOptions{})
 	s.up(engine.UpOptions{Wait: true})
 	if out, _ := s.exec("db", "cat", "/data/file"); strings.TrimSpace(out) != "kept" {
 		t.Fatalf("volume content lost across down/up: %q", out)
 	}
-	if err := s.e.Down(ctx, s.p, engine.DownOptions{Volumes: true}); err != nil {
-		t.Fatal(err)
-	}
+	s.down(engine.DownOptions{Volumes: true})
 	obs, err := s.rt.Observe(ctx, s.p)
 	if err != nil {
 		t.Fatal(err)
@@ -343,9 +346,7 @@ services:
 		}
 	}
 	// A failed up leaves a state a down fully handles.
-	if err := s.e.Down(ctx, s.p, engine.DownOptions{Volumes: true}); err != nil {
-		t.Fatal(err)
-	}
+	s.down(engine.DownOptions{Volumes: true})
 }
 
 func TestRestartPolicyRestartsAFailingContainer(t *testing.T) {

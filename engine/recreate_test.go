@@ -54,12 +54,11 @@ func (s *stack) setEnv(service, key, value string) {
 	svc.ConfigHash = model.Hash(*svc)
 }
 
-// TestRecreateKeepsAnonymousVolumes: a config change recreates the
-// container the way Compose does, and the data in its anonymous volumes
-// (one from the service's volumes:, one from the image's VOLUME) is still
-// there; -V asks for fresh ones; a replacement the engine refuses leaves
-// the old container running; only down -v removes anonymous volumes.
-func TestRecreateKeepsAnonymousVolumes(t *testing.T) {
+// newAnonVolumeStack is a stack of two services with an anonymous volume
+// at /var/lib/data: anon's from its volumes:, img's from its image's
+// VOLUME.
+func newAnonVolumeStack(t *testing.T) *stack {
+	t.Helper()
 	s := newStack(t, `
 services:
   anon:
@@ -74,14 +73,33 @@ services:
 `, map[string]string{
 		"img/Dockerfile": "FROM " + enginetest.BusyboxImage + "\nVOLUME /var/lib/data\n",
 	})
+	return s
+}
+
+// writeKept writes "kept" into /var/lib/data/file of each service's
+// container.
+func (s *stack) writeKept(services ...string) {
+	s.t.Helper()
+	for _, svc := range services {
+		if out, code := s.exec(svc, "sh", "-c", "echo kept > /var/lib/data/file"); code != 0 {
+			s.t.Fatalf("%s: write failed: %s", svc, out)
+		}
+	}
+}
+
+// TestRecreateKeepsAnonymousVolumes: a config change recreates the
+// container the way Compose does, and the data in its anonymous volumes
+// (one from the service's volumes:, one from the image's VOLUME) is still
+// there; -V asks for fresh ones; a replacement the engine refuses leaves
+// the old container running; only down -v removes anonymous volumes.
+func TestRecreateKeepsAnonymousVolumes(t *testing.T) {
+	s := newAnonVolumeStack(t)
 	services := []string{"anon", "img"}
 	s.up(engine.UpOptions{Wait: true})
 	first := s.containers(false)
 	vols := map[string]string{}
+	s.writeKept(services...)
 	for _, svc := range services {
-		if out, code := s.exec(svc, "sh", "-c", "echo kept > /var/lib/data/file"); code != 0 {
-			t.Fatalf("%s: write failed: %s", svc, out)
-		}
 		vols[svc] = volumeAt(t, first[svc+"-1"].ID, "/var/lib/data")
 	}
 
@@ -134,9 +152,7 @@ services:
 	ctx := context.Background()
 	s.up(engine.UpOptions{Wait: true})
 	before := s.containers(false)["anon-1"]
-	if out, code := s.exec("anon", "sh", "-c", "echo kept > /var/lib/data/file"); code != 0 {
-		t.Fatalf("write failed: %s", out)
-	}
+	s.writeKept("anon")
 	anon, _ := s.p.Service("anon")
 	missing := filepath.Join(s.dir, "no-such-dir")
 	anon.Volumes = append(anon.Volumes, model.Mount{Type: model.MountBind, Source: missing, Target: "/x"})
@@ -167,20 +183,7 @@ services:
 // keeps every volume; down -v removes them all, those a replacement took
 // over (which the engine no longer counts as anonymous) included.
 func TestRenewAnonVolumesAndOnlyDownVRemovesThem(t *testing.T) {
-	s := newStack(t, `
-services:
-  anon:
-    image: $IMAGE
-    command: `+idle+`
-    init: true
-    volumes: ["/var/lib/data"]
-  img:
-    build: ./img
-    command: `+idle+`
-    init: true
-`, map[string]string{
-		"img/Dockerfile": "FROM " + enginetest.BusyboxImage + "\nVOLUME /var/lib/data\n",
-	})
+	s := newAnonVolumeStack(t)
 	ctx := context.Background()
 	services := []string{"anon", "img"}
 	var all []string // every anonymous volume the stack had
@@ -194,11 +197,7 @@ services:
 	}
 
 	s.up(engine.UpOptions{Wait: true})
-	for _, svc := range services {
-		if out, code := s.exec(svc, "sh", "-c", "echo kept > /var/lib/data/file"); code != 0 {
-			t.Fatalf("%s: write failed: %s", svc, out)
-		}
-	}
+	s.writeKept(services...)
 	first := volumes()
 	for _, svc := range services {
 		s.setEnv(svc, "MODE", "two")
@@ -226,9 +225,7 @@ services:
 	if kept := volumes(); kept["anon"] != renewed["anon"] || kept["img"] != renewed["img"] {
 		t.Fatalf("recreate changed volumes %v to %v", renewed, kept)
 	}
-	if err := s.e.Down(ctx, s.p, engine.DownOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	s.down(engine.DownOptions{})
 	for _, v := range all {
 		if !volumeExists(v) {
 			t.Fatalf("down without -v removed anonymous volume %s", v)
@@ -259,9 +256,7 @@ services:
 	}
 	s.up(engine.UpOptions{Wait: true})
 	volumes()
-	if err := s.e.Down(ctx, s.p, engine.DownOptions{Volumes: true}); err != nil {
-		t.Fatal(err)
-	}
+	s.down(engine.DownOptions{Volumes: true})
 	for _, v := range all {
 		if volumeExists(v) {
 			t.Fatalf("down -v left anonymous volume %s", v)
