@@ -127,12 +127,20 @@ type follower struct {
 	f        *os.File
 	done     <-chan error
 	finished bool
+	// read and flushed: what was read, and where the writeback asked of
+	// the kernel has reached (every 16 MiB read).
+	read, flushed int64
 }
 
 func (r *follower) Read(p []byte) (int, error) {
 	for {
 		n, err := r.f.Read(p)
 		if n > 0 {
+			r.read += int64(n)
+			if r.read-r.flushed >= 16<<20 {
+				startWriteback(r.f, r.flushed, r.read-r.flushed)
+				r.flushed = r.read
+			}
 			return n, nil
 		}
 		if err != nil && err != io.EOF {
