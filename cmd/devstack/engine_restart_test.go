@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,9 +71,7 @@ func TestDashboardSurvivesFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	project := "dsfault" + hex.EncodeToString(b) // on the private engine, which goes whole
+	project := randomProject("dsfault") // on the private engine, which goes whole
 	env := []string{"COMPOSE_PROJECT_NAME=" + project, "DEVSTACK_TEST_IMAGE=" + enginetest.BusyboxImage, "DOCKER_HOST=" + d.Host,
 		"XDG_CACHE_HOME=" + t.TempDir(), "XDG_STATE_HOME=" + t.TempDir()}
 	devstack := func(args ...string) {
@@ -91,14 +87,7 @@ func TestDashboardSurvivesFaults(t *testing.T) {
 		return out
 	}
 
-	s := &tmuxScreen{t: t, socket: "devstack-test-" + project}
-	cmd := "cd " + shellQuote(dir) + " && env"
-	for _, e := range env {
-		cmd += " " + shellQuote(e)
-	}
-	cmd += " " + shellQuote(bin) + " up; echo DASHBOARD-EXITED $?; sleep 600"
-	s.tmux("new-session", "-d", "-s", "ui", "-x", "120", "-y", "36", cmd)
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	s := openTmux(t, "devstack-test-"+project, dir, env, shellQuote(bin)+" up; echo DASHBOARD-EXITED $?; sleep 600")
 
 	s.waitFor("app-1", "victim-1", "victim says hello", "app run ")
 	s.waitUntil("the initial sync", func(string) bool { return inApp("cat /app/keep.txt /app/gone.txt") == "kg" })

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,9 +33,7 @@ func newRemoteStack(t *testing.T, files map[string]string) *remoteStack {
 	t.Helper()
 	h := enginetest.StartSSHHost(t)
 	h.LoadImage(enginetest.Busybox(t))
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	s := &remoteStack{t: t, h: h, dir: t.TempDir(), project: "dsremote" + hex.EncodeToString(b)}
+	s := &remoteStack{t: t, h: h, dir: t.TempDir(), project: randomProject("dsremote")}
 	for name, content := range files {
 		path := filepath.Join(s.dir, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -83,6 +80,99 @@ func (s *remoteStack) try(args ...string) (string, string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()
 	return out.String(), errOut.String(), err
+}
+
+// background is a devstack command left running while the test goes on.
+type background struct {
+	name   string
+	cmd    *exec.Cmd
+	out    lockedBuilder // its standard output and error
+	exited chan error    // its end, once
+}
+
+// start runs the binary in the project's directory without waiting for
+// it to end.
+func (s *remoteStack) start(args ...string) *background {
+	s.t.Helper()
+	bin, err := exec.LookPath("devstack")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	b := &background{name: strings.Join(args, " "), exited: make(chan error, 1)}
+	b.cmd = exec.Command(bin, args...)
+	b.cmd.Dir, b.cmd.Env = s.dir, s.env
+	b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.out
+	if err := b.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	go func() { b.exited <- b.cmd.Wait() }()
+	return b
+}
+
+// interrupt is Ctrl-C: it waits up to a minute for the command to end
+// (then kills it) and, when the test failed, logs what it said.
+func (b *background) interrupt(t *testing.T) {
+	_ = b.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-b.exited:
+	case <-time.After(60 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-b.exited
+	}
+	if t.Failed() {
+		t.Logf("%s said:\n%s", b.name, b.out.String())
+	}
+}
+
+// waitOutput polls the command's output, for at most a minute, until it
+// holds want; what names that moment in the failure.
+func (b *background) waitOutput(t *testing.T, want, what string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(b.out.String(), want) {
+		if time.Now().After(deadline) {
+			_ = b.cmd.Process.Kill()
+			t.Fatalf("%s never got to %s:\n%s", b.name, what, b.out.String())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the output, bounded
+	}
+}
+
+// endsAfterCut waits for a command to end once the link dropped: past 30
+// s it is killed, the link comes back and the test fails.
+func (s *remoteStack) endsAfterCut(b *background) error {
+	s.t.Helper()
+	select {
+	case err := <-b.exited:
+		return err
+	case <-time.After(30 * time.Second):
+		_ = b.cmd.Process.Kill()
+		s.h.LinkUp()
+		s.t.Fatalf("%s still runs 30 s after the link dropped:\n%s", b.name, b.out.String())
+		return nil
+	}
+}
+
+// outputIs is a waitIn condition: the command succeeded and printed want.
+func outputIs(want string) func(string, error) bool {
+	return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
+}
+
+// firstLogLine is the first line container c logged.
+func (s *remoteStack) firstLogLine(c string) string {
+	s.t.Helper()
+	logs, err := s.h.Docker("logs", c)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(logs, "\n")
+	return first
+}
+
+// running reports whether container c is running on the engine.
+func (s *remoteStack) running(c string) bool {
+	st, _ := s.h.Docker("inspect", "-f", "{{.State.Status}}", c)
+	return strings.TrimSpace(st) == "running"
 }
 
 func httpGet(addr string) (string, error) {
@@ -209,19 +299,8 @@ func TestRemoteForwardTakeover(t *testing.T) {
 	if !ok || !bg.Background {
 		t.Fatalf("no background forwarder after up -d: %+v", bg)
 	}
-	bin, err := exec.LookPath("devstack")
-	if err != nil {
-		t.Fatal(err)
-	}
-	watch := exec.Command(bin, "watch", "--no-up")
-	watch.Dir, watch.Env = s.dir, s.env
-	var out strings.Builder
-	watch.Stdout, watch.Stderr = &out, &out
-	if err := watch.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- watch.Wait() }()
+	w := s.start("watch", "--no-up")
+	watch, done, out := w.cmd, w.exited, &w.out
 	var r forward.Record
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -34,9 +34,7 @@ func TestScripts(t *testing.T) {
 		Dir:                 root,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			b := make([]byte, 4)
-			_, _ = rand.Read(b)
-			project := "dst" + hex.EncodeToString(b)
+			project := randomProject("dst")
 			env.Setenv("PROJECT", project)
 			env.Setenv("COMPOSE_PROJECT_NAME", project)
 			env.Setenv("IMAGE", enginetest.BusyboxImage)
@@ -158,4 +156,12 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// randomProject is a project name no other test run shares: prefix and
+// eight random hex digits.
+func randomProject(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
 }

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -165,12 +164,13 @@ func bigTree(t *testing.T, dir string, n, size int) {
 	}
 }
 
-// The link drops while up fills a synced volume (a 2 Mbit/s link, 1.5 MB
-// to send): up fails within seconds saying the engine's machine is
-// unreachable, nothing here changes, and once the link is back the next
-// up finishes the filling before the container's first start.
-func TestRemoteLinkDropsMidSeed(t *testing.T) {
-	s := newRemoteStack(t, map[string]string{
+// newBigSeedStack is a stack whose one service reports at start how many
+// of the 24 files of 64 KiB (1.5 MB, incompressible) under its synced
+// src/big it finds, and src/msg.txt: "start: 24 hello" once filled.
+// before is the digest of the project's files, to show they stay.
+func newBigSeedStack(t *testing.T) (s *remoteStack, before string) {
+	t.Helper()
+	s = newRemoteStack(t, map[string]string{
 		"compose.yaml": `services:
   app:
     image: $IMAGE
@@ -181,42 +181,25 @@ func TestRemoteLinkDropsMidSeed(t *testing.T) {
 		"src/msg.txt": "hello",
 	})
 	bigTree(t, filepath.Join(s.dir, "src", "big"), 24, 64*1024)
-	before := treeSum(t, s.dir)
+	return s, treeSum(t, s.dir)
+}
+
+// The link drops while up fills a synced volume (a 2 Mbit/s link, 1.5 MB
+// to send): up fails within seconds saying the engine's machine is
+// unreachable, nothing here changes, and once the link is back the next
+// up finishes the filling before the container's first start.
+func TestRemoteLinkDropsMidSeed(t *testing.T) {
+	s, before := newBigSeedStack(t)
 	s.h.LimitRate(t, "2mbit")
-	bin, err := exec.LookPath("devstack")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := exec.Command(bin, "--progress", "json", "up", "-d")
-	up.Dir, up.Env = s.dir, s.env
-	var out lockedBuilder
-	up.Stdout, up.Stderr = &out, &out
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
+	up := s.start("--progress", "json", "up", "-d")
+	out := &up.out
 	t.Cleanup(func() { _, _, _ = s.try("down", "-v") })
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
 	// The seed runs between the container's "starting" and its start.
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), `"action":"starting"`) {
-		if time.Now().After(deadline) {
-			_ = up.Process.Kill()
-			t.Fatalf("up -d never got to starting the container:\n%s", out.String())
-		}
-		time.Sleep(5 * time.Millisecond) // polling the output, bounded
-	}
+	up.waitOutput(t, `"action":"starting"`, "starting the container")
 	time.Sleep(1500 * time.Millisecond) // into the 6 s the seed takes at 2 Mbit/s: the scenario, not a wait for a result
 	s.h.LinkDown()
 	cut := time.Now()
-	var upErr error
-	select {
-	case upErr = <-exited:
-	case <-time.After(30 * time.Second):
-		_ = up.Process.Kill()
-		s.h.LinkUp()
-		t.Fatalf("up -d still runs 30 s after the link dropped:\n%s", out.String())
-	}
+	upErr := s.endsAfterCut(up)
 	took := time.Since(cut)
 	s.h.LinkUp()
 	s.h.UnlimitRate()
@@ -229,7 +212,7 @@ func TestRemoteLinkDropsMidSeed(t *testing.T) {
 	if took > 15*time.Second {
 		t.Errorf("up -d took %v to give up on a dead link", took)
 	}
-	if st, _ := s.h.Docker("inspect", "-f", "{{.State.Status}}", s.project+"-app-1"); strings.TrimSpace(st) == "running" {
+	if s.running(s.project + "-app-1") {
 		t.Errorf("the container started with its volume half filled")
 	}
 	if after := treeSum(t, s.dir); after != before {
@@ -238,11 +221,7 @@ func TestRemoteLinkDropsMidSeed(t *testing.T) {
 	t.Logf("up -d ended %v after the cut", took.Round(time.Millisecond))
 
 	s.devstack("up", "-d")
-	logs, err := s.h.Docker("logs", s.project+"-app-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first, _, _ := strings.Cut(logs, "\n"); first != "start: 24 hello" {
+	if first := s.firstLogLine(s.project + "-app-1"); first != "start: 24 hello" {
 		t.Errorf("after the link came back, the first line is %q", first)
 	}
 	sum, err := s.h.Docker("exec", s.project+"-app-1", "sh", "-c", "cat /app/big/* | md5sum")
@@ -267,18 +246,7 @@ func TestRemoteLinkDropsMidSeed(t *testing.T) {
 // do, nothing here changes, the container does not start half filled, and
 // once there is room the next up fills it and starts the container.
 func TestRemoteSeedDiskFull(t *testing.T) {
-	s := newRemoteStack(t, map[string]string{
-		"compose.yaml": `services:
-  app:
-    image: $IMAGE
-    command: ["sh", "-c", "echo \"start: $$(ls /app/big | wc -l) $$(cat /app/msg.txt)\"; exec sleep 3600"]
-    init: true
-    volumes: ["./src:/app"]
-`,
-		"src/msg.txt": "hello",
-	})
-	bigTree(t, filepath.Join(s.dir, "src", "big"), 24, 64*1024)
-	before := treeSum(t, s.dir)
+	s, before := newBigSeedStack(t)
 	s.devstack("create")
 	t.Cleanup(func() { _, _, _ = s.try("down", "-v") })
 	vols, err := s.h.Docker("volume", "ls", "-q", "--filter", "label=dev.devstack.synced-from")
@@ -301,7 +269,7 @@ func TestRemoteSeedDiskFull(t *testing.T) {
 			t.Errorf("up -d's error lacks %q:\n%s", want, errOut)
 		}
 	}
-	if st, _ := s.h.Docker("inspect", "-f", "{{.State.Status}}", s.project+"-app-1"); strings.TrimSpace(st) == "running" {
+	if s.running(s.project + "-app-1") {
 		t.Errorf("the container started with its volume half filled")
 	}
 	if treeSum(t, s.dir) != before {
@@ -312,11 +280,7 @@ func TestRemoteSeedDiskFull(t *testing.T) {
 		t.Fatalf("making room: %v %s", err, out)
 	}
 	s.devstack("up", "-d")
-	logs, err := s.h.Docker("logs", s.project+"-app-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first, _, _ := strings.Cut(logs, "\n"); first != "start: 24 hello" {
+	if first := s.firstLogLine(s.project + "-app-1"); first != "start: 24 hello" {
 		t.Errorf("once there was room, the first line is %q", first)
 	}
 	if treeSum(t, s.dir) != before {

@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -63,39 +61,14 @@ func TestRemoteBindsSynced(t *testing.T) {
 		"src/.dockerignore": "*.log\n",
 		"conf/c.txt":        "c1",
 	})
-	bin, err := exec.LookPath("devstack")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := exec.Command(bin, "up", "--no-tui")
-	up.Dir, up.Env = s.dir, s.env
-	var out strings.Builder
-	up.Stdout, up.Stderr = &out, &out
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = up.Wait(); close(exited) }()
-	defer func() {
-		_ = up.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			_ = up.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("up said:\n%s", out.String())
-		}
-	}()
+	up := s.start("up", "--no-tui")
+	defer up.interrupt(t)
+	out := &up.out
 	app := s.project + "-app-1"
-	has := func(want string) func(string, error) bool {
-		return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
-	}
 	gone := func(out string, err error) bool { return err != nil && strings.Contains(out, "No such file") }
-	s.waitIn(app, "the initial sync", has("a1"), "cat", "/app/a.txt")
-	s.waitIn(app, "the initial sync", has("b1"), "cat", "/app/b.txt")
-	s.waitIn(app, "the read-only bind's files", has("c1"), "cat", "/conf/c.txt")
+	s.waitIn(app, "the initial sync", outputIs("a1"), "cat", "/app/a.txt")
+	s.waitIn(app, "the initial sync", outputIs("b1"), "cat", "/app/b.txt")
+	s.waitIn(app, "the read-only bind's files", outputIs("c1"), "cat", "/conf/c.txt")
 	if o, err := s.h.Docker("exec", app, "ls", "/app"); err != nil || strings.Contains(o, "debug.log") {
 		t.Errorf("ignored by .dockerignore, yet in the container: %q %v", o, err)
 	}
@@ -113,16 +86,16 @@ func TestRemoteBindsSynced(t *testing.T) {
 	}
 
 	s.write("src/a.txt", "a2")
-	s.waitIn(app, "an edit", has("a2"), "cat", "/app/a.txt")
+	s.waitIn(app, "an edit", outputIs("a2"), "cat", "/app/a.txt")
 	if err := os.Remove(filepath.Join(s.dir, "src/b.txt")); err != nil {
 		t.Fatal(err)
 	}
 	s.waitIn(app, "a deletion", gone, "cat", "/app/b.txt")
 	s.write("conf/c.txt", "c2")
-	s.waitIn(app, "an edit under the read-only bind", has("c2"), "cat", "/conf/c.txt")
+	s.waitIn(app, "an edit under the read-only bind", outputIs("c2"), "cat", "/conf/c.txt")
 	s.write("src/more.log", "x")
 	s.write("src/d.txt", "d1")
-	s.waitIn(app, "a new file", has("d1"), "cat", "/app/d.txt")
+	s.waitIn(app, "a new file", outputIs("d1"), "cat", "/app/d.txt")
 	if o, _ := s.h.Docker("exec", app, "ls", "/app"); strings.Contains(o, "more.log") {
 		t.Errorf("an ignored new file reached the container: %q", o)
 	}
@@ -164,12 +137,9 @@ func TestRemoteBindsSyncedAfterDetach(t *testing.T) {
 	})
 	s.devstack("up", "-d")
 	app := s.project + "-app-1"
-	has := func(want string) func(string, error) bool {
-		return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
-	}
-	s.waitIn(app, "the initial sync", has("a1"), "cat", "/app/a.txt")
+	s.waitIn(app, "the initial sync", outputIs("a1"), "cat", "/app/a.txt")
 	s.write("src/a.txt", "a2")
-	s.waitIn(app, "an edit after up -d", has("a2"), "cat", "/app/a.txt")
+	s.waitIn(app, "an edit after up -d", outputIs("a2"), "cat", "/app/a.txt")
 	s.devstack("down", "-v")
 	if vols, _ := s.h.Docker("volume", "ls", "-q"); strings.Contains(vols, s.project) {
 		t.Errorf("down -v left the synced volume: %s", vols)
@@ -193,36 +163,10 @@ func TestRemoteLinkCutAndRestored(t *testing.T) {
 `, port),
 		"src/a.txt": "a1",
 	})
-	bin, err := exec.LookPath("devstack")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := exec.Command(bin, "up", "--no-tui")
-	up.Dir, up.Env = s.dir, s.env
-	var out lockedBuilder
-	up.Stdout, up.Stderr = &out, &out
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = up.Wait(); close(exited) }()
-	defer func() {
-		_ = up.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			_ = up.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("up said:\n%s", out.String())
-		}
-	}()
+	up := s.start("up", "--no-tui")
+	defer up.interrupt(t)
 	app := s.project + "-app-1"
-	has := func(want string) func(string, error) bool {
-		return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
-	}
-	s.waitIn(app, "the initial sync", has("a1"), "cat", "/app/a.txt")
+	s.waitIn(app, "the initial sync", outputIs("a1"), "cat", "/app/a.txt")
 	local := "127.0.0.1:" + strconv.Itoa(port)
 	pollGet(t, local, func(string) bool { return true })
 
@@ -241,14 +185,14 @@ func TestRemoteLinkCutAndRestored(t *testing.T) {
 	time.Sleep(time.Until(down.Add(5 * time.Second))) // the outage lasts 5 s: the scenario, not a wait for a result
 	s.h.LinkUp()
 	back := time.Now()
-	s.waitIn(app, "the edit made while the link was down", has("a2"), "cat", "/app/a.txt")
+	s.waitIn(app, "the edit made while the link was down", outputIs("a2"), "cat", "/app/a.txt")
 	synced := time.Since(back)
 	pollGet(t, local, func(string) bool { return true })
 	forwarded := time.Since(back)
 	t.Logf("after the link came back: edit in the container after %v, forward answering after %v; ps on the dead link failed in %v",
 		synced.Round(time.Millisecond), forwarded.Round(time.Millisecond), took.Round(time.Millisecond))
 	s.write("src/a.txt", "a3")
-	s.waitIn(app, "an edit after the link came back", has("a3"), "cat", "/app/a.txt")
+	s.waitIn(app, "an edit after the link came back", outputIs("a3"), "cat", "/app/a.txt")
 }
 
 // lockedBuilder is a strings.Builder a process's two streams may share.
@@ -293,37 +237,13 @@ func TestRemoteLinkDropsMidUp(t *testing.T) {
 `,
 		"src/a.txt": "a1",
 	})
-	bin, err := exec.LookPath("devstack")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := exec.Command(bin, "up", "-d")
-	up.Dir, up.Env = s.dir, s.env
-	var out lockedBuilder
-	up.Stdout, up.Stderr = &out, &out
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
+	up := s.start("up", "-d")
+	out := &up.out
 	// Cut as soon as the first container is being made.
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "Creating") {
-		if time.Now().After(deadline) {
-			t.Fatalf("up -d never started creating:\n%s", out.String())
-		}
-		time.Sleep(5 * time.Millisecond) // polling the output, bounded
-	}
+	up.waitOutput(t, "Creating", "creating")
 	s.h.LinkDown()
 	cut := time.Now()
-	var upErr error
-	select {
-	case upErr = <-exited:
-	case <-time.After(30 * time.Second):
-		_ = up.Process.Kill()
-		s.h.LinkUp()
-		t.Fatalf("up -d still runs 30 s after the link dropped:\n%s", out.String())
-	}
+	upErr := s.endsAfterCut(up)
 	took := time.Since(cut)
 	s.h.LinkUp()
 	t.Logf("up -d ended %v after the link dropped: %v\n%s", took.Round(time.Millisecond), upErr, out.String())
@@ -345,9 +265,6 @@ func TestRemoteLinkDropsMidUp(t *testing.T) {
 			t.Errorf("%s after the second up: %q %v", svc, st, err)
 		}
 	}
-	has := func(want string) func(string, error) bool {
-		return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
-	}
-	s.waitIn(s.project+"-a-1", "the synced bind after the second up", has("a1"), "cat", "/app/a.txt")
+	s.waitIn(s.project+"-a-1", "the synced bind after the second up", outputIs("a1"), "cat", "/app/a.txt")
 	s.devstack("down", "-v")
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -20,9 +18,7 @@ func TestScratchCommand(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS("../../testdata/hidden/host-env")); err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	project := "dssc" + hex.EncodeToString(b)
+	project := randomProject("dssc")
 	t.Cleanup(func() { enginetest.RemoveProject(project) })
 	state := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", state)
@@ -103,9 +99,7 @@ func TestScratchRefusesUnapprovedHostChecks(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS("../../testdata/hidden/host-check")); err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	project := "dshc" + hex.EncodeToString(b)
+	project := randomProject("dshc")
 	t.Cleanup(func() { enginetest.RemoveProject(project) })
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	devstack := func(args ...string) (int, string, string) {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,17 +18,9 @@ import (
 // plainly, and `ssh` is the same command.
 func TestShellInTmux(t *testing.T) {
 	enginetest.Busybox(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
-	}
-	bin, err := exec.LookPath("devstack") // the test binary, installed by testscript.Main
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := tmuxBinary(t)
 	dir, _ := filepath.Abs("../../testdata/shell")
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	project := "dssh" + hex.EncodeToString(b)
+	project := randomProject("dssh")
 	tag := "devstack-test/" + project
 	t.Cleanup(func() {
 		enginetest.RemoveProject(project)
@@ -48,9 +38,7 @@ func TestShellInTmux(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	env := []string{"COMPOSE_PROJECT_NAME=" + project, "SHELL_TEST_IMAGE=" + tag}
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		env = append(env, "DOCKER_HOST="+h)
-	}
+	env = withDockerHost(env)
 	devstack := func(stdin string, args ...string) (string, error) {
 		c := exec.Command(bin, args...)
 		c.Dir, c.Env, c.Stdin = dir, append(os.Environ(), env...), strings.NewReader(stdin)
@@ -61,14 +49,7 @@ func TestShellInTmux(t *testing.T) {
 		t.Fatalf("up -d: %v\n%s", err, out)
 	}
 
-	s := &tmuxScreen{t: t, socket: "devstack-test-" + project}
-	cmd := "cd " + shellQuote(dir) + " && env"
-	for _, e := range env {
-		cmd += " " + shellQuote(e)
-	}
-	cmd += " " + shellQuote(bin) + " shell; echo SHELL-EXITED $?; sleep 600"
-	s.tmux("new-session", "-d", "-s", "ui", "-x", "120", "-y", "36", cmd)
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	s := openTmux(t, "devstack-test-"+project, dir, env, shellQuote(bin)+" shell; echo SHELL-EXITED $?; sleep 600")
 
 	s.waitFor("/tmp $") // busybox sh's prompt, in app's working_dir
 	s.keys("echo in-$(cat /built)-as-$(id -u)-at-$(pwd)", "Enter")

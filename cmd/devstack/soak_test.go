@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -38,27 +36,17 @@ func TestSoak(t *testing.T) {
 		t.Skip("DEVSTACK_SOAK=<duration> runs the soak (make soak)")
 	}
 	image := enginetest.Busybox(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
-	}
-	bin, err := exec.LookPath("devstack") // the test binary, installed by testscript.Main
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := tmuxBinary(t)
 	dir := t.TempDir()
 	copyTree(t, "../../testdata/soak", dir)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	project := "dssoak" + hex.EncodeToString(b)
+	project := randomProject("dssoak")
 	t.Cleanup(func() { enginetest.RemoveProject(project) })
 	debugAddr := freeLoopbackAddr(t)
 	state := t.TempDir()
 
 	env := []string{"COMPOSE_PROJECT_NAME=" + project, "DEVSTACK_TEST_IMAGE=" + image,
 		"XDG_STATE_HOME=" + state, "XDG_CACHE_HOME=" + state}
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		env = append(env, "DOCKER_HOST="+h)
-	}
+	env = withDockerHost(env)
 	s := &tmuxScreen{t: t, socket: "devstack-soak-" + project}
 	cmd := "cd " + shellQuote(dir) + " && exec env"
 	for _, e := range append(env, debugAddrEnv+"="+debugAddr) {

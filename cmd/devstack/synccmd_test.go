@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -21,9 +19,7 @@ import (
 func syncProject(t *testing.T, image string) (dir, project string) {
 	t.Helper()
 	dir = t.TempDir()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	project = "dscl" + hex.EncodeToString(b)
+	project = randomProject("dscl")
 	files := map[string]string{
 		"compose.yaml": `services:
   app:

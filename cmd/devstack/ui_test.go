@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +25,42 @@ func (s *tmuxScreen) tmux(args ...string) string {
 		s.t.Fatalf("tmux %s: %v: %s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// tmuxBinary skips the test where tmux is missing and returns the
+// devstack binary (the test binary, installed by testscript.Main).
+func tmuxBinary(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	bin, err := exec.LookPath("devstack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// withDockerHost adds this process's DOCKER_HOST, if any, to env.
+func withDockerHost(env []string) []string {
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		env = append(env, "DOCKER_HOST="+h)
+	}
+	return env
+}
+
+// openTmux runs line, a shell command, in dir with env set, in a 120x36
+// terminal of a tmux server of its own (socket), gone with the test.
+func openTmux(t *testing.T, socket, dir string, env []string, line string) *tmuxScreen {
+	t.Helper()
+	s := &tmuxScreen{t: t, socket: socket}
+	cmd := "cd " + shellQuote(dir) + " && env"
+	for _, e := range env {
+		cmd += " " + shellQuote(e)
+	}
+	s.tmux("new-session", "-d", "-s", "ui", "-x", "120", "-y", "36", cmd+" "+line)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	return s
 }
 
 func (s *tmuxScreen) keys(keys ...string) {
@@ -90,37 +124,20 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // a shell, quit leaving the stack running.
 func TestDashboardInTmux(t *testing.T) {
 	image := enginetest.Busybox(t)
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
-	}
-	bin, err := exec.LookPath("devstack") // the test binary, installed by testscript.Main
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := tmuxBinary(t)
 	dir, _ := filepath.Abs("../../testdata/tui/stack")
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	project := "dsui" + hex.EncodeToString(b)
+	project := randomProject("dsui")
 	t.Cleanup(func() { enginetest.RemoveProject(project) })
 
 	env := []string{"COMPOSE_PROJECT_NAME=" + project, "DEVSTACK_TEST_IMAGE=" + image}
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		env = append(env, "DOCKER_HOST="+h)
-	}
+	env = withDockerHost(env)
 	up := exec.Command(bin, "up", "-d")
 	up.Dir, up.Env = dir, append(os.Environ(), env...)
 	if out, err := up.CombinedOutput(); err != nil {
 		t.Fatalf("up -d: %v\n%s", err, out)
 	}
 
-	s := &tmuxScreen{t: t, socket: "devstack-test-" + project}
-	cmd := "cd " + shellQuote(dir) + " && env"
-	for _, e := range env {
-		cmd += " " + shellQuote(e)
-	}
-	cmd += " " + shellQuote(bin) + " ui; echo DASHBOARD-EXITED $?; sleep 600"
-	s.tmux("new-session", "-d", "-s", "ui", "-x", "120", "-y", "36", cmd)
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	s := openTmux(t, "devstack-test-"+project, dir, env, shellQuote(bin)+" ui; echo DASHBOARD-EXITED $?; sleep 600")
 
 	// Both services listed, running, their logs interleaved.
 	screen := s.waitFor("api-1", "web-1", "logs: all", "api ready", "web tick 1")
