@@ -186,6 +186,22 @@ func httpGet(addr string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
+// forwardedPort checks that web's port 80, published at port on the
+// engine's machine, answers at local here as it does there, and that
+// `port web 80` names local; it returns the page (the container's
+// hostname).
+func (s *remoteStack) forwardedPort(local string, port int) string {
+	s.t.Helper()
+	first := pollGet(s.t, local, func(string) bool { return true })
+	if got := pollGet(s.t, net.JoinHostPort(s.h.Addr, strconv.Itoa(port)), func(string) bool { return true }); got != first {
+		s.t.Fatalf("through the forward %q, at the engine %q", first, got)
+	}
+	if out := strings.TrimSpace(s.devstack("port", "web", "80")); out != local {
+		s.t.Errorf("port web 80 = %q, want %s", out, local)
+	}
+	return first
+}
+
 func pollGet(t *testing.T, addr string, ok func(string) bool) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -233,13 +249,7 @@ func TestRemotePortsOnLocalhost(t *testing.T) {
 	if !strings.Contains(errOut, "forward web-1 80/tcp: "+local) || !strings.Contains(errOut, "53/udp: not forwarded") {
 		t.Errorf("up -d does not say where the ports landed:\n%s", errOut)
 	}
-	first := pollGet(t, local, func(string) bool { return true })
-	if got := pollGet(t, net.JoinHostPort(s.h.Addr, strconv.Itoa(port)), func(string) bool { return true }); got != first {
-		t.Fatalf("through the forward %q, at the engine %q", first, got)
-	}
-	if out := strings.TrimSpace(s.devstack("port", "web", "80")); out != local {
-		t.Errorf("port web 80 = %q, want %s", out, local)
-	}
+	first := s.forwardedPort(local, port)
 	if out := strings.TrimSpace(s.devstack("port", "--protocol", "udp", "web", "53")); out != "0.0.0.0:5353" {
 		t.Errorf("port --protocol udp web 53 = %q, want the engine's 0.0.0.0:5353", out)
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -376,13 +375,7 @@ func TestRemoteTCPEngineForwards(t *testing.T) {
 	if !strings.Contains(errOut, "forward web-1 80/tcp: "+local) || !strings.Contains(errOut, "clear text") {
 		t.Errorf("up -d on a tcp:// engine does not say where the port landed, or that it goes in clear:\n%s", errOut)
 	}
-	first := pollGet(t, local, func(string) bool { return true })
-	if got := pollGet(t, net.JoinHostPort(s.h.Addr, strconv.Itoa(port)), func(string) bool { return true }); got != first {
-		t.Fatalf("through the forward %q, at the engine %q", first, got)
-	}
-	if out := strings.TrimSpace(s.devstack("port", "web", "80")); out != local {
-		t.Errorf("port web 80 = %q, want %s", out, local)
-	}
+	first := s.forwardedPort(local, port)
 	s.devstack("up", "-d", "--force-recreate")
 	pollGet(t, local, func(got string) bool { return got != first })
 	s.devstack("down")
