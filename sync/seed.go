@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"time"
 
 	"devstack/sync/manifest"
 )
@@ -78,6 +79,20 @@ func SourcesDigest(o Options, service string) (string, error) {
 	}
 	h := sha256.New()
 	any := false
+	// A file modified within racyWindow of now may be edited again within
+	// the same mtime tick (file systems with 1–2 s timestamps) after the
+	// fill read it, leaving size and mtime as this digest saw them: such a
+	// digest is made unique, so it never matches the next one.
+	racy := false
+	now := time.Now()
+	note := func(rel string, i manifest.Info) {
+		writeInfo(h, rel, i)
+		// A directory's own mtime moves with its entries, which the
+		// digest lists: only a file's or link's content can change unseen.
+		if i.Kind != manifest.KindDir && now.Sub(time.Unix(i.MTime, max(i.MTimeNS, 0))) < racyWindow {
+			racy = true
+		}
+	}
 	for _, r := range s.services[0].syncRules {
 		if !r.w.FromBind {
 			continue
@@ -86,7 +101,7 @@ func SourcesDigest(o Options, service string) (string, error) {
 		fmt.Fprintf(h, "rule %q %q\n", r.watchPath(), r.target)
 		if r.file() {
 			if fi, err := os.Lstat(r.watchPath()); err == nil {
-				writeInfo(h, ".", manifest.FromFileInfo(fi))
+				note(".", manifest.FromFileInfo(fi))
 			}
 			continue
 		}
@@ -104,14 +119,22 @@ func SourcesDigest(o Options, service string) (string, error) {
 			return "", err
 		}
 		for _, rel := range slices.Sorted(maps.Keys(m)) {
-			writeInfo(h, rel, m[rel])
+			note(rel, m[rel])
 		}
 	}
 	if !any {
 		return "", nil
 	}
+	if racy {
+		fmt.Fprintf(h, "racy %d\n", now.UnixNano())
+	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// racyWindow is how recent a modification may be for SourcesDigest to
+// trust size and mtime to show the next one (FAT's 2 s tick, the coarsest
+// a source tree is likely to sit on).
+const racyWindow = 2 * time.Second
 
 func writeInfo(w io.Writer, rel string, i manifest.Info) {
 	fmt.Fprintf(w, "%q %d %d %d.%d %o\n", rel, i.Kind, i.Size, i.MTime, i.MTimeNS, i.Perm)

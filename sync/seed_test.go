@@ -23,6 +23,11 @@ func TestSourcesDigest(t *testing.T) {
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// Older than racyWindow: a fresh file makes every digest unique.
+		old := time.Now().Add(-time.Hour)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
 	write(filepath.Join(src, "a.txt"), "a")
 	write(filepath.Join(src, "sub", "b.txt"), "b")
@@ -53,8 +58,8 @@ func TestSourcesDigest(t *testing.T) {
 	if digest() != first {
 		t.Errorf("an ignored file, or a file of another rule, changed the digest")
 	}
-	future := time.Now().Add(time.Hour)
-	if err := os.Chtimes(filepath.Join(src, "a.txt"), future, future); err != nil {
+	later := time.Now().Add(-30 * time.Minute)
+	if err := os.Chtimes(filepath.Join(src, "a.txt"), later, later); err != nil {
 		t.Fatal(err)
 	}
 	edited := digest()
@@ -66,5 +71,17 @@ func TestSourcesDigest(t *testing.T) {
 	}
 	if d := digest(); d == edited {
 		t.Errorf("a file deleted: the digest did not move")
+	}
+	deleted := digest()
+	if digest() != deleted {
+		t.Fatalf("the digest after the deletion is not stable")
+	}
+	// Modified just now: a same-size edit within the same mtime tick could
+	// follow unseen, so no two digests match until the file is older.
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("A"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if racy := digest(); racy == deleted || digest() == racy {
+		t.Errorf("a file modified just now: digests %q then %q, want each unique", racy, digest())
 	}
 }

@@ -29,6 +29,18 @@ type remoteStack struct {
 	env     []string
 }
 
+// backdate sets path's mtime ago into the past, as a source edited a
+// while before the command runs: a file modified within the last 2 s makes
+// every fill's record unique (sync.SourcesDigest), so a test asserting that
+// nothing is sent again needs sources older than that.
+func backdate(t *testing.T, path string, ago time.Duration) {
+	t.Helper()
+	at := time.Now().Add(-ago)
+	if err := os.Chtimes(path, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func newRemoteStack(t *testing.T, files map[string]string) *remoteStack {
 	t.Helper()
 	h := enginetest.StartSSHHost(t)
@@ -42,6 +54,7 @@ func newRemoteStack(t *testing.T, files map[string]string) *remoteStack {
 		if err := os.WriteFile(path, []byte(strings.ReplaceAll(content, "$IMAGE", enginetest.BusyboxImage)), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		backdate(t, path, time.Hour)
 	}
 	state := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", state) // where the test reads the forwarder's record

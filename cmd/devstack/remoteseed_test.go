@@ -425,6 +425,8 @@ func TestRemoteStartRefreshesSyncedBinds(t *testing.T) {
 	if err := os.Remove(filepath.Join(s.dir, "src", "sub", "b.txt")); err != nil {
 		t.Fatal(err)
 	}
+	backdate(t, filepath.Join(s.dir, "src", "msg.txt"), 30*time.Minute)
+	backdate(t, filepath.Join(s.dir, "src", "sub", "c.txt"), 30*time.Minute)
 	out := s.devstack("--progress", "json", "start")
 	if got := startLine(t, s, app, 2); got != "start: two [c.txt ]" {
 		t.Errorf("after the edits made while stopped, start ran the container with %q\nstart said:\n%s", got, out)
