@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/klog/v2"
 
 	"devstack/cmd/devstack/render"
 	"devstack/engine"
@@ -57,9 +60,18 @@ type preloaded struct {
 	services string
 }
 
+var quietKlog sync.Once
+
 // connectKube connects to the cluster the flags, the file and the
 // kubeconfig name.
 func (g *globals) connectKube(ctx context.Context, p *model.Project) (*kube.Cluster, error) {
+	quietKlog.Do(func() {
+		// client-go logs what it also returns (and, when a stream's
+		// context ends, "Copying stdin failed") through klog to stderr,
+		// which would write over the dashboard: devstack reports errors itself.
+		klog.LogToStderr(false)
+		klog.SetOutput(io.Discard)
+	})
 	ns := g.kube.namespace
 	if ns == "" {
 		ns = p.Ext.Namespace
