@@ -334,7 +334,10 @@ func TestKubeExampleProjectReachedOnLocalhost(t *testing.T) {
 	name := "kx-" + hex.EncodeToString(b)
 	files := []string{filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "compose.override.yaml")}
 	base := []string{"--kube-context", kubetest.Context, "-f", files[0], "-f", files[1], "-p", name, "--progress", "quiet", "--registry", kubetest.Registry()}
-	t.Cleanup(func() { devstack(t, append(base, "down", "-v")...) })
+	t.Cleanup(func() {
+		devstack(t, append(base, "down", "-v")...)
+		_ = exec.Command("docker", "image", "rm", kubetest.Registry()+"/"+name+"-api:devstack").Run() // the pushed tag
+	})
 	if out, errOut, code := devstack(t, append(base, "up", "--wait", "--wait-timeout", "4m")...); code != 0 {
 		t.Fatalf("up: %d\n%s\n%s", code, out, errOut)
 	}
