@@ -1,6 +1,3 @@
-// Package engine brings a compose project to life on a container engine:
-// it observes what exists, asks the planner what to change, runs the plan
-// through a Runtime, and reports every step as events.
 package engine
 
 import (

@@ -1,6 +1,3 @@
-// Package docker implements engine.Runtime over the Docker Engine API with
-// the moby client. It is the only package that speaks moby: the rest of
-// devstack sees model types and events.
 package docker
 
 import (

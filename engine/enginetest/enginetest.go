@@ -1,6 +1,12 @@
 // Package enginetest helps tests that need the real Docker engine: it skips
 // them when DEVSTACK_NO_DOCKER is set, and builds the small local images the
 // tests run (no registry can be reached, so nothing is ever pulled).
+//
+// Design: test helpers: local busybox image, engine checks, cleanup, a
+// private dockerd in its own network and mount namespaces (`StartDockerd`)
+// that fault tests may kill and restart, and an SSH test host (`StartSSHHost`:
+// that engine and an sshd behind a veth whose link can be cut, rate-limited
+// with tc, or reached through a relay adding latency and counting bytes).
 package enginetest
 
 import (

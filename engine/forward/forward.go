@@ -7,6 +7,11 @@
 // container: when the container is recreated or restarted its forward
 // stays on the same local port and follows the new container's engine
 // port. It goes when the replica does (down, scale down).
+//
+// Design: a remote engine's published TCP ports on 127.0.0.1 here: one
+// listener per replica's port, each connection a channel of the engine's SSH
+// connection; follows the project's container events; a record in the state
+// dir says who forwards what (`ps`, `port`, `down` read it).
 package forward
 
 import (

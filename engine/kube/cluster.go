@@ -1,10 +1,3 @@
-// Package kube runs a compose project on a Kubernetes cluster through the
-// cluster's own API (client-go): each service becomes a Deployment and a
-// Service, named volumes claims, configs and secrets ConfigMaps and
-// Secrets (see Translate). The cluster converges by itself; devstack
-// applies what changed, in dependency order, and follows what the cluster
-// does (pods, logs, exec, port-forward) for the CLI, live sync and the
-// dashboard. It never shells out to kubectl.
 package kube
 
 import (

@@ -6,6 +6,12 @@
 // Errors in the user's files come back as *Error (file:line:column, what
 // is wrong, what to do) or *NotFoundError; attributes compose-go accepts
 // but devstack does not honour come back as Project.Warnings.
+//
+// Design: compose file(s) → `model.Project` via compose-go: discovery,
+// interpolation, profiles, extends/include, warnings for unsupported fields,
+// errors with file:line; a cache of models keyed by binary, options,
+// environment and file contents (env files and checked paths verified on each
+// hit) so a command on unchanged files skips compose-go.
 package load
 
 import (

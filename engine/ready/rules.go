@@ -4,6 +4,12 @@
 // (Judge), and a prober that runs a service's own healthcheck test early
 // and adaptively, so a dependent need not wait for the engine's next
 // interval tick (Prober).
+//
+// Design: the one readiness shared by `up`'s waits, `--wait` and scratch:
+// the rules that judge a container against a condition, and a prober running
+// the service's own healthcheck test 20 ms after start doubling up to its
+// interval, one probe per container, at most 8 execs at once, on an injected
+// clock.
 package ready
 
 import (

@@ -8,6 +8,14 @@
 //
 // Run does one rebuild; Scheduler runs them on a schedule; History keeps
 // the reports.
+//
+// Design: scratch rebuilds: a transformed copy of the project (own name,
+// networks, volumes, ports, no-cache images, no bind mounts, no shell env,
+// adversarial start order from the dev containers' real start times) brought
+// up through `engine`, checked, and on failure the dev ingredients put back
+// one at a time; bbolt history, schedule on an injected clock; pulled tags
+// pinned to the registry's digest now (`image-drift`), external resources
+// named `machine-local`.
 package scratch
 
 import (

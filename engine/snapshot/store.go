@@ -3,6 +3,21 @@
 // Volumes are read and written only through the engine's API (a helper
 // container that is created, never started, and the archive endpoints),
 // so a remote engine needs no docker CLI and no shared filesystem.
+//
+// Design: `snapshot save/list/restore/rm`: named volumes to tar files (+
+// manifest, XXH64 per volume) under `$XDG_DATA_HOME/devstack/snapshots`, read
+// and written only through the engine: tar run as execs in a helper container
+// made from one of the project's own images (a local engine that sees the
+// snapshot directory: tar reads or writes the file there through a bind mount,
+// found by a probe file; a remote one: the exec's stream, zstd on this side;
+// no image with tar: the archive endpoint); restore stages into a hidden
+// directory of each volume while the stack runs, verifies, then stops the
+// services for a swap by renames within each volume (one running helper
+// stages, swaps, and is handed the removal of the old entries, after which it
+// ends and the engine removes it); a journal (the restore's id, its phase, the
+// helper, removed before anything runs again) lets the next restore, `restore
+// --resume` or `up` finish a swap cut short, or undo a restore cut short while
+// staging.
 package snapshot
 
 import (

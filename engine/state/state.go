@@ -5,6 +5,11 @@
 // directory is 0700, every file 0600, and a file is replaced by writing
 // a new one under a unique name (O_EXCL|O_NOFOLLOW), syncing it, and
 // renaming it into place.
+//
+// Design: devstack's own files under the user's state directory (never a
+// shared temp dir): dirs 0700, files 0600, replaced whole (unique
+// O_EXCL\|O_NOFOLLOW temp file, fsync, rename, fsync of the dir); caches
+// (`WriteCache`) skip the fsyncs; used by every writer of state.
 package state
 
 import (

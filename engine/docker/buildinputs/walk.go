@@ -3,6 +3,10 @@
 // (paths, modes, link targets, contents) that re-reads only the files
 // whose metadata changed since the last digest, so that an unchanged
 // build can be recognised without sending anything to the builder.
+//
+// Design: a build context's walk after `.dockerignore` and its digest, with
+// a stat cache in the state directory (files re-read only when size, mtime,
+// inode or ctime moved, or changed within 2 s of being read).
 package buildinputs
 
 import (
