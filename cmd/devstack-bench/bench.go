@@ -172,18 +172,22 @@ func pluginModuleVersion() string {
 // of project (containers, networks, volumes, by Compose's project label) for
 // the cleanup: the fallback for scenarios whose compose file is gone by then.
 func (b *bench) removeProjectLater(project string) {
-	b.atCleanup(func() {
-		filter := "label=com.docker.compose.project=" + project
-		for _, kind := range [][]string{{"container", "rm", "-f", "-v"}, {"network", "rm"}, {"volume", "rm", "-f"}} {
-			list := []string{kind[0], "ls", "-q", "--filter", filter}
-			if kind[0] == "container" {
-				list = append(list, "-a")
-			}
-			out, err := exec.Command("docker", list...).Output()
-			if err != nil || len(strings.Fields(string(out))) == 0 {
-				continue
-			}
-			_ = exec.Command("docker", append(kind, strings.Fields(string(out))...)...).Run()
+	b.atCleanup(func() { removeProject(project) })
+}
+
+// removeProject removes what the engine holds of project (its containers
+// with their anonymous volumes, networks, volumes).
+func removeProject(project string) {
+	filter := "label=com.docker.compose.project=" + project
+	for _, kind := range [][]string{{"container", "rm", "-f", "-v"}, {"network", "rm"}, {"volume", "rm", "-f"}} {
+		list := []string{kind[0], "ls", "-q", "--filter", filter}
+		if kind[0] == "container" {
+			list = append(list, "-a")
 		}
-	})
+		out, err := exec.Command("docker", list...).Output()
+		if err != nil || len(strings.Fields(string(out))) == 0 {
+			continue
+		}
+		_ = exec.Command("docker", append(kind, strings.Fields(string(out))...)...).Run()
+	}
 }
