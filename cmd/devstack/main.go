@@ -2,13 +2,8 @@
 // file, on the local Docker engine or a remote one, with a live dashboard.
 package main
 
-import (
-	"os"
-
-	"devstack/cmd/devstack/startup"
-)
+import "os"
 
 func main() {
-	startup.Done()
 	os.Exit(Main())
 }
