@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"devstack/engine"
 	"devstack/engine/event"
 	"devstack/engine/kube"
 	"devstack/engine/model"
@@ -174,41 +175,8 @@ func (k *kubeController) StopStack(ctx context.Context) error {
 
 // Shell opens sh (bash when the image has it) in the pod.
 func (k *kubeController) Shell(pod string) tui.ExecCommand {
-	return &kubeShell{c: k.c, pod: pod}
-}
-
-type kubeShell struct {
-	c              *kube.Cluster
-	pod            string
-	stdin          io.Reader
-	stdout, stderr io.Writer
-}
-
-func (s *kubeShell) SetStdin(r io.Reader)  { s.stdin = r }
-func (s *kubeShell) SetStdout(w io.Writer) { s.stdout = w }
-func (s *kubeShell) SetStderr(w io.Writer) { s.stderr = w }
-
-// Run runs the shell until it exits (see shellCommand.Run for why stdin
-// goes through a cancelable reader).
-func (s *kubeShell) Run() error {
-	t, err := openTerminal(&globals{stdin: s.stdin}, true)
-	if err != nil {
+	return &dashboardShell{where: "pod " + pod, exec: func(ctx context.Context, cmd []string, stdin io.Reader, stdout, stderr io.Writer, sizes chan engine.TermSize) error {
+		_, err := k.c.Exec(ctx, pod, kube.ExecOptions{Cmd: cmd, Tty: true, Stdin: stdin, Stdout: stdout, Stderr: stderr, Resize: sizeQueue(sizes)})
 		return err
-	}
-	defer t.close()
-	in, err := newCancelableStdin(s.stdin)
-	if err != nil {
-		return err
-	}
-	defer in.stop()
-	fmt.Fprintf(s.stdout, "devstack: shell in pod %s; exit to return to the dashboard\r\n", s.pod)
-	_, err = s.c.Exec(context.Background(), s.pod, kube.ExecOptions{
-		Cmd:   []string{"sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"},
-		Tty:   true,
-		Stdin: in, Stdout: s.stdout, Stderr: s.stderr, Resize: sizeQueue(t.sizes),
-	})
-	if err != nil {
-		return fmt.Errorf("unable to open a shell in pod %s: %w", s.pod, err)
-	}
-	return nil
+	}}
 }

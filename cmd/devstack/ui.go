@@ -185,27 +185,33 @@ func (c *dashboardController) StopStack(ctx context.Context) error {
 }
 
 func (c *dashboardController) Shell(container string) tui.ExecCommand {
-	return &shellCommand{rt: c.e.Runtime(), container: container}
+	rt := c.e.Runtime()
+	return &dashboardShell{where: container, exec: func(ctx context.Context, cmd []string, stdin io.Reader, stdout, stderr io.Writer, sizes chan engine.TermSize) error {
+		// The shell's exit code is its last command's: not the dashboard's concern.
+		_, err := rt.Exec(ctx, container, engine.ExecOptions{Cmd: cmd, Tty: true, Stdin: stdin, Stdout: stdout, Stderr: stderr, Resize: sizes})
+		return err
+	}}
 }
 
-// shellCommand is an interactive shell in a container, run with the
-// terminal the dashboard hands over: bash when the image has it, else sh.
-type shellCommand struct {
-	rt             engine.Runtime
-	container      string
+// dashboardShell is an interactive shell in a container or pod, run with
+// the terminal the dashboard hands over: bash when the image has it, else sh.
+type dashboardShell struct {
+	where string // the container or pod, for messages
+	// exec runs cmd there with a terminal of the sizes given.
+	exec           func(ctx context.Context, cmd []string, stdin io.Reader, stdout, stderr io.Writer, sizes chan engine.TermSize) error
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
 
-func (s *shellCommand) SetStdin(r io.Reader)  { s.stdin = r }
-func (s *shellCommand) SetStdout(w io.Writer) { s.stdout = w }
-func (s *shellCommand) SetStderr(w io.Writer) { s.stderr = w }
+func (s *dashboardShell) SetStdin(r io.Reader)  { s.stdin = r }
+func (s *dashboardShell) SetStdout(w io.Writer) { s.stdout = w }
+func (s *dashboardShell) SetStderr(w io.Writer) { s.stderr = w }
 
 // Run runs the shell until it exits. The terminal goes raw for the
 // container's own line editing, and stdin is read through a cancelable
 // reader: otherwise the goroutine copying it would stay blocked in Read
 // after the shell ends and swallow the dashboard's next key.
-func (s *shellCommand) Run() error {
+func (s *dashboardShell) Run() error {
 	t, err := openTerminal(&globals{stdin: s.stdin}, true)
 	if err != nil {
 		return err
@@ -216,15 +222,10 @@ func (s *shellCommand) Run() error {
 		return err
 	}
 	defer in.stop()
-	fmt.Fprintf(s.stdout, "devstack: shell in %s; exit to return to the dashboard\r\n", s.container)
-	// The shell's exit code is its last command's: not the dashboard's concern.
-	_, err = s.rt.Exec(context.Background(), s.container, engine.ExecOptions{
-		Cmd:   []string{"sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"},
-		Tty:   true,
-		Stdin: in, Stdout: s.stdout, Stderr: s.stderr, Resize: t.sizes,
-	})
-	if err != nil {
-		return fmt.Errorf("unable to open a shell in %s: %w", s.container, err)
+	fmt.Fprintf(s.stdout, "devstack: shell in %s; exit to return to the dashboard\r\n", s.where)
+	cmd := []string{"sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"}
+	if err := s.exec(context.Background(), cmd, in, s.stdout, s.stderr, t.sizes); err != nil {
+		return fmt.Errorf("unable to open a shell in %s: %w", s.where, err)
 	}
 	return nil
 }
