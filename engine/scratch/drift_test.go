@@ -162,7 +162,12 @@ func TestMachineLocalNetwork(t *testing.T) {
 	fx := newFixture(t, rt, "machine-local")
 	net := fx.project + "-shared"
 	dockerCLI(t, nil, "network", "create", net)
-	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", net).Run() })
+	t.Cleanup(func() {
+		// After the dev stack is gone (its containers hold the network);
+		// the fixture's own cleanup, registered first, would run after this.
+		enginetest.RemoveProject(fx.project)
+		_ = exec.Command("docker", "network", "rm", net).Run()
+	})
 	if err := os.WriteFile(filepath.Join(fx.dir, ".env"), []byte("SHARED_NET="+net+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
