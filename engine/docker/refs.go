@@ -30,13 +30,25 @@ import (
 // has made each such service a dependency, so it exists by now.
 func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.Service) (refs, error) {
 	rf := refs{apiVersion: r.api.ClientVersion(), socket: r.engineSocket(), ids: map[string]string{}}
+	// One listing per service named, however many fields name it.
+	listed := map[string][]container.Summary{}
+	containersOf := func(service string) ([]container.Summary, error) {
+		if cs, ok := listed[service]; ok {
+			return cs, nil
+		}
+		cs, err := r.serviceContainers(ctx, p.Name, service)
+		if err == nil {
+			listed[service] = cs
+		}
+		return cs, err
+	}
 	var err error
 	ns := func(field, mode string) string {
 		target, ok := strings.CutPrefix(mode, "service:")
 		if !ok || err != nil {
 			return mode
 		}
-		cs, e := r.serviceContainers(ctx, p.Name, target)
+		cs, e := containersOf(target)
 		if e != nil || len(cs) == 0 {
 			err = fmt.Errorf("%s %s: %w", field, mode, noContainer(target, e))
 			return mode
@@ -60,7 +72,7 @@ func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.
 			rf.volumesFrom = append(rf.volumesFrom, name+mode)
 			continue
 		}
-		cs, e := r.serviceContainers(ctx, p.Name, source)
+		cs, e := containersOf(source)
 		if e != nil || len(cs) == 0 {
 			return rf, fmt.Errorf("volumes_from %s: %w", v, noContainer(source, e))
 		}
@@ -72,7 +84,7 @@ func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.
 		if alias == "" {
 			alias = target
 		}
-		cs, e := r.serviceContainers(ctx, p.Name, target)
+		cs, e := containersOf(target)
 		if e != nil || len(cs) == 0 {
 			return rf, fmt.Errorf("links %s: %w", l, noContainer(target, e))
 		}
