@@ -594,18 +594,14 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		}
 		return a.e.runHooks(ctx, "post_start", svc.PostStart, svc, o.Name, a.id(o), o.Number)
 	case plan.Stop:
-		if svc != nil {
-			if err := a.e.runHooks(ctx, "pre_stop", svc.PreStop, svc, o.Name, a.id(o), o.Number); err != nil && !strings.Contains(err.Error(), "is not running") {
-				return err
-			}
+		if err := a.preStop(ctx, o, svc); err != nil {
+			return err
 		}
 		return a.stop(ctx, o, svc)
 	case plan.Restart:
-		if svc != nil {
-			// As Compose's restart: pre_stop before, post_start after.
-			if err := a.e.runHooks(ctx, "pre_stop", svc.PreStop, svc, o.Name, a.id(o), o.Number); err != nil && !strings.Contains(err.Error(), "is not running") {
-				return err
-			}
+		// As Compose's restart: pre_stop before, post_start after.
+		if err := a.preStop(ctx, o, svc); err != nil {
+			return err
 		}
 		if err := rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc)); err != nil || svc == nil {
 			return err

@@ -53,10 +53,30 @@ func (e *Engine) runHooks(ctx context.Context, kind string, hooks []model.Hook, 
 // ErrNotRunning.
 func (e *Engine) PostStart(ctx context.Context, svc *model.Service, name, id string) error {
 	err := e.runHooks(ctx, "post_start", svc.PostStart, svc, name, id, 0)
-	if err != nil && strings.Contains(err.Error(), "is not running") {
+	if notRunning(err) {
 		return fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
 	return err
+}
+
+// preStop runs the service's pre_stop hooks before a stop or restart
+// op. A container already stopped has nothing for them to act on: that
+// is not an error.
+func (a *applier) preStop(ctx context.Context, o *plan.Op, svc *model.Service) error {
+	if svc == nil {
+		return nil
+	}
+	if err := a.e.runHooks(ctx, "pre_stop", svc.PreStop, svc, o.Name, a.id(o), o.Number); !notRunning(err) {
+		return err
+	}
+	return nil
+}
+
+// notRunning tells a hook's error that the engine refused its exec
+// because the container is not running (its message, the one mark the
+// engine gives it).
+func notRunning(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "is not running")
 }
 
 // ErrNotRunning is wrapped by PostStart's error when the container was
