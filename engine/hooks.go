@@ -27,22 +27,40 @@ func (e *Engine) runHooks(ctx context.Context, kind string, hooks []model.Hook, 
 		var out bytes.Buffer
 		code, err := e.rt.Exec(ctx, id, ExecOptions{Cmd: h.Command, User: h.User, Privileged: h.Privileged,
 			WorkDir: h.WorkingDir, Env: hookEnv(h.Environment), Stdout: &out, Stderr: &out})
-		text := strings.TrimRight(out.String(), "\n")
+		text := e.publishOutput(svc.Name, name+" ->", replica, &out)
+		what := fmt.Sprintf("service %q: container %s: %s hook %s", svc.Name, name, kind, quoteCommand(h.Command))
+		if err := stepFailed(what, code, err, text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishOutput publishes a hook's or step's output as log lines of
+// container and returns it without its last line end.
+func (e *Engine) publishOutput(service, container string, replica int, out *bytes.Buffer) string {
+	text := strings.TrimRight(out.String(), "\n")
+	if text != "" {
+		for _, line := range strings.Split(text, "\n") {
+			e.sink.Publish(event.Log{Time: e.now(), Service: service, Container: container, Replica: replica, Stream: "stdout", Line: line})
+		}
+	}
+	return text
+}
+
+// stepFailed is the error of a hook or step, what, that could not run
+// (err) or exited with a non-zero code, with the end of its output; nil
+// when it succeeded.
+func stepFailed(what string, code int, err error, text string) error {
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	case code != 0:
+		msg := fmt.Sprintf("%s exited with status %d", what, code)
 		if text != "" {
-			for _, line := range strings.Split(text, "\n") {
-				e.sink.Publish(event.Log{Time: e.now(), Service: svc.Name, Container: name + " ->", Replica: replica, Stream: "stdout", Line: line})
-			}
+			msg += "; its output:\n" + tail(text, 20)
 		}
-		switch {
-		case err != nil:
-			return fmt.Errorf("service %q: container %s: %s hook %s: %w", svc.Name, name, kind, quoteCommand(h.Command), err)
-		case code != 0:
-			msg := fmt.Sprintf("service %q: container %s: %s hook %s exited with status %d", svc.Name, name, kind, quoteCommand(h.Command), code)
-			if text != "" {
-				msg += "; its output:\n" + tail(text, 20)
-			}
-			return fmt.Errorf("%s", msg)
-		}
+		return errors.New(msg)
 	}
 	return nil
 }
@@ -204,21 +222,12 @@ func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.S
 		var out bytes.Buffer
 		code, err := e.rt.AttachStart(ctx, cid, ExecOptions{Stdout: &out, Stderr: &out})
 		_ = e.rt.RemoveContainer(context.WithoutCancel(ctx), cid, true)
-		text := strings.TrimRight(out.String(), "\n")
-		if text != "" {
-			for _, line := range strings.Split(text, "\n") {
-				e.sink.Publish(event.Log{Time: e.now(), Service: svc.Name, Container: name, Stream: "stdout", Line: line})
-			}
-		}
+		text := e.publishOutput(svc.Name, name, 0, &out)
 		switch {
 		case err != nil:
 			return fmt.Errorf("service %q: pre_start step %d: %w", svc.Name, i+1, err)
 		case code != 0:
-			msg := fmt.Sprintf("service %q: pre_start step %d %s exited with status %d", svc.Name, i+1, quoteCommand(one.Command), code)
-			if text != "" {
-				msg += "; its output:\n" + tail(text, 20)
-			}
-			return fmt.Errorf("%s", msg)
+			return stepFailed(fmt.Sprintf("service %q: pre_start step %d %s", svc.Name, i+1, quoteCommand(one.Command)), code, nil, text)
 		}
 	}
 	return nil
