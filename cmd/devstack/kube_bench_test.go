@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
 	"devstack/engine/event"
 	"devstack/engine/kube"
+	"devstack/engine/kube/kubetest"
 	"devstack/engine/load"
 )
 
@@ -99,17 +99,5 @@ func BenchmarkKubeEditToPod(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "p90-ms")
-	b.ReportMetric(load1(), "load1")
-}
-
-// load1 is the machine's one-minute load average, reported beside figures
-// measured on a shared machine.
-func load1() float64 {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	var l float64
-	_, _ = fmt.Sscan(strings.Fields(string(raw))[0], &l)
-	return l
+	b.ReportMetric(kubetest.LoadAvg(), "load1")
 }

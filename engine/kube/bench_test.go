@@ -2,11 +2,8 @@ package kube_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -95,25 +92,13 @@ func BenchmarkKubeUpDag20(b *testing.B) {
 			}
 			time.Sleep(200 * time.Millisecond) // polling with a deadline
 		}
-		b.Logf("round %d: up %v, floor %v, no-op up %v, load %.2f", i+1, ups[i].Round(time.Millisecond), floors[i].Round(time.Millisecond), noops[i].Round(time.Millisecond), loadAvg())
+		b.Logf("round %d: up %v, floor %v, no-op up %v, load %.2f", i+1, ups[i].Round(time.Millisecond), floors[i].Round(time.Millisecond), noops[i].Round(time.Millisecond), kubetest.LoadAvg())
 	}
 	b.ReportMetric(median(ups).Seconds(), "up-s")
 	b.ReportMetric(median(floors).Seconds(), "floor-s")
 	b.ReportMetric(median(ups).Seconds()/median(floors).Seconds(), "up/floor")
 	b.ReportMetric(float64(median(noops).Milliseconds()), "noop-up-ms")
-	b.ReportMetric(loadAvg(), "load1")
-}
-
-// loadAvg is the machine's one-minute load average, quoted beside figures
-// measured on a shared machine.
-func loadAvg() float64 {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	var l float64
-	_, _ = fmt.Sscan(strings.Fields(string(raw))[0], &l)
-	return l
+	b.ReportMetric(kubetest.LoadAvg(), "load1")
 }
 
 func floorUp(ctx context.Context, cs kubernetes.Interface, ns string, p *model.Project, m *kube.Manifest) error {

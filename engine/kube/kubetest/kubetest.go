@@ -202,3 +202,19 @@ func tail(s string) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// LoadAvg is the machine's one-minute load average, quoted beside figures
+// measured on a shared machine; -1 when it cannot be read.
+func LoadAvg() float64 {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 0 {
+		return -1
+	}
+	var l float64
+	_, _ = fmt.Sscan(f[0], &l)
+	return l
+}
