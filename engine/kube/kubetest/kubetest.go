@@ -4,6 +4,7 @@
 package kubetest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -63,7 +64,7 @@ func Kubeconfig(t testing.TB) string {
 			skipReason = "DEVSTACK_KUBE=off: make test runs the Kubernetes tests after the suite, on the test cluster it builds meanwhile"
 			return
 		case "unavailable":
-			skipReason = "the test cluster could not be made: " + cmpOr(os.Getenv("DEVSTACK_KUBE_REASON"), "see testdata/kube/cluster.sh up")
+			skipReason = "the test cluster could not be made: " + cmp.Or(os.Getenv("DEVSTACK_KUBE_REASON"), "see testdata/kube/cluster.sh up")
 			return
 		}
 		if v := os.Getenv("DEVSTACK_KUBECONFIG"); v != "" {
@@ -149,13 +150,6 @@ func reclaim(kubeconfig string) error {
 		}
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Config is the rest config of the test cluster.
