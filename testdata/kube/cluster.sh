@@ -344,7 +344,9 @@ status() { alive && api GET /readyz >/dev/null; }
 # Released volume can be bound again (the tests' helper frees them).
 wipe() {
 	alive || die "the cluster is not running (cluster.sh up)"
-	case $1 in /var/lib/devstack-pv/pv[0-9]*) ;; *) die "wipe: $1 is not one of the cluster's volumes" ;; esac
+	# Exactly pvN: a glob's * would also let "pv1/../.." reach the host's
+	# files, which this deletes as root.
+	[[ $1 =~ ^/var/lib/devstack-pv/pv[0-9]+/?$ ]] || die "wipe: $1 is not one of the cluster's volumes"
 	inside find "$1" -mindepth 1 -delete
 }
 
