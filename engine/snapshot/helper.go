@@ -1,20 +1,19 @@
 package snapshot
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
-
-	"bytes"
-	"context"
-	"devstack/engine/state"
-	"fmt"
-	"io"
 	"strings"
+	"time"
 
 	"devstack/engine"
 	"devstack/engine/model"
+	"devstack/engine/state"
 )
 
 // Volumes are streamed by tar run as an exec in a helper container made
