@@ -78,7 +78,7 @@ func SourcesDigest(o Options, service string) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	any := false
+	fromBind := false
 	// A file modified within racyWindow of now may be edited again within
 	// the same mtime tick (file systems with 1–2 s timestamps) after the
 	// fill read it, leaving size and mtime as this digest saw them: such a
@@ -97,7 +97,7 @@ func SourcesDigest(o Options, service string) (string, error) {
 		if !r.w.FromBind {
 			continue
 		}
-		any = true
+		fromBind = true
 		fmt.Fprintf(h, "rule %q %q\n", r.watchPath(), r.target)
 		if r.file() {
 			if fi, err := os.Lstat(r.watchPath()); err == nil {
@@ -122,7 +122,7 @@ func SourcesDigest(o Options, service string) (string, error) {
 			note(rel, m[rel])
 		}
 	}
-	if !any {
+	if !fromBind {
 		return "", nil
 	}
 	if racy {
