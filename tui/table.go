@@ -85,26 +85,22 @@ const (
 // layoutColumns picks the columns that fit in width and their widths.
 func layoutColumns(p *servicesPane, width int, c cellContext) (cols []int, widths []int) {
 	natural := make([]int, len(columns))
+	// skip: an optional column no row has anything ("-") to say in.
+	skip := make([]bool, len(columns))
 	for i, col := range columns {
 		w := ansi.StringWidth(col.title)
+		skip[i] = col.optional
 		for _, r := range p.rows {
-			w = max(w, ansi.StringWidth(col.cell(p, r, c)))
+			cell := col.cell(p, r, c)
+			w = max(w, ansi.StringWidth(cell))
+			if cell != "-" {
+				skip[i] = false
+			}
 		}
 		natural[i] = min(max(w, col.min), col.max)
 	}
 	// Take columns by priority at their natural width while they fit.
 	taken := make([]bool, len(columns))
-	skip := make([]bool, len(columns))
-	for i, col := range columns {
-		if col.optional {
-			skip[i] = true
-			for _, r := range p.rows {
-				if col.cell(p, r, c) != "-" {
-					skip[i] = false
-				}
-			}
-		}
-	}
 	used := rowMarker
 	for prio := 0; prio <= 9; prio++ {
 		for i, col := range columns {
