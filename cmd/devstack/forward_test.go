@@ -171,17 +171,6 @@ func outputIs(want string) func(string, error) bool {
 	return func(out string, err error) bool { return err == nil && strings.TrimSpace(out) == want }
 }
 
-// firstLogLine is the first line container c logged.
-func (s *remoteStack) firstLogLine(c string) string {
-	s.t.Helper()
-	logs, err := s.h.Docker("logs", c)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	first, _, _ := strings.Cut(logs, "\n")
-	return first
-}
-
 // running reports whether container c is running on the engine.
 func (s *remoteStack) running(c string) bool {
 	st, _ := s.h.Docker("inspect", "-f", "{{.State.Status}}", c)

@@ -220,7 +220,7 @@ func TestRemoteLinkDropsMidSeed(t *testing.T) {
 	t.Logf("up -d ended %v after the cut", took.Round(time.Millisecond))
 
 	s.devstack("up", "-d")
-	if first := s.firstLogLine(s.project + "-app-1"); first != "start: 24 hello" {
+	if first := startLine(t, s, s.project+"-app-1", 1); first != "start: 24 hello" {
 		t.Errorf("after the link came back, the first line is %q", first)
 	}
 	sum, err := s.h.Docker("exec", s.project+"-app-1", "sh", "-c", "cat /app/big/* | md5sum")
@@ -279,7 +279,7 @@ func TestRemoteSeedDiskFull(t *testing.T) {
 		t.Fatalf("making room: %v %s", err, out)
 	}
 	s.devstack("up", "-d")
-	if first := s.firstLogLine(s.project + "-app-1"); first != "start: 24 hello" {
+	if first := startLine(t, s, s.project+"-app-1", 1); first != "start: 24 hello" {
 		t.Errorf("once there was room, the first line is %q", first)
 	}
 	if treeSum(t, s.dir) != before {
