@@ -177,6 +177,11 @@ func (s *remoteStack) running(c string) bool {
 	return strings.TrimSpace(st) == "running"
 }
 
+// serveHostname is a compose service's command line that serves the
+// container's hostname over HTTP on port 80: a recreated container
+// answers differently.
+const serveHostname = `    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]`
+
 func httpGet(addr string) (string, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get("http://" + addr + "/")
@@ -239,7 +244,7 @@ func TestRemotePortsOnLocalhost(t *testing.T) {
 	s := newRemoteStack(t, map[string]string{"compose.yaml": fmt.Sprintf(`services:
   web:
     image: $IMAGE
-    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+`+serveHostname+`
     ports: ["%d:80", "5353:53/udp"]
     init: true
 `, port)})
@@ -299,7 +304,7 @@ func TestRemoteForwardTakeover(t *testing.T) {
 	s := newRemoteStack(t, map[string]string{"compose.yaml": fmt.Sprintf(`services:
   web:
     image: $IMAGE
-    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+`+serveHostname+`
     ports: ["%d:80"]
     init: true
     volumes: ["./src:/app"]

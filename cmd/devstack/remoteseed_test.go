@@ -356,7 +356,7 @@ func TestRemoteTCPEngineForwards(t *testing.T) {
 	s := newRemoteStack(t, map[string]string{"compose.yaml": fmt.Sprintf(`services:
   web:
     image: $IMAGE
-    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+`+serveHostname+`
     ports: ["%d:80"]
     init: true
 `, port)})

@@ -156,7 +156,7 @@ func TestRemoteLinkCutAndRestored(t *testing.T) {
 		"compose.yaml": fmt.Sprintf(`services:
   app:
     image: $IMAGE
-    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+`+serveHostname+`
     init: true
     ports: ["%d:80"]
     volumes: ["./src:/app"]
