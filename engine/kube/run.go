@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -113,7 +114,7 @@ func runPod(d *appsv1.Deployment, project, service string, o RunOptions) (*corev
 			ct.Args = o.Cmd
 		}
 		for _, kv := range o.Env {
-			k, v, _ := cut(kv)
+			k, v, _ := strings.Cut(kv, "=")
 			ct.Env = append(ct.Env, corev1.EnvVar{Name: k, Value: v})
 		}
 		if o.WorkDir != "" {
@@ -131,15 +132,6 @@ func runPod(d *appsv1.Deployment, project, service string, o RunOptions) (*corev
 	labels := ProjectLabels(project)
 	labels[LabelRun] = service
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: labels}, Spec: spec}, nil
-}
-
-func cut(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 // waitStarted waits until the pod's container runs or has exited; a pod
