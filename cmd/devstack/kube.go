@@ -355,16 +355,26 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// kubeTail reads --tail for the cluster's log API: a number of lines,
+// or -1 for all ("all" or empty).
+func kubeTail(v string) (int64, error) {
+	n := int64(-1)
+	if v != "" && v != "all" {
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			return 0, fmt.Errorf("--tail %q: give a number or all", v)
+		}
+	}
+	return n, nil
+}
+
 func runKubeLogs(ctx context.Context, g *globals, p *model.Project, services []string, follow bool, tail string, out event.Sink) error {
 	c, err := g.connectKube(ctx, p)
 	if err != nil {
 		return err
 	}
-	n := int64(-1)
-	if tail != "" && tail != "all" {
-		if _, err := fmt.Sscan(tail, &n); err != nil {
-			return fmt.Errorf("--tail %q: give a number or all", tail)
-		}
+	n, err := kubeTail(tail)
+	if err != nil {
+		return err
 	}
 	return c.Logs(ctx, p.Name, kube.LogOptions{Services: services, Follow: follow, Tail: n}, func(l kube.LogLine) {
 		out.Publish(event.Log{Time: l.Time, Service: l.Service, Container: l.Pod, Line: l.Line, Stream: "stdout"})
@@ -479,11 +489,9 @@ var kubeCommands = map[string]kubeHandler{
 		if err != nil {
 			return err
 		}
-		tail := int64(-1)
-		if v := c.Flags().Lookup("tail").Value.String(); v != "" && v != "all" {
-			if _, err := fmt.Sscan(v, &tail); err != nil {
-				return fmt.Errorf("--tail %q: give a number or all", v)
-			}
+		tail, err := kubeTail(c.Flags().Lookup("tail").Value.String())
+		if err != nil {
+			return err
 		}
 		cl, err := g.connectKube(ctx, p)
 		if err != nil {
