@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -161,7 +159,5 @@ func TestScripts(t *testing.T) {
 // randomProject is a project name no other test run shares: prefix and
 // eight random hex digits.
 func randomProject(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
+	return prefix + faultNonce()
 }
