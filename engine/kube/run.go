@@ -125,10 +125,9 @@ func runPod(d *appsv1.Deployment, project, service string, o RunOptions) (*corev
 	if !found {
 		return nil, fmt.Errorf("deployment %s has no container %q: was it made by devstack up?", d.Name, containerName)
 	}
-	name := d.Name + "-run-" + hex.EncodeToString(b)
-	if len(name) > 63 {
-		name = name[len(name)-63:]
-	}
+	// The suffix is kept whole and the Deployment's name cut: cutting the
+	// front could leave a name that starts with "-", which the API refuses.
+	name := withSuffix(d.Name, "-run-"+hex.EncodeToString(b))
 	labels := ProjectLabels(project)
 	labels[LabelRun] = service
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: labels}, Spec: spec}, nil

@@ -102,11 +102,16 @@ func scratchNamespace(of string) (string, error) {
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	suffix := "-scratch-" + hex.EncodeToString(b)
-	if len(of)+len(suffix) > 63 {
-		of = of[:63-len(suffix)]
+	return withSuffix(of, "-scratch-"+hex.EncodeToString(b)), nil
+}
+
+// withSuffix appends suffix to name, cutting name's end so that the
+// whole stays within a DNS label's 63 characters (pod and namespace names).
+func withSuffix(name, suffix string) string {
+	if len(name)+len(suffix) > 63 {
+		name = name[:63-len(suffix)]
 	}
-	return of + suffix, nil
+	return name + suffix
 }
 
 // removeNamespace deletes a namespace and waits until the cluster has

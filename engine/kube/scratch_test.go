@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -58,5 +60,22 @@ func TestScratchFailsAndRemovesItsNamespace(t *testing.T) {
 	}
 	if strings.Join(phases, ",") != "started/,starting/,done/fail" {
 		t.Fatalf("scratch events: %v", phases)
+	}
+}
+
+// A one-off pod of a Deployment with a long name keeps a valid name: at
+// most 63 characters, starting as the Deployment's does.
+func TestRunPodNameOfALongDeployment(t *testing.T) {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "abcdefgh-" + strings.Repeat("a", 51), Namespace: "ns"}}
+	d.Spec.Template.Spec.Containers = []corev1.Container{{Name: containerName}}
+	pod, err := runPod(d, "p", "s", RunOptions{Env: []string{"K=V=W"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := pod.Name; len(n) > 63 || !strings.HasPrefix(n, "abcdefgh-") || !strings.Contains(n, "-run-") {
+		t.Errorf("pod name %q (%d characters)", n, len(n))
+	}
+	if env := pod.Spec.Containers[0].Env; len(env) != 1 || env[0].Name != "K" || env[0].Value != "V=W" {
+		t.Errorf("env %v", env)
 	}
 }
