@@ -3,8 +3,6 @@ package main
 import (
 	"archive/tar"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"os"
 	"os/exec"
@@ -53,10 +51,8 @@ func BenchmarkRemoteSlowLinkUp(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			id := make([]byte, 4)
-			_, _ = rand.Read(id)
 			env := append(withoutEnv(os.Environ(), "DOCKER_HOST", "COMPOSE_PROJECT_NAME", "XDG_STATE_HOME", "DOCKER_CONTEXT", "COMPOSE_FILE"),
-				"COMPOSE_PROJECT_NAME=dsslow"+hex.EncodeToString(id), "XDG_STATE_HOME="+state, "NO_COLOR=1")
+				"COMPOSE_PROJECT_NAME="+randomProject("dsslow"), "XDG_STATE_HOME="+state, "NO_COLOR=1")
 			if withSrc {
 				env = append(env, "COMPOSE_FILE=compose.yaml:compose.override.yaml:compose.src.yaml")
 			}
