@@ -122,12 +122,14 @@ func TestBranchSwitchBecomesOneResync(t *testing.T) {
 	}
 	// A burst written at once goes in a dozen batches at most; a burst the
 	// writer spreads out (a loaded machine) may add one per batch window.
-	// A file seen by a resync and again in a later batch is sent twice,
-	// but only a few are.
+	// A file seen by a resync and again in a later batch is sent twice:
+	// on a loaded machine the writer is still writing while the resync
+	// walks the tree (107 of 1,001 seen twice at load ~30), but never
+	// the whole burst.
 	most := 12 + int(writing/batch.DefaultMaxWait)
 	t.Logf("%d files in %d batches (written in %v, at most %d batches)", files, batches, writing.Round(time.Millisecond), most)
-	if files < 1000 || files > 1100 || batches > most {
-		t.Fatalf("%d files in %d batches, want 1000-1100 in at most %d", files, batches, most)
+	if files < 1000 || files > 1250 || batches > most {
+		t.Fatalf("%d files in %d batches, want 1000-1250 in at most %d", files, batches, most)
 	}
 	// The same burst of deletions.
 	for d := 0; d < 20; d++ {
