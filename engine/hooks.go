@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -170,6 +171,13 @@ func (a *applier) preStart(ctx context.Context, o *plan.Op, svc *model.Service) 
 // networks, no ports. Its output is published as log lines of the step's
 // container; a step that fails stops the service's start with that
 // output.
+//
+// A step's container is removed without the engine's RemoveVolumes,
+// which takes the anonymous volumes a container got through volumes_from
+// as its own: the service's data would then survive only while another
+// container still held it. The volumes the step made itself (its
+// image's VOLUMEs where the service mounts nothing) are removed by name,
+// as those the service's container does not mount.
 func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.Service, id string) error {
 	cs, err := e.rt.ListContainers(ctx, false)
 	if err != nil {
@@ -179,6 +187,10 @@ func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.S
 		if c.Labels[model.LabelProject] == p.Name && c.Service == svc.Name && !c.OneOff && c.ID != id && c.State == model.StateRunning {
 			return nil // a replica runs: the steps have done their work
 		}
+	}
+	target, err := e.rt.InspectContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("service %q: pre_start: %w", svc.Name, err)
 	}
 	for i, st := range svc.PreStart {
 		one := *svc
@@ -214,14 +226,17 @@ func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.S
 		one.PostStart, one.PreStop, one.PreStart = nil, nil, nil
 		one.Tty, one.StdinOpen, one.Replicas = false, false, 1
 		name := fmt.Sprintf("%s-%s-pre_start-%d", p.Name, svc.Name, i+1)
-		_ = e.rt.RemoveContainer(ctx, name, true) // one a killed run left behind
+		// One a killed run left behind: which of its volumes it made
+		// itself is no longer known, so all stay (labelled with the
+		// project, down -v removes them).
+		_ = e.rt.RemoveContainer(ctx, name, false)
 		cid, err := e.rt.CreateContainer(ctx, p, &one, 1, CreateOptions{Name: name, OneOff: true})
 		if err != nil {
 			return fmt.Errorf("service %q: pre_start step %d: %w", svc.Name, i+1, err)
 		}
 		var out bytes.Buffer
 		code, err := e.rt.AttachStart(ctx, cid, ExecOptions{Stdout: &out, Stderr: &out})
-		_ = e.rt.RemoveContainer(context.WithoutCancel(ctx), cid, true)
+		e.removeStep(context.WithoutCancel(ctx), cid, target.Volumes)
 		text := e.publishOutput(svc.Name, name, 0, &out)
 		switch {
 		case err != nil:
@@ -231,4 +246,19 @@ func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.S
 		}
 	}
 	return nil
+}
+
+// removeStep removes a pre_start step's container, then the volumes it
+// mounted that are not among keep (the service container's): those the
+// step made itself.
+func (e *Engine) removeStep(ctx context.Context, id string, keep []string) {
+	c, err := e.rt.InspectContainer(ctx, id)
+	if rmErr := e.rt.RemoveContainer(ctx, id, false); err != nil || rmErr != nil {
+		return
+	}
+	for _, v := range c.Volumes {
+		if !slices.Contains(keep, v) {
+			_ = e.rt.RemoveVolume(ctx, v)
+		}
+	}
 }

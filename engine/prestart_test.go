@@ -2,11 +2,18 @@ package engine_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"devstack/engine"
+	"devstack/engine/enginetest"
 	"devstack/engine/event"
 	"devstack/engine/model"
 )
@@ -96,4 +103,84 @@ services:
 			t.Errorf("%s runs after its pre_start step failed", name)
 		}
 	}
+}
+
+// projectVolumes lists the engine volumes labelled with the project:
+// devstack labels every anonymous volume it has the engine make.
+func projectVolumes(t *testing.T, project string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "volume", "ls", "-q", "--filter", "label="+model.LabelProject+"="+project).Output()
+	if err != nil {
+		t.Fatalf("docker volume ls: %v", err)
+	}
+	vols := strings.Fields(string(out))
+	sort.Strings(vols)
+	return vols
+}
+
+// TestPreStartKeepsAnonymousVolumes: a pre_start step writes into the
+// service's anonymous volumes (one from its volumes:, one from its
+// image's VOLUME) and the service finds the data there at its start,
+// after an up that changes nothing and after a recreate; the step's
+// containers take none of those volumes with them, and the volume the
+// step's own image declares (the service has none there) goes with the
+// step rather than piling up.
+func TestPreStartKeepsAnonymousVolumes(t *testing.T) {
+	enginetest.NeedDocker(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	stepImage := "devstack-test/prestart-step:" + hex.EncodeToString(b)
+	build := exec.Command("docker", "build", "-q", "-t", stepImage, "-")
+	build.Stdin = strings.NewReader("FROM " + enginetest.Busybox(t) + "\nVOLUME /scratch\n")
+	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", stepImage).Run() })
+
+	s := newStack(t, `
+services:
+  app:
+    build: ./app
+    command: ["sh", "-c", "cat /data/runs /cache/runs > /tmp/seen-at-start; exec sleep 3600"]
+    init: true
+    volumes: ["/data"]
+    pre_start:
+      - command: ["sh", "-c", "echo one >> /data/runs; echo one >> /cache/runs"]
+      - image: `+stepImage+`
+        command: ["sh", "-c", "echo two >> /data/runs; echo two >> /cache/runs; echo step > /scratch/own"]
+`, map[string]string{"app/Dockerfile": "FROM " + enginetest.BusyboxImage + "\nVOLUME /cache\n"})
+	// runs is what each volume holds after the steps ran: both
+	// volumes hold the same lines.
+	check := func(when string, runs string, want []string) {
+		t.Helper()
+		if out, _ := s.exec("app", "cat", "/tmp/seen-at-start"); out != runs+runs {
+			t.Errorf("%s: the service saw %q at its start (/data/runs then /cache/runs), want %q", when, out, runs+runs)
+		}
+		c := s.containers(false)["app-1"]
+		got := []string{volumeAt(t, c.ID, "/data"), volumeAt(t, c.ID, "/cache")}
+		if want != nil && !slices.Equal(got, want) {
+			t.Errorf("%s: the service mounts volumes %v, want %v", when, got, want)
+		}
+		wantAll := slices.Clone(got)
+		sort.Strings(wantAll)
+		if all := projectVolumes(t, s.p.Name); !slices.Equal(all, wantAll) {
+			t.Errorf("%s: the project's volumes are %v, want the service's alone: %v", when, all, wantAll)
+		}
+		for name := range s.containers(true) {
+			if strings.Contains(name, "pre_start") {
+				t.Errorf("%s: step container %s left behind", when, name)
+			}
+		}
+	}
+	s.up(engine.UpOptions{Wait: true})
+	c := s.containers(false)["app-1"]
+	first := []string{volumeAt(t, c.ID, "/data"), volumeAt(t, c.ID, "/cache")}
+	check("first up", "one\ntwo\n", nil)
+
+	s.up(engine.UpOptions{Wait: true})
+	check("second up", "one\ntwo\n", first)
+
+	s.up(engine.UpOptions{Wait: true, ForceRecreate: true})
+	check("recreate", "one\ntwo\none\ntwo\n", first)
 }

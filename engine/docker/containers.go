@@ -50,7 +50,13 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 			return "", fmt.Errorf("unable to read the volumes of container %s, which %s replaces: %w", shortID(o.Replace), s.name, r.engineError(err))
 		}
 	}
-	anonymousVolumes(s.host, p, imageVolumes, old)
+	var shared []string
+	if len(imageVolumes) > 0 {
+		if shared, err = r.sharedTargets(ctx, rf.sharers); err != nil {
+			return "", fmt.Errorf("service %q: %w", svc.Name, err)
+		}
+	}
+	anonymousVolumes(s.host, p, imageVolumes, shared, old)
 	var id string
 	var warnings []string
 	switch {
@@ -91,6 +97,23 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
 	return id, nil
+}
+
+// sharedTargets lists where the containers a container takes volumes
+// from (volumes_from, resolved: IDs or names) mount something: the
+// targets it gets from them.
+func (r *Runtime) sharedTargets(ctx context.Context, sharers []string) ([]string, error) {
+	var out []string
+	for _, c := range sharers {
+		res, err := r.api.ContainerInspect(ctx, c, client.ContainerInspectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("unable to read the mounts of container %s (volumes_from): %w", c, r.engineError(err))
+		}
+		for _, m := range res.Container.Mounts {
+			out = append(out, m.Destination)
+		}
+	}
+	return out, nil
 }
 
 // imageVolumes returns the ID and VOLUMEs of an image; none when it is

@@ -70,6 +70,7 @@ func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.
 		}
 		if name, ok := strings.CutPrefix(source, "container:"); ok {
 			rf.volumesFrom = append(rf.volumesFrom, name+mode)
+			rf.sharers = append(rf.sharers, name)
 			continue
 		}
 		cs, e := containersOf(source)
@@ -78,6 +79,7 @@ func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.
 		}
 		rf.ids[source] = cs[0].ID
 		rf.volumesFrom = append(rf.volumesFrom, cs[0].ID+mode)
+		rf.sharers = append(rf.sharers, cs[0].ID)
 	}
 	for _, l := range svc.Links {
 		target, alias, _ := strings.Cut(l, ":")

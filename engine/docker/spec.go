@@ -225,12 +225,22 @@ func containerSpec(p *model.Project, svc *model.Service, number int, o engine.Cr
 // volume mounted by name as named, and leaves it behind when the
 // container is removed with its volumes).
 //
+// A VOLUME at a target the container gets through volumes_from (shared:
+// those targets) is left to the engine, which mounts the shared one
+// there, as it does for Compose's containers: an explicit mount would
+// win over volumes_from and hide the other container's data behind a
+// fresh volume (a pre_start step made from the service's image would
+// write into a volume thrown away with it).
+//
 // On recreate, old holds the mounts of the replaced container: each
 // anonymous volume is then, as Compose does, the volume the old container
 // had at the same target, so that its data lives on. A named volume of
 // the project at that target is not taken over as an anonymous one.
-func anonymousVolumes(host *container.HostConfig, p *model.Project, imageVolumes []string, old []container.MountPoint) {
+func anonymousVolumes(host *container.HostConfig, p *model.Project, imageVolumes, shared []string, old []container.MountPoint) {
 	covered := map[string]bool{}
+	for _, target := range shared {
+		covered[path.Clean(target)] = true
+	}
 	for _, m := range host.Mounts {
 		covered[path.Clean(m.Target)] = true
 	}

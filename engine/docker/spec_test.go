@@ -287,8 +287,9 @@ func TestAnonymousVolumesAreLabelledAndCarriedOverOnRecreate(t *testing.T) {
 		{Type: mount.TypeVolume, Name: "anon-gone", Destination: "/dropped"},   // no longer wanted
 		{Type: mount.TypeBind, Source: "/src/demo/must", Destination: "/must"}, // not a volume
 	}
-	// /data, /conf and /run are covered by the service's own mounts.
-	anonymousVolumes(s.host, p, []string{"/var/lib/img", "/data", "/conf", "/run", "/fresh"}, old)
+	// /data, /conf and /run are covered by the service's own mounts,
+	// /shared by volumes_from.
+	anonymousVolumes(s.host, p, []string{"/var/lib/img", "/data", "/conf", "/run", "/fresh", "/shared"}, []string{"/shared/"}, old)
 	got := map[string]mount.Mount{}
 	for _, m := range s.host.Mounts {
 		got[m.Target] = m
@@ -304,7 +305,9 @@ func TestAnonymousVolumesAreLabelledAndCarriedOverOnRecreate(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", target, got[target], want)
 		}
 	}
-	for _, target := range []string{"/dropped", "/run"} {
+	// /shared comes through volumes_from: the engine mounts the other
+	// container's volume there.
+	for _, target := range []string{"/dropped", "/run", "/shared"} {
 		if _, ok := got[target]; ok {
 			t.Errorf("%s mounted: %+v", target, got[target])
 		}
@@ -315,7 +318,7 @@ func TestAnonymousVolumesAreLabelledAndCarriedOverOnRecreate(t *testing.T) {
 
 	// -V (no old mounts): every anonymous volume is a fresh, labelled one.
 	s, _ = containerSpec(p, svc, 2, engine.CreateOptions{}, refs{})
-	anonymousVolumes(s.host, p, []string{"/var/lib/img"}, nil)
+	anonymousVolumes(s.host, p, []string{"/var/lib/img"}, nil, nil)
 	for _, m := range s.host.Mounts {
 		if m.Type == mount.TypeVolume && m.Source == "" && (m.VolumeOptions == nil || m.VolumeOptions.Labels[model.LabelProject] != "demo") {
 			t.Errorf("anonymous volume at %s is not labelled with the project: %+v", m.Target, m)

@@ -20,6 +20,7 @@ type refs struct {
 	networkMode string   // network_mode, service:NAME made container:ID
 	ipc, pid    string   // likewise
 	volumesFrom []string // container[:ro|:rw]
+	sharers     []string // the containers of volumesFrom, without the mode
 	links       []string // container:alias, links and external_links
 	apiVersion  string   // negotiated; "" is taken as the newest
 	socket      string   // the engine's socket on its host (use_api_socket)
