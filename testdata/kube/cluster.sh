@@ -42,7 +42,7 @@ alive() { local p; p=$(holder); [ -n "$p" ] && [ -d "/proc/$p" ] && [ "$(cat /pr
 # start NAME CMD...: run a component inside the namespaces, its log in $RUN/log.
 start() {
 	local name=$1; shift
-	nsenter -t "$(holder)" -m -n -- "$@" >"$RUN/log/$name.log" 2>&1 &
+	nsenter -t "$(holder)" -m -n -- "$@" >"$RUN/log/$name.log" 2>&1 9>&- &
 	echo $! >"$RUN/$name.pid"
 }
 
@@ -171,7 +171,7 @@ up() {
 	mkdir -p "$RUN/log"
 	pki
 	# The holder keeps a network and a private mount namespace for every component.
-	unshare --mount --net --propagation private sleep infinity &
+	unshare --mount --net --propagation private sleep infinity 9>&- &
 	echo $! >"$RUN/holder.pid"
 	wait_for "the namespaces" 10 test -e "/proc/$(holder)/ns/net"
 	local h; h=$(holder)
@@ -193,7 +193,7 @@ up() {
 	sysctl -n vm.overcommit_memory kernel.panic kernel.panic_on_oops >"$RUN/sysctl.saved"
 
 	# The registry runs on the host: the Docker engine pushes to its loopback.
-	docker-registry serve "$(registry_config)" >"$RUN/log/registry.log" 2>&1 &
+	docker-registry serve "$(registry_config)" >"$RUN/log/registry.log" 2>&1 9>&- &
 	echo $! >"$RUN/registry.pid"
 	start etcd etcd --data-dir /var/lib/etcd --listen-client-urls http://127.0.0.1:2379 \
 		--advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
@@ -350,9 +350,19 @@ wipe() {
 	inside find "$1" -mindepth 1 -delete
 }
 
+# One up or down at a time: make test starts the cluster beside the suite
+# while a developer's kube-test may start it too, and two builds into one
+# cache, or two starts of one node, race. The lock is on fd 9, which the
+# cluster's long-lived processes are started without (they would hold it).
+serialise() {
+	mkdir -p "$CACHE"
+	exec 9>"$CACHE/lock"
+	flock 9
+}
+
 case ${1:-} in
-up) up ;;
-down) down ;;
+up) serialise; up ;;
+down) serialise; down ;;
 status) status ;;
 load) shift; load "$@" ;;
 wipe) wipe "$2" ;;
