@@ -96,16 +96,13 @@ func (e *Engine) copyTargets(ctx context.Context, p *model.Project, service stri
 	if err := CheckServices(p, []string{service}); err != nil {
 		return nil, err
 	}
-	cs, err := e.rt.ListContainers(ctx, true)
+	cs, err := e.rt.ListContainers(ctx, true, model.LabelProject+"="+p.Name, model.LabelService+"="+service)
 	if err != nil {
 		return nil, err
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 	var picked []model.Container
 	for _, c := range cs {
-		if c.Labels[model.LabelProject] != p.Name || c.Service != service {
-			continue
-		}
 		if c.OneOff && !o.OneOff {
 			continue
 		}

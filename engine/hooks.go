@@ -179,12 +179,12 @@ func (a *applier) preStart(ctx context.Context, o *plan.Op, svc *model.Service) 
 // image's VOLUMEs where the service mounts nothing) are removed by name,
 // as those the service's container does not mount.
 func (e *Engine) runPreStart(ctx context.Context, p *model.Project, svc *model.Service, id string) error {
-	cs, err := e.rt.ListContainers(ctx, false)
+	cs, err := e.rt.ListContainers(ctx, false, model.LabelProject+"="+p.Name, model.LabelService+"="+svc.Name)
 	if err != nil {
 		return err
 	}
 	for _, c := range cs {
-		if c.Labels[model.LabelProject] == p.Name && c.Service == svc.Name && !c.OneOff && c.ID != id && c.State == model.StateRunning {
+		if !c.OneOff && c.ID != id && c.State == model.StateRunning {
 			return nil // a replica runs: the steps have done their work
 		}
 	}

@@ -95,8 +95,10 @@ type Runtime interface {
 	UnpauseContainer(ctx context.Context, id string) error
 	// ListContainers lists the containers of every compose project on the
 	// engine in one list call, without inspecting any: ID, name, labels,
-	// state, image. Stopped ones too when all is set.
-	ListContainers(ctx context.Context, all bool) ([]model.Container, error)
+	// state, image. Stopped ones too when all is set; only those with
+	// every label of labels ("key=value") when some are given, which the
+	// engine filters, not the caller.
+	ListContainers(ctx context.Context, all bool, labels ...string) ([]model.Container, error)
 	// WaitContainer blocks until a container is not running and returns its exit code.
 	WaitContainer(ctx context.Context, id string) (int, error)
 	// Top lists a container's processes.

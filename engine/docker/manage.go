@@ -38,9 +38,9 @@ func (r *Runtime) UnpauseContainer(ctx context.Context, id string) error {
 // call: `ls` across ten projects is this one round trip, no inspect.
 // The container-number label leaves out the legacy builder's
 // intermediate containers (see containerFilter).
-func (r *Runtime) ListContainers(ctx context.Context, all bool) ([]model.Container, error) {
+func (r *Runtime) ListContainers(ctx context.Context, all bool, labels ...string) ([]model.Container, error) {
 	res, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: all, Filters: client.Filters{}.
-		Add("label", model.LabelProject).Add("label", model.LabelNumber)})
+		Add("label", model.LabelProject).Add("label", model.LabelNumber).Add("label", labels...)})
 	if err != nil {
 		return nil, r.engineError(err)
 	}
