@@ -9,15 +9,6 @@ import "devstack/engine/model"
 // containers are not all there yet keeps the loader's hash (its
 // containers are made anew anyway). p is not changed.
 func withRefHashes(p *model.Project, obs model.Observed) *model.Project {
-	first := map[string]model.Container{} // service -> its container of the lowest name, as Compose picks
-	for _, c := range obs.Containers {
-		if c.OneOff {
-			continue
-		}
-		if f, ok := first[c.Service]; !ok || c.Name < f.Name {
-			first[c.Service] = c
-		}
-	}
 	var cp *model.Project
 	for i, svc := range p.Services {
 		if svc.RefHashTemplate == "" {
@@ -25,8 +16,8 @@ func withRefHashes(p *model.Project, obs model.Observed) *model.Project {
 		}
 		ids := map[string]string{}
 		for _, ref := range svc.ContainerRefs() {
-			if c, ok := first[ref]; ok {
-				ids[ref] = c.ID
+			if cs := model.ServiceContainers(obs.Containers, ref); len(cs) > 0 {
+				ids[ref] = cs[0].ID
 			}
 		}
 		h, ok := svc.RefHash(ids)

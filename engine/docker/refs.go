@@ -31,8 +31,8 @@ import (
 func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.Service) (refs, error) {
 	rf := refs{apiVersion: r.api.ClientVersion(), socket: r.engineSocket(), ids: map[string]string{}}
 	// One listing per service named, however many fields name it.
-	listed := map[string][]container.Summary{}
-	containersOf := func(service string) ([]container.Summary, error) {
+	listed := map[string][]model.Container{}
+	containersOf := func(service string) ([]model.Container, error) {
 		if cs, ok := listed[service]; ok {
 			return cs, nil
 		}
@@ -44,7 +44,7 @@ func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.
 	}
 	var err error
 	ns := func(field, mode string) string {
-		target, ok := strings.CutPrefix(mode, "service:")
+		target, ok := model.ServiceRef(mode)
 		if !ok || err != nil {
 			return mode
 		}
@@ -63,41 +63,33 @@ func (r *Runtime) resolveRefs(ctx context.Context, p *model.Project, svc *model.
 		return rf, err
 	}
 	for _, v := range svc.VolumesFrom {
-		// SERVICE[:ro|:rw] or container:NAME[:ro|:rw]
-		source, mode := v, ""
-		if i := strings.LastIndex(v, ":"); i > 0 && (v[i+1:] == "ro" || v[i+1:] == "rw") {
-			source, mode = v[:i], v[i:]
-		}
-		if name, ok := strings.CutPrefix(source, "container:"); ok {
-			rf.volumesFrom = append(rf.volumesFrom, name+mode)
-			rf.sharers = append(rf.sharers, name)
+		ref := model.ParseVolumesFrom(v)
+		if ref.Service == "" {
+			rf.volumesFrom = append(rf.volumesFrom, ref.Engine(ref.Container))
+			rf.sharers = append(rf.sharers, ref.Container)
 			continue
 		}
-		cs, e := containersOf(source)
+		cs, e := containersOf(ref.Service)
 		if e != nil || len(cs) == 0 {
-			return rf, fmt.Errorf("volumes_from %s: %w", v, noContainer(source, e))
+			return rf, fmt.Errorf("volumes_from %s: %w", v, noContainer(ref.Service, e))
 		}
-		rf.ids[source] = cs[0].ID
-		rf.volumesFrom = append(rf.volumesFrom, cs[0].ID+mode)
+		rf.ids[ref.Service] = cs[0].ID
+		rf.volumesFrom = append(rf.volumesFrom, ref.Engine(cs[0].ID))
 		rf.sharers = append(rf.sharers, cs[0].ID)
 	}
 	for _, l := range svc.Links {
-		target, alias, _ := strings.Cut(l, ":")
-		if alias == "" {
-			alias = target
-		}
+		target, alias := model.ParseLink(l)
 		cs, e := containersOf(target)
 		if e != nil || len(cs) == 0 {
 			return rf, fmt.Errorf("links %s: %w", l, noContainer(target, e))
 		}
 		// The alias names replica 1; every replica keeps its own name.
 		for i, c := range cs {
-			name := containerNameOf(c)
 			if i == 0 {
-				rf.links = append(rf.links, name+":"+alias)
+				rf.links = append(rf.links, c.Name+":"+alias)
 			}
-			if alias != name {
-				rf.links = append(rf.links, name+":"+name)
+			if alias != c.Name {
+				rf.links = append(rf.links, c.Name+":"+c.Name)
 			}
 		}
 	}
@@ -118,26 +110,20 @@ func noContainer(service string, err error) error {
 	return fmt.Errorf("service %q has no container yet: it must be created first (depends_on)", service)
 }
 
-// serviceContainers lists a service's containers (not one-offs) by name,
-// as Compose picks the first of them.
-func (r *Runtime) serviceContainers(ctx context.Context, project, service string) ([]container.Summary, error) {
+// serviceContainers lists a service's containers (not one-offs) in the
+// order model.ServiceContainers gives them: the first is the one a
+// reference to the service means.
+func (r *Runtime) serviceContainers(ctx context.Context, project, service string) ([]model.Container, error) {
 	res, err := r.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.
 		Add("label", model.LabelProject+"="+project, model.LabelService+"="+service, model.LabelOneOff+"="+oneOffLabel(false))})
 	if err != nil {
 		return nil, r.engineError(err)
 	}
-	cs := res.Items
-	sort.SliceStable(cs, func(i, j int) bool { return containerNameOf(cs[i]) < containerNameOf(cs[j]) })
-	return cs, nil
-}
-
-func containerNameOf(c container.Summary) string {
-	for _, n := range c.Names {
-		if n = strings.TrimPrefix(n, "/"); !strings.Contains(n, "/") {
-			return n
-		}
+	cs := make([]model.Container, len(res.Items))
+	for i, c := range res.Items {
+		cs[i] = fromSummary(c)
 	}
-	return c.ID
+	return model.ServiceContainers(cs, service), nil
 }
 
 // engineSocket is the path of the engine's socket on the engine's own

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -172,7 +171,7 @@ var composeFieldOrder = []string{
 func refHashTemplate(s types.ServiceConfig) string {
 	changed := false
 	ns := func(mode string) string {
-		if name, ok := strings.CutPrefix(mode, types.ServicePrefix); ok {
+		if name, ok := model.ServiceRef(mode); ok {
 			changed = true
 			return types.ContainerPrefix + model.RefPlaceholder(name)
 		}
@@ -182,11 +181,10 @@ func refHashTemplate(s types.ServiceConfig) string {
 	if len(s.VolumesFrom) > 0 {
 		vf := make([]string, len(s.VolumesFrom))
 		for i, v := range s.VolumesFrom {
-			spec := strings.Split(v, ":")
-			if spec[0] == "container" && len(spec) > 1 {
-				vf[i] = spec[1]
+			if r := model.ParseVolumesFrom(v); r.Service == "" {
+				vf[i] = r.Container
 			} else {
-				vf[i] = model.RefPlaceholder(spec[0])
+				vf[i] = model.RefPlaceholder(r.Service)
 			}
 			changed = true
 		}

@@ -193,18 +193,15 @@ type Service struct {
 func (s *Service) ContainerRefs() []string {
 	seen := map[string]bool{}
 	for _, mode := range []string{s.NetworkMode, s.Ipc, s.Pid} {
-		if name, ok := strings.CutPrefix(mode, "service:"); ok {
+		if name, ok := ServiceRef(mode); ok {
 			seen[name] = true
 		}
 	}
 	for _, v := range s.VolumesFrom {
-		if !strings.HasPrefix(v, "container:") {
-			name, _, _ := strings.Cut(v, ":")
-			seen[name] = true
-		}
+		seen[ParseVolumesFrom(v).Service] = true
 	}
 	for _, l := range s.Links {
-		name, _, _ := strings.Cut(l, ":")
+		name, _ := ParseLink(l)
 		seen[name] = true
 	}
 	out := make([]string, 0, len(seen))
