@@ -213,14 +213,14 @@ func newConfigCmd(g *globals) *cobra.Command {
 			if format != "yaml" && format != "json" {
 				return fmt.Errorf("unknown --format %q: use yaml or json", format)
 			}
-			// The warnings up would print (ignored fields, unset
-			// variables, an obsolete version:), on stderr as up has them.
-			if _, err := g.project(cmd.Context(), nil); err != nil {
-				return err
-			}
-			out, err := load.Config(cmd.Context(), g.loadOptions(nil), format)
+			out, warnings, err := load.Config(cmd.Context(), g.loadOptions(nil), format)
 			if err != nil {
 				return err
+			}
+			// The warnings up would print (ignored fields, unset
+			// variables, an obsolete version:), on stderr as up has them.
+			for _, w := range warnings {
+				fmt.Fprintln(g.stderr, "warning:", w.String())
 			}
 			if !quiet {
 				_, err = g.stdout.Write(escapeDollars(out))

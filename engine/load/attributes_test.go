@@ -1,6 +1,7 @@
 package load
 
 import (
+	"context"
 	"maps"
 	"reflect"
 	"slices"
@@ -197,4 +198,21 @@ func childPath(path string, typ reflect.Type) string {
 		return path + ".*"
 	}
 	return path
+}
+
+// Config's one load gives the warnings Load gives: `config` prints them
+// without loading the project a second time.
+func TestConfigGivesLoadsWarnings(t *testing.T) {
+	o := Options{WorkDir: fixture(t, "warnings"), Env: []string{}}
+	out, warnings, err := Config(context.Background(), o, "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "services:") {
+		t.Errorf("config output lacks the services:\n%s", out)
+	}
+	want := mustLoad(t, o).Warnings
+	if len(want) == 0 || !slices.Equal(warnings, want) {
+		t.Errorf("config's warnings:\n%v\nwant Load's:\n%v", warnings, want)
+	}
 }

@@ -146,7 +146,7 @@ func TestNoComposeFileSaysWhereItLooked(t *testing.T) {
 func TestEveryEntryPointExplains(t *testing.T) {
 	dir := fixture(t, "err-yaml")
 	o := Options{WorkDir: dir, Env: []string{}}
-	_, errConfig := Config(context.Background(), o, "yaml")
+	_, _, errConfig := Config(context.Background(), o, "yaml")
 	_, errVars := ShellVariables(context.Background(), o)
 	for name, err := range map[string]error{"Config": errConfig, "ShellVariables": errVars} {
 		var e *Error
@@ -154,7 +154,7 @@ func TestEveryEntryPointExplains(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := Config(context.Background(), Options{WorkDir: fixture(t, "ok"), Env: []string{}}, "toml"); err == nil {
+	if _, _, err := Config(context.Background(), Options{WorkDir: fixture(t, "ok"), Env: []string{}}, "toml"); err == nil {
 		t.Error("Config accepted format toml")
 	}
 }

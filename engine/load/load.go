@@ -97,27 +97,27 @@ func (r *resolved) loadModel(ctx context.Context, extra ...func(*loader.Options)
 }
 
 // Config renders the loaded, normalised project as `docker compose config`
-// does, in "yaml" or "json".
-func Config(ctx context.Context, o Options, format string) ([]byte, error) {
+// does, in "yaml" or "json", with the warnings Load gives for it: one
+// load serves both.
+func Config(ctx context.Context, o Options, format string) ([]byte, []model.Warning, error) {
 	if format != "yaml" && format != "json" && format != "" {
-		return nil, fmt.Errorf("unknown format %q: use yaml or json", format)
+		return nil, nil, fmt.Errorf("unknown format %q: use yaml or json", format)
 	}
 	r, err := o.resolve()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var cp *types.Project
-	_, err = collectWarnings(func() (err error) {
-		cp, err = r.load(ctx)
-		return err
-	})
+	cp, p, err := r.loadModel(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var out []byte
 	if format == "json" {
-		return cp.MarshalJSON()
+		out, err = cp.MarshalJSON()
+	} else {
+		out, err = cp.MarshalYAML()
 	}
-	return cp.MarshalYAML()
+	return out, p.Warnings, err
 }
 
 // resolved is Options made concrete: absolute files and directories, the
