@@ -43,7 +43,9 @@ func (h *SSHHost) TCPURL(t testing.TB) string {
 	}()
 	r := <-ch
 	if r.err != nil {
-		t.Skipf("cannot listen in the host's namespace: %v", r.err)
+		// The host is up and its namespace is ours: a listener that
+		// cannot be made there is a broken fixture, not a missing one.
+		t.Fatalf("unable to serve the engine on %s in the SSH test host's network namespace %s: %v", addr, h.netns, r.err)
 	}
 	t.Cleanup(func() { r.ln.Close() })
 	sock := strings.TrimPrefix(h.Host, "unix://")
