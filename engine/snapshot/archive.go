@@ -54,10 +54,11 @@ func (c *counter) Write(p []byte) (int, error) {
 func (c *counter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
 
 // rebase copies the archive of dir (the engine's: entries "dir",
-// "dir/x", …; tar's, dir "": "./", "./x", …) to w rooted at the volume: "./" for the root itself (its owner and
-// mode matter: databases check them), "x" for the rest. Names that would
-// leave the volume are refused. It returns the number of entries below
-// the root.
+// "dir/x", …; tar's, dir "": "./", "./x", …) to w rooted at the volume:
+// "./" for the root itself (its owner and mode matter: databases check
+// them), "x" for the rest. Names that would leave the volume are refused;
+// a restore's own directories at the root are left out. It returns the
+// number of entries below the root.
 func rebase(r io.Reader, w io.Writer, dir string) (n int, root tar.Header, err error) {
 	tr := tar.NewReader(r)
 	tw := tar.NewWriter(w)
@@ -81,6 +82,11 @@ func rebase(r io.Reader, w io.Writer, dir string) (n int, root tar.Header, err e
 		// Owners by number: the volume's users are the containers', whose
 		// names the helper's /etc/passwd need not share.
 		h.Uname, h.Gname = "", ""
+		if restoreOwn(rest) {
+			// A restore's own directory (the old entries a clean-up cut
+			// short left) is no data of the volume's.
+			continue
+		}
 		if rest == "" || rest == "." {
 			h.Name = "./"
 			root = *h
@@ -100,6 +106,13 @@ func rebase(r io.Reader, w io.Writer, dir string) (n int, root tar.Header, err e
 		}
 	}
 	return n, root, tw.Close()
+}
+
+// restoreOwn says whether the volume-relative name is in, or is, one of
+// the directories a restore makes at the volume's root.
+func restoreOwn(name string) bool {
+	first, _, _ := strings.Cut(strings.TrimPrefix(path.Clean(name), "./"), "/")
+	return strings.HasPrefix(first, restorePrefix)
 }
 
 // fileWriter writes one snapshot file: buffered, optionally compressed,

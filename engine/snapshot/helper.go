@@ -126,6 +126,9 @@ type follower struct {
 	f        *os.File
 	done     <-chan error
 	finished bool
+	// ended says done was received, endErr what it said.
+	ended  bool
+	endErr error
 	// read and flushed: what was read, and where the writeback asked of
 	// the kernel has reached (every 16 MiB read).
 	read, flushed int64
@@ -150,6 +153,7 @@ func (r *follower) Read(p []byte) (int, error) {
 		}
 		select {
 		case err := <-r.done:
+			r.ended, r.endErr = true, err
 			if err != nil {
 				return 0, err
 			}
@@ -177,9 +181,19 @@ func execTar(ctx context.Context, rt Runtime, streamer string, o engine.ExecOpti
 		return err
 	}
 	if code != 0 {
-		return fmt.Errorf("tar in the helper container exited %d: %s", code, strings.TrimSpace(stderr.String()))
+		return &tarExit{code: code, stderr: strings.TrimSpace(stderr.String())}
 	}
 	return nil
+}
+
+// tarExit is tar (or its script) in the helper ending with a failure.
+type tarExit struct {
+	code   int
+	stderr string
+}
+
+func (e *tarExit) Error() string {
+	return fmt.Sprintf("tar in the helper container exited %d: %s", e.code, e.stderr)
 }
 
 // limitedBuffer keeps the first max bytes written to it.

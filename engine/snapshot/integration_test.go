@@ -1,10 +1,13 @@
 package snapshot
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -376,6 +379,49 @@ func TestSnapshotContainers(t *testing.T) {
 		}
 		if c.Service == "web" && c.Image != m.Images[0].Ref {
 			t.Errorf("web runs %s, want the saved filesystem %s", c.Image, m.Images[0].Ref)
+		}
+	}
+}
+
+// A restore's clean-up cut short (its helper killed) leaves the old
+// entries in .devstack-restore-old.* at the volume's root: a later save
+// leaves them out, whether tar writes the file itself (shared) or the
+// volume is streamed (compressed, as for a remote engine).
+func TestSnapshotSaveLeavesOutARestoresLeftovers(t *testing.T) {
+	rt := newRuntime(t, "")
+	ctx := testCtx(t, 2*time.Minute)
+	p := twoVolumes(t, enginetest.BusyboxImage)
+	if err := engine.New(rt, event.Discard).Up(ctx, p, engine.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, rt, p, "db", `echo live > /data/a && mkdir -p /data/.devstack-restore-old.0bad/pg && echo stale > /data/.devstack-restore-old.0bad/pg/1`)
+	store := Store{Root: t.TempDir()}
+	for _, compress := range []bool{false, true} {
+		name := fmt.Sprintf("compress-%v", compress)
+		m, err := Save(ctx, SaveOptions{Runtime: rt, Store: store, Project: p, Name: name, Compress: compress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := m.Volumes[0]
+		rc, err := openFile(store.dir(p.Name, name), v.File, v.Encoding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, h.Name)
+		}
+		rc.Close()
+		if got := strings.Join(names, " "); got != "./ a" || v.Files != 1 {
+			t.Errorf("%s: volume db saved as %q (%d entries), want \"./ a\" (1)", name, got, v.Files)
 		}
 	}
 }

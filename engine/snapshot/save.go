@@ -308,7 +308,16 @@ func saveVolume(ctx context.Context, src *volumeSource, i int, v volumeRef, dir,
 		e.File += ".zst"
 	}
 	if src.shared && enc == encTar {
-		return saveShared(ctx, src, i, v, dir, e)
+		saved, err := saveShared(ctx, src, i, v, dir, e)
+		var te *tarExit
+		if !errors.As(err, &te) || te.code != leftoverExit {
+			return saved, err
+		}
+		// The volume holds a restore's own directory, which tar writing
+		// the file itself would keep: streamed, it is left out.
+		if err := os.Remove(filepath.Join(dir, e.File)); err != nil {
+			return e, err
+		}
 	}
 	fw, err := createFile(filepath.Join(dir, e.File), enc)
 	if err != nil {
@@ -340,8 +349,22 @@ func saveVolume(ctx context.Context, src *volumeSource, i int, v volumeRef, dir,
 	return e, nil
 }
 
+// sharedSaveScript has tar write the archive of the volume $1 into the
+// snapshot file $2, unless the volume holds a restore's own directory
+// (exit leftoverExit). The shell opens the (empty) file for writing,
+// neither truncated nor appended to: ext4 flushes a file truncated and
+// rewritten when it is closed, about half a second per GiB here (tar's
+// own -f truncates), and appending was slower still.
+const sharedSaveScript = `for f in "$1"/.devstack-restore-*; do { [ -e "$f" ] || [ -L "$f" ]; } && exit 95; done
+exec tar -cf - -C "$1" . 1<>"$2"`
+
+// leftoverExit is sharedSaveScript's exit when the volume holds a
+// restore's own directory (a clean-up cut short left it).
+const leftoverExit = 95
+
 // saveShared has tar in the helper write the snapshot file itself, and
-// reads it as it grows: the checksum, the entries, the root's owner.
+// reads it as it grows: the checksum, the entries, the root's owner. It
+// returns once tar's exec has ended.
 func saveShared(ctx context.Context, src *volumeSource, i int, v volumeRef, dir string, e VolumeEntry) (VolumeEntry, error) {
 	name := filepath.Join(dir, e.File)
 	// Made here, so that it is the user's and tar only fills it.
@@ -350,13 +373,11 @@ func saveShared(ctx context.Context, src *volumeSource, i int, v volumeRef, dir 
 		return e, err
 	}
 	defer f.Close()
+	tarCtx, stopTar := context.WithCancel(ctx)
+	defer stopTar()
 	done := make(chan error, 1)
 	go func() {
-		// The shell opens the (empty) file for writing, neither
-		// truncated nor appended to: ext4 flushes a file truncated and
-		// rewritten when it is closed, about half a second per GiB here
-		// (tar's own -f truncates), and appending was slower still.
-		done <- execTar(ctx, src.rt, src.streamer, engine.ExecOptions{Cmd: []string{"sh", "-c", `exec tar -cf - -C "$1" . 1<>"$2"`, "save", "/v/" + strconv.Itoa(i), sharedDir + "/" + e.File}})
+		done <- execTar(tarCtx, src.rt, src.streamer, engine.ExecOptions{Cmd: []string{"sh", "-c", sharedSaveScript, "save", "/v/" + strconv.Itoa(i), sharedDir + "/" + e.File}})
 	}()
 	c := newVolumeCounter()
 	// Read in large pieces: the hash and the tar reader then cost fewer
@@ -366,6 +387,17 @@ func saveShared(ctx context.Context, src *volumeSource, i int, v volumeRef, dir 
 	n, root, err := rebase(r, io.Discard, "")
 	if err == nil {
 		_, err = io.Copy(io.Discard, r) // the padding
+	}
+	if !fl.ended {
+		// The file did not read as tar while tar still writes it: its
+		// exec is ended and waited for here, and Save removes the helper
+		// (tar with it) before the partial snapshot.
+		stopTar()
+		fl.ended, fl.endErr = true, <-done
+	}
+	var te *tarExit
+	if errors.As(fl.endErr, &te) && te.code == leftoverExit {
+		return e, te
 	}
 	if err != nil && strings.Contains(err.Error(), "No space left on device") {
 		err = fmt.Errorf("%w (%v)", syscall.ENOSPC, err) // tar's words for it
