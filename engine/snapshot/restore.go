@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"devstack/engine"
 	"devstack/engine/graph"
 	"devstack/engine/model"
@@ -269,11 +271,15 @@ func Restore(ctx context.Context, o RestoreOptions) (*Manifest, error) {
 			return nil, err
 		}
 	}
+	// Two volumes at a time, as a save streams them.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
 	for i, v := range m.Volumes {
-		if err := stageVolume(ctx, o, h, volumeDir(i)+"/"+stageDirName(j.ID), dir, v); err != nil {
-			drop()
-			return nil, err
-		}
+		g.Go(func() error { return stageVolume(gctx, o, h, volumeDir(i)+"/"+stageDirName(j.ID), dir, v) })
+	}
+	if err := g.Wait(); err != nil {
+		drop()
+		return nil, err
 	}
 	if o.Log != nil {
 		o.Log("staged and verified %d volume(s) in %s", len(m.Volumes), time.Since(start).Round(10*time.Millisecond))
@@ -570,21 +576,19 @@ func finish(ctx context.Context, o RestoreOptions, j *journal, present []bool, u
 			return err
 		}
 	}
-	// The services start while the helper is handed the removal of the
-	// old entries: it removes them once devstack is gone, and then itself.
-	handed := make(chan error, 1)
-	go func() {
-		if len(dirs) == 0 {
-			handed <- nil
-			return
-		}
-		handed <- handOff(context.WithoutCancel(ctx), o.Runtime, p, j.Helper, dirs)
-	}()
+	// The services start, and only then is the helper handed the removal
+	// of the old entries: it removes them once devstack is gone, and then
+	// itself. Removing 32,768 files beside the start slowed it from a few
+	// seconds to 19 here (the services down that much longer).
 	err := startInWaves(ctx, o.Runtime, p, j.Stopped)
 	if up != nil {
 		up()
 	}
-	if herr := <-handed; herr != nil {
+	var herr error
+	if len(dirs) > 0 {
+		herr = handOff(context.WithoutCancel(ctx), o.Runtime, p, j.Helper, dirs)
+	}
+	if herr != nil {
 		// The old entries stay hidden in the volume until the next
 		// restore's clean-up: the restore itself is done.
 		if o.Log != nil {
