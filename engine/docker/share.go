@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
 
+	"devstack/engine/splice"
 	"devstack/engine/state"
 )
 
@@ -87,7 +87,7 @@ func (r *Runtime) Share(ctx context.Context) error {
 				c.Close() // the command sees EOF: the engine's machine is unreachable
 				return
 			}
-			splice(c, e)
+			splice.Conns(c, e)
 		}()
 	}
 }
@@ -100,29 +100,6 @@ func answers(path string) bool {
 	}
 	c.Close()
 	return true
-}
-
-// splice copies both ways until both sides are done, passing on each
-// half-close (an exec's end of input), then closes both.
-func splice(a, b net.Conn) {
-	done := make(chan struct{}, 2)
-	cp := func(dst, src net.Conn) {
-		_, err := io.Copy(dst, src)
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok && err == nil {
-			_ = cw.CloseWrite()
-		} else {
-			// An error on one side ends both.
-			a.Close()
-			b.Close()
-		}
-		done <- struct{}{}
-	}
-	go cp(a, b)
-	go cp(b, a)
-	<-done
-	<-done
-	a.Close()
-	b.Close()
 }
 
 // errNotShared means no process shares a connection to the engine.

@@ -1,7 +1,6 @@
 package enginetest
 
 import (
-	"io"
 	"net"
 	"os"
 	"runtime"
@@ -9,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"devstack/engine/splice"
 )
 
 // TCPURL serves the host's engine on tcp://Addr:2375 without TLS (an
@@ -61,12 +62,7 @@ func (h *SSHHost) TCPURL(t testing.TB) string {
 				if err != nil {
 					return
 				}
-				defer e.Close()
-				done := make(chan struct{}, 2)
-				go func() { _, _ = io.Copy(e, c); _ = e.(*net.UnixConn).CloseWrite(); done <- struct{}{} }()
-				go func() { _, _ = io.Copy(c, e); _ = c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
-				<-done
-				<-done
+				splice.Conns(c, e)
 			}()
 		}
 	}()

@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sort"
 	"strconv"
@@ -29,6 +28,7 @@ import (
 	"devstack/engine"
 	"devstack/engine/event"
 	"devstack/engine/model"
+	"devstack/engine/splice"
 )
 
 // Dialer opens a connection to an address on the engine's machine.
@@ -261,25 +261,7 @@ func (f *Forwarder) pipe(c net.Conn, remote string) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	done := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(r, c)
-		closeWrite(r)
-		close(done)
-	}()
-	_, _ = io.Copy(c, r)
-	closeWrite(c)
-	<-done
-}
-
-// closeWrite passes an end of stream on, keeping the other direction open
-// (a client that shuts its side still reads the answer).
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-		return
-	}
-	_ = c.Close()
+	splice.Conns(c, r)
 }
 
 // List returns every forward, sorted by service, replica and port.
