@@ -78,12 +78,34 @@ volumes:
 	run("exec", "-T", "app", "sh", "-c", fill, "fill", "saved")
 	saved := run("exec", "-T", "app", "sh", "-c", volumeSums)
 	run("snapshot", "save", "s1")
-	run("exec", "-T", "app", "sh", "-c", "rm -rf /data/saved && "+fill, "fill", "changed")
-	changed := run("exec", "-T", "app", "sh", "-c", volumeSums)
-	if changed == saved {
-		t.Fatal("the change changed nothing")
+	// A kill after the services stopped may come once the swap (a few
+	// renames) has finished: that run proves nothing of a cut swap, so
+	// the restore is run again, on freshly changed data, until one is cut
+	// (no new run after the deadline fails the test).
+	retryUntil := time.Now().Add(3 * time.Minute)
+	for n := 1; ; n++ {
+		run("exec", "-T", "app", "sh", "-c", "rm -rf /data/saved /data/changed && "+fill, "fill", "changed")
+		changed := run("exec", "-T", "app", "sh", "-c", volumeSums)
+		if changed == saved {
+			t.Fatal("the change changed nothing")
+		}
+		cut := restoreAndKill(t, dir, env, project, run, next, when, saved, changed)
+		if cut || when != "swap" || t.Failed() {
+			return
+		}
+		if time.Now().After(retryUntil) {
+			t.Fatalf("in %d runs the swap had always finished when devstack was killed: no swap was cut", n)
+		}
+		t.Logf("run %d: the swap had finished when devstack was killed; again", n)
 	}
+}
 
+// restoreAndKill starts a restore of s1, kills devstack and its helper
+// mid-swap or mid-staging (when), runs next, and checks what the volume
+// holds then. It says whether the kill cut the restore short (for a
+// swap: the volume did not hold the snapshot's data yet).
+func restoreAndKill(t *testing.T, dir string, env []string, project string, run func(...string) string, next []string, when, saved, changed string) bool {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "devstack", "snapshot", "restore", "s1", "--yes")
@@ -105,6 +127,32 @@ volumes:
 			}
 		}
 	}()
+	// pollUntil calls done every interval until it holds, failing the
+	// test after a minute.
+	pollUntil := func(what string, interval time.Duration, done func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !done(); {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				t.Fatal(what)
+			}
+			time.Sleep(interval) // polling with a deadline
+		}
+	}
+	// The restore's helper is the project's one-off container that runs
+	// while it stages and swaps: found while it stages, so that the kill
+	// after the services stop is not held up looking for it.
+	helper := ""
+	pollUntil("the restore's helper never ran", 20*time.Millisecond, func() bool {
+		out, _ := exec.Command("docker", "ps", "--no-trunc", "--filter", "label=com.docker.compose.project="+project,
+			"--filter", "status=running", "--format", "{{.Names}}").Output()
+		for _, name := range strings.Fields(string(out)) {
+			if strings.Contains(name, "-snapshot-") {
+				helper = name
+			}
+		}
+		return helper != ""
+	})
 	if when == "swap" {
 		select {
 		case <-stopping:
@@ -114,32 +162,10 @@ volumes:
 	} else {
 		// Staging writes into a hidden directory of the volume, which
 		// the running service sees: kill once it is there.
-		for staged := false; !staged; {
+		pollUntil("the restore never staged into the volume", 20*time.Millisecond, func() bool {
 			out, _ := exec.Command("docker", "exec", project+"-app-1", "ls", "-a", "/data").Output()
-			staged = strings.Contains(string(out), ".devstack-restore-new.")
-			if ctx.Err() != nil {
-				t.Fatal("the restore never staged into the volume")
-			}
-		}
-	}
-	// The restore's helper is the project's one-off container that runs
-	// while it stages and swaps: kill devstack once it runs.
-	helper := ""
-	deadline := time.Now().Add(time.Minute)
-	for helper == "" && time.Now().Before(deadline) {
-		out, _ := exec.Command("docker", "ps", "--no-trunc", "--filter", "label=com.docker.compose.project="+project,
-			"--filter", "status=running", "--format", "{{.Names}}").Output()
-		for _, name := range strings.Fields(string(out)) {
-			if strings.Contains(name, "-snapshot-") {
-				helper = name
-			}
-		}
-		if helper == "" {
-			time.Sleep(20 * time.Millisecond) // polling with a deadline
-		}
-	}
-	if helper == "" {
-		t.Fatal("the restore's helper never ran")
+			return strings.Contains(string(out), ".devstack-restore-new.")
+		})
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -161,6 +187,7 @@ volumes:
 	if err != nil {
 		t.Fatal(err)
 	}
+	cut := string(mid) != saved
 	switch string(mid) {
 	case saved:
 		t.Logf("the swap had finished when devstack was killed")
@@ -214,4 +241,5 @@ volumes:
 	if _, err := os.Stat(filepath.Join(dir, "data", "devstack", "snapshots", project, ".restore-journal.json")); !os.IsNotExist(err) {
 		t.Errorf("journal left: %v", err)
 	}
+	return cut
 }
