@@ -97,6 +97,11 @@ volumes:
 	ds := tool{name: "devstack", tag: "ds", argv: []string{b.devstack}}
 	env := []string{"XDG_DATA_HOME=" + filepath.Join(work, "data")}
 	downRe := regexp.MustCompile(`services down ([0-9hmsµ.]+)`) // a Go duration: 850ms, 4.2s, 1m2.3s
+	// Each measured step starts with no dirty data in the page cache: an
+	// fsync (the save's) otherwise pays for the writeback of what the step
+	// before wrote (ext4 commits other files' data with it), a plain tar
+	// for none.
+	settle := func() { _ = exec.Command("sync").Run() }
 	var rows []result
 	for k, shape := range shapes {
 		project := fmt.Sprintf("snapbench%d-%d", os.Getpid(), k)
@@ -123,6 +128,7 @@ volumes:
 			dest := filepath.Join(work, "data", "untar-"+strconv.Itoa(i))
 			_ = os.MkdirAll(dest, 0o700)
 			tarSide := func() error {
+				settle()
 				w, _, err := timed(work, nil, "tar", "-cf", tarFile, "-C", src, ".")
 				if err != nil {
 					return err
@@ -133,6 +139,7 @@ volumes:
 					return err
 				}
 				tarSync = append(tarSync, w+s)
+				settle()
 				if w, _, err = timed(work, nil, "tar", "-xf", tarFile, "-C", dest); err != nil {
 					return err
 				}
@@ -151,10 +158,12 @@ volumes:
 						"devstack-test/busybox:1", "-c", script)
 					return w, err
 				}
+				settle()
 				if w, err = run(":ro", "exec tar -cf /snap/"+floorFile+" -C /v ."); err != nil {
 					return err
 				}
 				floorC = append(floorC, w)
+				settle()
 				if w, err = run("", "mkdir /v/"+floorDir+" && cd /v/"+floorDir+" && exec tar -xf /snap/"+floorFile+" --numeric-owner"); err != nil {
 					return err
 				}
@@ -164,11 +173,13 @@ volumes:
 			}
 			dsSide := func() error {
 				name := "bench" + strconv.Itoa(i)
+				settle()
 				if _, w, err := run("snapshot", "save", name); err != nil {
 					return err
 				} else {
 					save = append(save, w)
 				}
+				settle()
 				out, w, err := run("snapshot", "restore", name, "--yes")
 				if err != nil {
 					return err
