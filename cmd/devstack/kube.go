@@ -205,8 +205,9 @@ func runKubeUp(ctx context.Context, g *globals, f upFlags, p *model.Project, ser
 	}
 	m, err := c.Up(ctx, p, kube.UpOptions{Images: images, Synced: syncedTargets(p), Wait: f.wait, Timeout: f.waitTimeout}, out)
 	if err != nil {
+		// The error says what the rollback put back ("interrupted; rolled back: …").
 		if ctx.Err() != nil {
-			return &exitError{code: 130, err: errors.New("interrupted: the stack is not fully up; run up again to finish, or down")}
+			return &exitError{code: 130, err: err}
 		}
 		return &exitError{code: 1, err: err}
 	}
@@ -474,11 +475,11 @@ var kubeCommands = map[string]kubeHandler{
 		}
 		return cl.Restart(ctx, p.Name, args)
 	},
-	"start": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
-		return notOnKube("start", "the cluster keeps the pods running; use up")
+	"start": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+		return runKubeScale(ctx, g, p, args, true)
 	},
-	"stop": func(context.Context, *globals, *cobra.Command, *model.Project, []string) error {
-		return notOnKube("stop", "the cluster restarts what stops; use down")
+	"stop": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
+		return runKubeScale(ctx, g, p, args, false)
 	},
 	"run": runKubeRun,
 	"ui": func(ctx context.Context, g *globals, c *cobra.Command, p *model.Project, args []string) error {
@@ -534,7 +535,8 @@ func runKubeExec(ctx context.Context, g *globals, c *cobra.Command, p *model.Pro
 	env, _ := fl.GetStringArray("env")
 	noTTY, _ := fl.GetBool("no-tty")
 	if user != "" {
-		return notOnKube("exec --user", "the cluster's exec runs as the container's user")
+		return notOnKube("exec --user", "the cluster's exec API runs the command as the container's user and has no way to switch users; "+
+			"set `user:` on the service (its pods then run as that user), or switch inside the pod: devstack exec "+args[0]+" su USER -c 'COMMAND'")
 	}
 	cl, err := g.connectKube(ctx, p)
 	if err != nil {
@@ -563,6 +565,27 @@ func runKubeExec(ctx context.Context, g *globals, c *cobra.Command, p *model.Pro
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// runKubeScale is stop and start on a cluster, as a Kubernetes user means
+// them: stop scales the services' Deployments (all when none is named) to
+// 0, keeping claims, Services, configs and secrets; start scales them back
+// to the replicas they had (the compose file's, or a count set since with
+// kubectl scale).
+func runKubeScale(ctx context.Context, g *globals, p *model.Project, services []string, start bool) error {
+	if err := engine.CheckServices(p, services); err != nil && len(p.Services) > 0 {
+		return err
+	}
+	c, err := g.connectKube(ctx, p)
+	if err != nil {
+		return err
+	}
+	out := g.renderer()
+	defer out.Close()
+	if start {
+		return c.Start(ctx, p.Name, services, out)
+	}
+	return c.Stop(ctx, p.Name, services, out)
 }
 
 // sizeQueue hands terminal sizes to the cluster's exec.
@@ -643,7 +666,10 @@ func runKubeRun(ctx context.Context, g *globals, c *cobra.Command, p *model.Proj
 		return err
 	}
 	fl := c.Flags()
-	for _, f := range []string{"user", "name", "service-ports", "volume", "publish", "label", "cap-add", "cap-drop", "detach"} {
+	if fl.Changed("user") {
+		return notOnKube("run --user", "a one-off pod runs as the service's Deployment says; set `user:` on the service (runAsUser) and up, or switch inside: su USER -c 'COMMAND'")
+	}
+	for _, f := range []string{"name", "service-ports", "volume", "publish", "label", "cap-add", "cap-drop", "detach"} {
 		if fl.Changed(f) {
 			return notOnKube("run --"+f, "a one-off pod takes the service's Deployment as it is; leave --"+f+" out")
 		}

@@ -384,7 +384,8 @@ func loadKubeProject(t *testing.T, files []string, name string) *model.Project {
 // The dashboard on a cluster, in a real terminal: the pods listed with
 // their node, Ready, "no metrics" (the test cluster has no metrics API),
 // their logs; r replaces the selected service's pod, which keeps its row;
-// quitting with l leaves the stack on the cluster.
+// quitting with l during a scratch rebuild removes the scratch namespace
+// and leaves the stack on the cluster.
 func TestKubeDashboardInTmux(t *testing.T) {
 	dir, name, kc := kubeFixture(t)
 	if _, err := exec.LookPath("tmux"); err != nil {
@@ -443,10 +444,34 @@ func TestKubeDashboardInTmux(t *testing.T) {
 	if screen := s.capture(); strings.Contains(screen, "bystander-2") {
 		t.Fatalf("the replacement pod took a new row:\n%s", screen)
 	}
+	// S starts a scratch rebuild; quitting while it runs waits for it to
+	// remove its namespace before devstack exits.
+	s.keys("S")
+	scratchNS := func() []string {
+		l, err := c.Clientset().CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelScratch + "=true"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, n := range l.Items {
+			if n.Annotations["devstack.scratch.of"] == c.Namespace() {
+				out = append(out, n.Name)
+			}
+		}
+		return out
+	}
+	for deadline := time.Now().Add(time.Minute); len(scratchNS()) == 0; time.Sleep(100 * time.Millisecond) { // polling with a deadline
+		if time.Now().After(deadline) {
+			t.Fatalf("S made no scratch namespace:\n%s", s.capture())
+		}
+	}
 	s.keys("q")
 	s.waitFor("Quit: l leave the stack running")
 	s.keys("l")
 	s.waitFor("DASHBOARD-EXITED 0")
+	if left := scratchNS(); len(left) != 0 {
+		t.Fatalf("quitting during a scratch rebuild left its namespace %v", left)
+	}
 	if pods, err := c.RunningPods(context.Background(), name, "web"); err != nil || len(pods) != 1 {
 		t.Fatalf("web after leaving the dashboard: %d pods (%v)", len(pods), err)
 	}

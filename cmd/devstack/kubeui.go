@@ -44,9 +44,13 @@ func runKubeDashboard(ctx context.Context, g *globals, p *model.Project, c *kube
 	feed := tui.NewFeed(1024)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	ctrl := &kubeController{g: g, c: c, p: p, feed: feed}
 	defer func() {
+		// Quitting cancels what runs and waits for it: a scratch rebuild
+		// removes its namespace, a failed up rolls back, before devstack exits.
 		cancel()
 		wg.Wait()
+		ctrl.wait()
 		feed.Close()
 	}()
 	feed.Publish(event.Connection{Time: time.Now(), Host: c.Host(), Connected: true})
@@ -93,7 +97,7 @@ func runKubeDashboard(ctx context.Context, g *globals, p *model.Project, c *kube
 		Project:    p.Name,
 		Engine:     c.Host(),
 		Services:   services,
-		Controller: &kubeController{g: g, c: c, p: p, feed: feed},
+		Controller: ctrl,
 		Quit:       o.quit,
 		NoColor:    g.noColor,
 	}, feed.Events())
@@ -110,8 +114,13 @@ type kubeController struct {
 	p    *model.Project
 	feed event.Sink
 
-	scratching atomic.Bool // a scratch rebuild runs
+	scratching atomic.Bool    // a scratch rebuild runs
+	running    sync.WaitGroup // the scratch rebuild's goroutine, awaited on quit
 }
+
+// wait waits for what the controller started in the background (a
+// scratch rebuild, which removes its namespace when its context ends).
+func (k *kubeController) wait() { k.running.Wait() }
 
 // Restart replaces the service's pods (the Deployment rolls them).
 func (k *kubeController) Restart(ctx context.Context, service string) error {
@@ -136,12 +145,14 @@ func (k *kubeController) Rebuild(ctx context.Context, service string) error {
 	return err
 }
 
-func (k *kubeController) Stop(context.Context, string) error {
-	return notOnKube("stop", "the cluster restarts what stops; quit and run down")
+// Stop scales the service's Deployment to 0 (start gives its replicas back).
+func (k *kubeController) Stop(ctx context.Context, service string) error {
+	return k.c.Stop(ctx, k.p.Name, []string{service}, k.feed)
 }
 
-func (k *kubeController) Start(context.Context, string) error {
-	return notOnKube("start", "the cluster keeps the pods running")
+// Start gives a stopped service's Deployment its replicas back.
+func (k *kubeController) Start(ctx context.Context, service string) error {
+	return k.c.Start(ctx, k.p.Name, []string{service}, k.feed)
 }
 
 // Scratch starts a scratch rebuild in a namespace of its own on the
@@ -151,7 +162,9 @@ func (k *kubeController) Scratch(ctx context.Context) error {
 	if !k.scratching.CompareAndSwap(false, true) {
 		return errors.New("a scratch rebuild is already running")
 	}
+	k.running.Add(1)
 	go func() {
+		defer k.running.Done()
 		defer k.scratching.Store(false)
 		images, err := k.g.kubeImages(ctx, k.p, k.feed, true)
 		if err == nil {

@@ -30,6 +30,9 @@ type UpOptions struct {
 	Wait bool
 	// Timeout bounds each wait (a dependency's readiness, --wait); 0: 5 minutes.
 	Timeout time.Duration
+	// NoRollback leaves what a failed up applied in place (scratch: its
+	// whole namespace is removed after anyway).
+	NoRollback bool
 }
 
 // observed is what the namespace holds of the project, by object name.
@@ -108,11 +111,23 @@ func (c *Cluster) observe(ctx context.Context, project string) (*observed, error
 // Up applies the project: claims, configs, secrets and Services first,
 // then each Deployment once its dependencies meet their depends_on
 // conditions. Only objects whose config hash changed are written; objects
-// of the project the file no longer has are removed (claims are kept).
+// of the project the file no longer has are removed (claims are kept),
+// once everything else succeeded. A failed or interrupted up is rolled
+// back (see rollback): the namespace is left as it was before it, and the
+// error (an *UpError) says what was put back.
 func (c *Cluster) Up(ctx context.Context, p *model.Project, o UpOptions, sink event.Sink) (*Manifest, error) {
 	if sink == nil {
 		sink = event.Discard
 	}
+	j := &journal{}
+	m, err := c.up(ctx, p, o, sink, j)
+	if err == nil || o.NoRollback {
+		return m, err
+	}
+	return nil, c.rollback(ctx, p.Name, j, err, sink)
+}
+
+func (c *Cluster) up(ctx context.Context, p *model.Project, o UpOptions, sink event.Sink, j *journal) (*Manifest, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Minute
 	}
@@ -126,7 +141,9 @@ func (c *Cluster) Up(ctx context.Context, p *model.Project, o UpOptions, sink ev
 	if _, err := Translate(p, target); err != nil {
 		return nil, err
 	}
-	if err := c.ensureNamespace(ctx, p.Name); err != nil {
+	created, err := c.ensureNamespace(ctx, p.Name)
+	j.namespaceCreated = created
+	if err != nil {
 		return nil, err
 	}
 	obs, err := c.observe(ctx, p.Name)
@@ -146,7 +163,7 @@ func (c *Cluster) Up(ctx context.Context, p *model.Project, o UpOptions, sink ev
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range m.Services {
 		g.Go(func() error {
-			got, err := c.applyService(gctx, s, obs.services[s.Name], sink)
+			got, err := c.applyService(gctx, s, obs.services[s.Name], j)
 			if err == nil && got.Spec.ClusterIP != "" && got.Spec.ClusterIP != corev1.ClusterIPNone {
 				mu.Lock()
 				svcIP[s.Name] = got.Spec.ClusterIP
@@ -161,17 +178,18 @@ func (c *Cluster) Up(ctx context.Context, p *model.Project, o UpOptions, sink ev
 		}
 		g.Go(func() error {
 			_, err := c.cs.CoreV1().PersistentVolumeClaims(c.namespace).Create(gctx, cl, metav1.CreateOptions{})
-			if err == nil {
+			if done(gctx, err) {
+				j.created("persistentvolumeclaim", cl.Name)
 				sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindVolume, Name: cl.Name, Action: event.Created})
 			}
 			return explain(err, "create", "persistentvolumeclaims", cl.Name, c.namespace)
 		})
 	}
 	for _, cm := range m.ConfigMaps {
-		g.Go(func() error { return c.applyConfigMap(gctx, cm, obs.configMaps[cm.Name]) })
+		g.Go(func() error { return c.applyConfigMap(gctx, cm, obs.configMaps[cm.Name], j) })
 	}
 	for _, s := range m.Secrets {
-		g.Go(func() error { return c.applySecret(gctx, s, obs.secrets[s.Name]) })
+		g.Go(func() error { return c.applySecret(gctx, s, obs.secrets[s.Name], j) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -198,7 +216,9 @@ func (c *Cluster) Up(ctx context.Context, p *model.Project, o UpOptions, sink ev
 		svc, _ := p.Service(name)
 		d := deployments[name]
 		old := obs.deployments[d.Name]
-		changed := old == nil || old.Annotations[AnnotationHash] != d.Annotations[AnnotationHash]
+		// A stopped Deployment (stop scaled it to 0) is started again, as
+		// compose's up starts stopped containers.
+		changed := old == nil || old.Annotations[AnnotationHash] != d.Annotations[AnnotationHash] || old.Annotations[AnnotationStopped] != ""
 		g.Go(func() error {
 			defer close(done[name])
 			if changed {
@@ -217,7 +237,7 @@ func (c *Cluster) Up(ctx context.Context, p *model.Project, o UpOptions, sink ev
 						return fmt.Errorf("service %s waits for %s: %w", name, dep, err)
 					}
 				}
-				if err := c.applyDeployment(gctx, d, old, sink); err != nil {
+				if err := c.applyDeployment(gctx, d, old, sink, j); err != nil {
 					return err
 				}
 			} else {
@@ -227,9 +247,6 @@ func (c *Cluster) Up(ctx context.Context, p *model.Project, o UpOptions, sink ev
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if err := c.removeOrphans(ctx, m, obs, sink); err != nil {
 		return nil, err
 	}
 	if o.Wait {
@@ -248,6 +265,11 @@ func (c *Cluster) Up(ctx context.Context, p *model.Project, o UpOptions, sink ev
 			return nil, err
 		}
 	}
+	// Orphans go last, once the rest is up: a failed up has removed
+	// nothing, so its rollback need not re-create anything.
+	if err := c.removeOrphans(ctx, m, obs, sink); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -260,10 +282,13 @@ func envLookup(p *model.Project) func(string) (string, bool) {
 	}
 }
 
-func (c *Cluster) applyService(ctx context.Context, s *corev1.Service, old *corev1.Service, sink event.Sink) (*corev1.Service, error) {
+func (c *Cluster) applyService(ctx context.Context, s *corev1.Service, old *corev1.Service, j *journal) (*corev1.Service, error) {
 	api := c.cs.CoreV1().Services(c.namespace)
 	if old == nil {
 		got, err := api.Create(ctx, s, metav1.CreateOptions{})
+		if done(ctx, err) {
+			j.created("service", s.Name)
+		}
 		return got, explain(err, "create", "services", s.Name, c.namespace)
 	}
 	if old.Annotations[AnnotationHash] == s.Annotations[AnnotationHash] {
@@ -274,6 +299,7 @@ func (c *Cluster) applyService(ctx context.Context, s *corev1.Service, old *core
 		if err := api.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return nil, explain(err, "delete", "services", s.Name, c.namespace)
 		}
+		j.replaced("service", s.Name, old)
 		got, err := api.Create(ctx, s, metav1.CreateOptions{})
 		return got, explain(err, "create", "services", s.Name, c.namespace)
 	}
@@ -281,48 +307,63 @@ func (c *Cluster) applyService(ctx context.Context, s *corev1.Service, old *core
 	s.ResourceVersion = old.ResourceVersion
 	s.Spec.ClusterIP, s.Spec.ClusterIPs = old.Spec.ClusterIP, old.Spec.ClusterIPs
 	got, err := api.Update(ctx, s, metav1.UpdateOptions{})
+	if done(ctx, err) {
+		j.changed("service", s.Name, old)
+	}
 	return got, explain(err, "update", "services", s.Name, c.namespace)
 }
 
-func (c *Cluster) applyConfigMap(ctx context.Context, cm, old *corev1.ConfigMap) error {
+func (c *Cluster) applyConfigMap(ctx context.Context, cm, old *corev1.ConfigMap, j *journal) error {
 	api := c.cs.CoreV1().ConfigMaps(c.namespace)
 	var err error
 	switch {
 	case old == nil:
-		_, err = api.Create(ctx, cm, metav1.CreateOptions{})
+		if _, err = api.Create(ctx, cm, metav1.CreateOptions{}); done(ctx, err) {
+			j.created("configmap", cm.Name)
+		}
 		return explain(err, "create", "configmaps", cm.Name, c.namespace)
 	case old.Annotations[AnnotationHash] != cm.Annotations[AnnotationHash]:
 		cm = cm.DeepCopy()
 		cm.ResourceVersion = old.ResourceVersion
-		_, err = api.Update(ctx, cm, metav1.UpdateOptions{})
+		if _, err = api.Update(ctx, cm, metav1.UpdateOptions{}); done(ctx, err) {
+			j.changed("configmap", cm.Name, old)
+		}
 		return explain(err, "update", "configmaps", cm.Name, c.namespace)
 	}
 	return nil
 }
 
-func (c *Cluster) applySecret(ctx context.Context, s, old *corev1.Secret) error {
+func (c *Cluster) applySecret(ctx context.Context, s, old *corev1.Secret, j *journal) error {
 	api := c.cs.CoreV1().Secrets(c.namespace)
 	var err error
 	switch {
 	case old == nil:
-		_, err = api.Create(ctx, s, metav1.CreateOptions{})
+		if _, err = api.Create(ctx, s, metav1.CreateOptions{}); done(ctx, err) {
+			j.created("secret", s.Name)
+		}
 		return explain(err, "create", "secrets", s.Name, c.namespace)
 	case old.Annotations[AnnotationHash] != s.Annotations[AnnotationHash]:
 		s = s.DeepCopy()
 		s.ResourceVersion = old.ResourceVersion
-		_, err = api.Update(ctx, s, metav1.UpdateOptions{})
+		if _, err = api.Update(ctx, s, metav1.UpdateOptions{}); done(ctx, err) {
+			j.changed("secret", s.Name, old)
+		}
 		return explain(err, "update", "secrets", s.Name, c.namespace)
 	}
 	return nil
 }
 
-func (c *Cluster) applyDeployment(ctx context.Context, d, old *appsv1.Deployment, sink event.Sink) error {
+func (c *Cluster) applyDeployment(ctx context.Context, d, old *appsv1.Deployment, sink event.Sink, j *journal) error {
 	api := c.cs.AppsV1().Deployments(c.namespace)
 	svc := d.Labels[model.LabelService]
 	start := time.Now()
 	if old == nil {
 		sink.Publish(event.Progress{Time: start, Kind: event.KindContainer, Name: d.Name, Service: svc, Action: event.Creating})
-		if _, err := api.Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		_, err := api.Create(ctx, d, metav1.CreateOptions{})
+		if done(ctx, err) {
+			j.created("deployment", d.Name)
+		}
+		if err != nil {
 			return explain(err, "create", "deployments", d.Name, c.namespace)
 		}
 		sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindContainer, Name: d.Name, Service: svc, Action: event.Created, Duration: time.Since(start).Seconds()})
@@ -331,7 +372,11 @@ func (c *Cluster) applyDeployment(ctx context.Context, d, old *appsv1.Deployment
 	sink.Publish(event.Progress{Time: start, Kind: event.KindContainer, Name: d.Name, Service: svc, Action: event.Recreating, Detail: "config changed"})
 	d = d.DeepCopy()
 	d.ResourceVersion = old.ResourceVersion
-	if _, err := api.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+	_, err := api.Update(ctx, d, metav1.UpdateOptions{})
+	if done(ctx, err) {
+		j.changed("deployment", d.Name, old)
+	}
+	if err != nil {
 		return explain(err, "update", "deployments", d.Name, c.namespace)
 	}
 	sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindContainer, Name: d.Name, Service: svc, Action: event.Started, Detail: "rolling out", Duration: time.Since(start).Seconds()})

@@ -141,26 +141,27 @@ func explain(err error, verb, resource, name, ns string) error {
 }
 
 // ensureNamespace creates the namespace when missing, marked as made by
-// devstack so that down -v removes it and nothing else.
-func (c *Cluster) ensureNamespace(ctx context.Context, project string) error {
-	_, err := c.cs.CoreV1().Namespaces().Get(ctx, c.namespace, metav1.GetOptions{})
+// devstack so that down -v removes it and nothing else. It says whether
+// it made it (a failed up removes it again when it is left empty).
+func (c *Cluster) ensureNamespace(ctx context.Context, project string) (created bool, err error) {
+	_, err = c.cs.CoreV1().Namespaces().Get(ctx, c.namespace, metav1.GetOptions{})
 	if err == nil {
-		return nil
+		return false, nil
 	}
 	if !apierrors.IsNotFound(err) {
 		if apierrors.IsForbidden(err) {
 			// May not read namespaces: assume it exists and let the
 			// first write say what is refused.
-			return nil
+			return false, nil
 		}
-		return explain(err, "get", "namespaces", c.namespace, c.namespace)
+		return false, explain(err, "get", "namespaces", c.namespace, c.namespace)
 	}
 	ns := nsObject(c.namespace, project)
 	_, err = c.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		return nil
+		return false, nil
 	}
-	return explain(err, "create", "namespaces", c.namespace, c.namespace)
+	return err == nil, explain(err, "create", "namespaces", c.namespace, c.namespace)
 }
 
 var errNotKube = errors.New("not a devstack namespace")

@@ -13,7 +13,11 @@
 // sync (whose narrow `sync.Engine` `cmd/devstack` adapts to pods: exec streams through the API, pods
 // followed through a watch). `--kube-context`/`--namespace` or `x-devstack.runtime: kubernetes` route
 // `up`, `down`, `ps`, `logs`, `exec`, `run`, `restart`, `watch`, `ui` and `scratch` there (`cmd/devstack/kube.go`,
-// `kubeui.go`); `start` and `stop` say they do not work there. `kube.Run` copies the service's live Deployment pod
+// `kubeui.go`). `stop` scales the project's Deployments (or the services named) to 0 and keeps everything else
+// (claims, Services, configs, secrets); the replicas each had go into a `dev.devstack.stopped-replicas`
+// annotation, which `start` gives back (so a count set with `kubectl scale` returns), and the next `up` starts a
+// stopped Deployment too, as compose's up starts stopped containers. `exec --user` and `run --user` are refused:
+// the exec API has no user switch, so the message points at `user:` (runAsUser) or `su` inside. `kube.Run` copies the service's live Deployment pod
 // template into a one-off pod (probes off, `restartPolicy: Never`, labelled `devstack.run` and the project but not
 // the service, so its Service sends it nothing and `down` removes it), follows its log (attaches when stdin is
 // given) and returns its exit code. The dashboard is the same `tui`: it reads
@@ -27,6 +31,30 @@
 // `--registry` and run by digest. Every object carries compose's project/service labels, the
 // `app.kubernetes.io/*` ones and a `com.docker.compose.config-hash` annotation (sha256 of the object):
 // `up` writes only objects whose hash changed; `down` deletes by label and waits for the pods.
+//
+// # A failed up is rolled back
+//
+// A Kubernetes user expects a failed deploy to leave the namespace as it was (`helm upgrade --atomic`), not
+// half-applied: `up` records each write it makes, and when it fails — a pod that never turns Ready within
+// `--wait-timeout` or a depends_on wait, an image the node cannot pull, a write the API refuses — or is
+// interrupted (Ctrl-C, quitting the dashboard), it puts back what it wrote before returning, on a context of
+// its own (at most 3 minutes), and the error (`*kube.UpError`) says what it did: "…; rolled back: removed
+// deployment/x, service/x; restored deployment/y to the previous spec". Objects it created are deleted.
+// Objects it changed (Deployments, Services, ConfigMaps, Secrets) get back the object it read before changing
+// it — spec, labels and annotations, the config hash included — rather than a rollout undo: the previous
+// object is exact for every kind, not only Deployments, the next `up` compares against what is really there,
+// and for a Deployment it amounts to the same thing (the controller finds the ReplicaSet of that pod
+// template and scales it back up; with the default rolling update its old pods never stopped serving). The
+// rollback returns once the removed pods are gone and the restored Deployments are rolled out again.
+// Objects the file no longer has are removed only after everything else succeeded, so a failed up has
+// deleted nothing that would need re-creating. A claim this up created is deleted unless a Ready pod mounts
+// it: a pod that never turned Ready served nobody, so what its claim holds is what a failed start wrote, not
+// a user's data; a claim a Ready pod mounts (say a database that came up before its dependent failed) may
+// already hold data someone wrote, and is kept and named in the message (`down -v` removes it). Claims that
+// existed before are never touched. A namespace this up created is removed when nothing is left in it. Only
+// what `up` sees fail is rolled back: without `--wait` (or a depends_on condition) it returns once the
+// objects are applied, as `helm upgrade` without `--atomic` does, and a pod failing later is the dashboard's
+// and `ps`'s to show. A scratch rebuild does not roll back: its namespace is removed whole.
 //
 //	| compose | Kubernetes |
 //	| service | Deployment (name = service) + ClusterIP Service with its ports (headless without ports); each network alias one more Service |
