@@ -29,7 +29,8 @@ type journal struct {
 	steps            []step
 }
 
-// step is one write of up: kind/name created (prev nil), changed (prev
+// step is one write of up (or one that may have happened: see done):
+// kind/name created (prev nil), changed (prev
 // is the object as up read it before), or deleted and created anew
 // (replaced: a Service turned headless or back).
 type step struct {
@@ -219,6 +220,9 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 	for _, s := range byKind["service"] {
 		switch {
 		case s.prev == nil:
+			if _, err := svcs.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				continue // its create did not happen
+			}
 			if err := svcs.Delete(ctx, s.name, del); err != nil {
 				if !apierrors.IsNotFound(err) {
 					fail(explain(err, "delete", "services", s.name, ns))
@@ -267,6 +271,9 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 	cms := c.cs.CoreV1().ConfigMaps(ns)
 	for _, s := range byKind["configmap"] {
 		if s.prev == nil {
+			if _, err := cms.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				continue
+			}
 			if err := cms.Delete(ctx, s.name, del); err != nil {
 				if !apierrors.IsNotFound(err) {
 					fail(explain(err, "delete", "configmaps", s.name, ns))
@@ -297,6 +304,9 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 	secrets := c.cs.CoreV1().Secrets(ns)
 	for _, s := range byKind["secret"] {
 		if s.prev == nil {
+			if _, err := secrets.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				continue
+			}
 			if err := secrets.Delete(ctx, s.name, del); err != nil {
 				if !apierrors.IsNotFound(err) {
 					fail(explain(err, "delete", "secrets", s.name, ns))
@@ -329,6 +339,9 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 	for _, s := range byKind["persistentvolumeclaim"] {
 		if inUse[s.name] {
 			keptClaims = append(keptClaims, "persistentvolumeclaim/"+s.name)
+			continue
+		}
+		if _, err := claims.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 			continue
 		}
 		// Deleted now, gone once the pods that mount it are (the cluster's
