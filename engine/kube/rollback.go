@@ -183,6 +183,17 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 			}
 			removed = append(removed, "deployment/"+s.name)
 			goneServices = append(goneServices, d.Labels[model.LabelService])
+			// Its pods that never turned Ready served nobody: they get a
+			// second to stop, not their full grace period (a container
+			// that ignores SIGTERM would hold the rollback 30s). Ready ones
+			// end as the cluster ends them.
+			one := int64(1)
+			pods, _ := c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: serviceSelector(project, d.Labels[model.LabelService])})
+			for _, p := range pods.Items {
+				if !podReady(&p) && p.Labels[LabelRun] == "" {
+					_ = c.cs.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &one})
+				}
+			}
 			sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindContainer, Name: s.name, Service: d.Labels[model.LabelService], Action: event.Removed, Detail: "rolled back"})
 			continue
 		}
@@ -389,6 +400,10 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 	return ue
 }
 
+func serviceSelector(project, service string) string {
+	return model.LabelProject + "=" + project + "," + model.LabelService + "=" + service
+}
+
 // revisionAnnotation is the Deployment controller's revision number.
 const revisionAnnotation = "deployment.kubernetes.io/revision"
 
@@ -417,7 +432,7 @@ func (c *Cluster) awaitRollback(ctx context.Context, project string, goneService
 	for {
 		var left []string
 		for _, svc := range goneServices {
-			sel := metav1.ListOptions{LabelSelector: model.LabelProject + "=" + project + "," + model.LabelService + "=" + svc}
+			sel := metav1.ListOptions{LabelSelector: serviceSelector(project, svc)}
 			pods, err := c.cs.CoreV1().Pods(ns).List(ctx, sel)
 			if err != nil {
 				return explain(err, "list", "pods", "", ns)
@@ -447,6 +462,18 @@ func (c *Cluster) awaitRollback(ctx context.Context, project string, goneService
 			}
 			if !rolledOut(d) {
 				left = append(left, "deployment/"+n+" (not rolled out)")
+				continue
+			}
+			// Rolled out counts no terminating pod: wait for the failed
+			// ones to be gone too.
+			pods, err := c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: serviceSelector(project, d.Labels[model.LabelService])})
+			if err != nil {
+				return explain(err, "list", "pods", "", ns)
+			}
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp != nil && p.Labels[LabelRun] == "" {
+					left = append(left, "pod/"+p.Name)
+				}
 			}
 		}
 		if len(left) == 0 {
