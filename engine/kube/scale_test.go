@@ -30,10 +30,12 @@ func TestKubeStopStart(t *testing.T) {
   web:
     image: `+enginetest.BusyboxImage+`
     command: ["sleep", "1000000"]
+    stop_grace_period: 1s # sleep ignores SIGTERM: do not wait 30s for each stop
     ports: ["8080"]
   other:
     image: `+enginetest.BusyboxImage+`
     command: ["sleep", "1000000"]
+    stop_grace_period: 1s
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
