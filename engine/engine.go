@@ -157,7 +157,7 @@ func (e *Engine) Up(ctx context.Context, p *model.Project, o UpOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
 		defer cancel()
 	}
-	return e.apply(ctx, p, pl, applyOptions{beforeStart: o.BeforeStart})
+	return e.apply(ctx, p, pl, applyOptions{beforeStart: o.BeforeStart, images: obs})
 }
 
 // BuildImages builds (and pulls) the images the selected services need.
@@ -344,6 +344,9 @@ type applyOptions struct {
 	removeVolumes bool           // remove anonymous volumes with containers
 	noCache       bool           // builds
 	beforeStart   func(ctx context.Context, svc *model.Service, id, name string) error
+	// images is the observation the plan was made from (after its builds
+	// and pulls): creates take their images' IDs and VOLUMEs from it.
+	images model.Observed
 }
 
 // apply runs a plan: it is the thin executor the planner's decisions go
@@ -562,6 +565,9 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		}}
 		if r := o.Replaces; r != nil {
 			co.Replace, co.InheritVolumes = r.ID, !r.RenewVolumes
+		}
+		if id, ok := a.o.images.Images[svc.Image]; ok && id != "" {
+			co.Image = &ImageFacts{ID: id, Volumes: a.o.images.ImageVolumes[svc.Image]}
 		}
 		id, err := rt.CreateContainer(ctx, a.p, svc, o.Number, co)
 		if err != nil {

@@ -169,10 +169,20 @@ type CreateOptions struct {
 	// UseAliases gives a one-off container the service's name and network
 	// aliases, as a service container has them (run --use-aliases).
 	UseAliases bool
+	// Image, when set, is what an observation saw of the service's image:
+	// the runtime then records that ID and makes those VOLUMEs without
+	// inspecting the image again. nil: the runtime inspects it.
+	Image *ImageFacts
 	// Warn, when set, hears what the engine said it changed or dropped
 	// (a kernel without swap or block I/O weight support discards those
 	// limits) and what the user should know of the container made.
 	Warn func(message string)
+}
+
+// ImageFacts are what creating a container needs to know of its image.
+type ImageFacts struct {
+	ID      string
+	Volumes []string // the image's VOLUMEs; not changed by the runtime
 }
 
 // ContainerEvent is one engine event about a project container.

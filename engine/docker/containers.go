@@ -3,10 +3,13 @@ package docker
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -31,8 +34,13 @@ func (r *Runtime) CreateContainer(ctx context.Context, p *model.Project, svc *mo
 		// Compose hashes the service with its references resolved.
 		s.config.Labels[model.LabelConfigHash] = h
 	}
-	imageID, imageVolumes, err := r.imageVolumes(ctx, svc.Image)
-	if err != nil {
+	var imageID string
+	var imageVolumes []string
+	if o.Image != nil {
+		// Seen by the observation the plan came from: Compose, too,
+		// inspects each image once per up, not once per container.
+		imageID, imageVolumes = o.Image.ID, slices.Clone(o.Image.Volumes)
+	} else if imageID, imageVolumes, err = r.imageVolumes(ctx, svc.Image); err != nil {
 		return "", fmt.Errorf("service %q: %w", svc.Name, err)
 	}
 	if imageID != "" {
@@ -126,14 +134,20 @@ func (r *Runtime) imageVolumes(ctx context.Context, ref string) (id string, volu
 	if err != nil {
 		return "", nil, fmt.Errorf("unable to inspect image %s: %w", ref, r.engineError(err))
 	}
-	if res.Config == nil {
-		return res.ID, nil, nil
+	return res.ID, imageVolumeList(res.Config), nil
+}
+
+// imageVolumeList lists an image's VOLUMEs, sorted.
+func imageVolumeList(c *dockerspec.DockerOCIImageConfig) []string {
+	if c == nil {
+		return nil
 	}
-	var out []string
-	for v := range res.Config.Volumes {
+	out := make([]string, 0, len(c.Volumes))
+	for v := range c.Volumes {
 		out = append(out, v)
 	}
-	return res.ID, out, nil
+	sort.Strings(out)
+	return out
 }
 
 // RenameContainer gives a container a new name.

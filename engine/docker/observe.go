@@ -81,7 +81,8 @@ func (r *Runtime) Observe(ctx context.Context, p *model.Project) (model.Observed
 // list when withContainers is set) and inspects the images it refers to,
 // all in parallel: everything of a snapshot but the containers' inspects.
 func (r *Runtime) lists(ctx context.Context, p *model.Project, withContainers bool) (model.Observed, []container.Summary, error) {
-	obs := model.Observed{Networks: map[string]string{}, Volumes: map[string]string{}, Images: map[string]string{}}
+	obs := model.Observed{Networks: map[string]string{}, Volumes: map[string]string{}, Images: map[string]string{},
+		ImageVolumes: map[string][]string{}}
 	var (
 		mu         sync.Mutex
 		containers []container.Summary
@@ -147,8 +148,12 @@ func (r *Runtime) lists(ctx context.Context, p *model.Project, withContainers bo
 			if err != nil {
 				return err
 			}
+			volumes := imageVolumeList(res.Config)
 			mu.Lock()
 			obs.Images[ref] = res.ID
+			if len(volumes) > 0 {
+				obs.ImageVolumes[ref] = volumes
+			}
 			mu.Unlock()
 			return nil
 		})

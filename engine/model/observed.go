@@ -52,6 +52,9 @@ type Observed struct {
 	Networks   map[string]string // project network key -> engine name
 	Volumes    map[string]string // project volume key -> engine name
 	Images     map[string]string // image reference -> image ID (only those the project uses)
+	// ImageVolumes are the VOLUMEs of those images, by reference, so that
+	// creating a container needs no inspect of its image of its own.
+	ImageVolumes map[string][]string
 	// AnonymousVolumes are the engine names of the project's anonymous
 	// volumes (devstack labels every one it makes with the project): those
 	// its containers mount and those left by recreations with fresh ones.
