@@ -211,6 +211,7 @@ func (g *globals) loadOptions(services []string) load.Options {
 		ProjectDir:  g.projectDir,
 		Services:    services,
 		CacheDir:    load.DefaultCacheDir(),
+		BeforeParse: releaseInitPages,
 	}
 }
 

@@ -137,3 +137,26 @@ services:
 	write("more.yaml", "services:\n  app:\n    image: inc:2\n")
 	check("included file changed", "inc:2", "", "")
 }
+
+// TestBeforeParseOnlyWhenComposeGoLoads: the hook runs before a load the
+// cache cannot answer, and not when it answers.
+func TestBeforeParseOnlyWhenComposeGoLoads(t *testing.T) {
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "bench", "dag20"))
+	calls := 0
+	o := Options{WorkDir: dir, BeforeParse: func() { calls++ }}
+	if _, err := Load(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Fatalf("a load without a cache called BeforeParse %d times, want 1", calls)
+	}
+	o.CacheDir = t.TempDir()
+	for i, want := range []int{2, 2} { // stored, then answered from the cache
+		if _, err := Load(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		if calls != want {
+			t.Fatalf("load %d with a cache: BeforeParse called %d times in all, want %d", i+1, calls, want)
+		}
+	}
+}

@@ -47,6 +47,10 @@ type Options struct {
 	// CacheDir keeps the models of projects loaded before, so that a load
 	// of unchanged files skips compose-go (see cache.go); "" loads afresh.
 	CacheDir string
+	// BeforeParse, when set, is called before compose-go reads the files
+	// (not when the cache answers): the load is the high point of a
+	// command's memory, and the CLI gives back what it can before it.
+	BeforeParse func()
 }
 
 // FileNames are the compose file names looked for in a directory, the
@@ -61,11 +65,18 @@ func Load(ctx context.Context, o Options) (*model.Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	before := func() {
+		if o.BeforeParse != nil {
+			o.BeforeParse()
+		}
+	}
 	if o.CacheDir != "" {
 		return loadCached(r, o.CacheDir, func(listen loader.Listener) (*types.Project, *model.Project, error) {
+			before()
 			return r.loadModel(ctx, func(lo *loader.Options) { lo.Listeners = append(lo.Listeners, listen) })
 		})
 	}
+	before()
 	_, p, err := r.loadModel(ctx)
 	return p, err
 }
