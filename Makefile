@@ -36,7 +36,7 @@ test: image
 	@log=$$(mktemp); klog=$$(mktemp); trap 'rm -f "$$log" "$$klog"' EXIT; \
 	( nice -n 10 $(MAKE) --no-print-directory cross >"$$log" 2>&1 ) & cross=$$!; \
 	( DEVSTACK_KUBE_NICE=10 bash $(KUBE_CLUSTER) up >"$$klog" 2>&1 ) & kube=$$!; \
-	DEVSTACK_KUBE=off $(GO) vet ./... && DEVSTACK_KUBE=off $(GO) test ./... -timeout 14m; rc=$$?; \
+	DEVSTACK_KUBE=off $(GO) vet ./... && DEVSTACK_KUBE=off $(GO) test ./... -timeout 20m; rc=$$?; \
 	wait $$cross || rc=1; cat "$$log"; \
 	if wait $$kube; then \
 	  DEVSTACK_KUBE=require $(MAKE) --no-print-directory kube-tests || rc=1; \
