@@ -384,7 +384,7 @@ func saveShared(ctx context.Context, src *volumeSource, i int, v volumeRef, dir 
 	// calls than tar's own 32 KiB copies would.
 	fl := &follower{f: f, done: done}
 	r := io.TeeReader(bufio.NewReaderSize(fl, 1<<20), c)
-	n, root, err := rebase(r, io.Discard, "")
+	n, root, err := rebase(r, nil, "")
 	if err == nil {
 		_, err = io.Copy(io.Discard, r) // the padding
 	}
