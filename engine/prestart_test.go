@@ -154,7 +154,16 @@ services:
 	// volumes hold the same lines.
 	check := func(when string, runs string, want []string) {
 		t.Helper()
-		if out, _ := s.exec("app", "cat", "/tmp/seen-at-start"); out != runs+runs {
+		// The command writes the file once it runs; up returns once the
+		// container is running, which may be before that.
+		var out string
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			out, _ = s.exec("app", "cat", "/tmp/seen-at-start")
+			if !strings.Contains(out, "can't open") || time.Now().After(deadline) {
+				break
+			}
+		}
+		if out != runs+runs {
 			t.Errorf("%s: the service saw %q at its start (/data/runs then /cache/runs), want %q", when, out, runs+runs)
 		}
 		c := s.containers(false)["app-1"]
