@@ -36,7 +36,7 @@ test: image
 	@log=$$(mktemp); klog=$$(mktemp); trap 'rm -f "$$log" "$$klog"' EXIT; \
 	( nice -n 10 $(MAKE) --no-print-directory cross >"$$log" 2>&1 ) & cross=$$!; \
 	( DEVSTACK_KUBE_NICE=10 bash $(KUBE_CLUSTER) up >"$$klog" 2>&1 ) & kube=$$!; \
-	DEVSTACK_KUBE=off $(GO) vet ./... && DEVSTACK_KUBE=off $(GO) test ./... -timeout 20m; rc=$$?; \
+	DEVSTACK_KUBE=off $(GO) vet ./... && DEVSTACK_KUBE=off $(GO) test ./... -timeout 30m; rc=$$?; \
 	wait $$cross || rc=1; cat "$$log"; \
 	if wait $$kube; then \
 	  DEVSTACK_KUBE=require $(MAKE) --no-print-directory kube-tests || rc=1; \
@@ -56,7 +56,7 @@ kube-cluster:
 kube-test: image kube-cluster
 	DEVSTACK_KUBE=require $(MAKE) --no-print-directory kube-tests
 kube-tests:
-	$(GO) test ./engine/kube/... ./cmd/devstack -run 'Kube' -count=1 -timeout 20m
+	$(GO) test ./engine/kube/... ./cmd/devstack -run 'Kube' -count=1 -timeout 30m
 kube-down:
 	bash testdata/kube/cluster.sh down
 
