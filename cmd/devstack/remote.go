@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 
@@ -223,6 +224,16 @@ func seedSyncedBinds(p *model.Project, rt engine.Runtime, e *engine.Engine) func
 				"(docker system prune on it, or remove what fills the disk), then run up again: it sends what is missing; nothing here was changed", svc.Name, strings.Join(volumes, ", "))
 		}
 		if err != nil {
+			// A link that died mid-fill cuts the copy's stream, which
+			// says only that the stream ended: ask the engine, whose
+			// error then says its machine is unreachable.
+			if ctx.Err() == nil {
+				pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if perr := rt.Ping(pctx); perr != nil {
+					err = perr
+				}
+				cancel()
+			}
 			return fmt.Errorf("service %s: %w; run up again to finish (nothing here was changed)", svc.Name, err)
 		}
 		if err := state.MkdirAll(filepath.Join(dir, "seeded")); err != nil {

@@ -27,7 +27,10 @@ import (
 // position-independent one is placed by the kernel, and a RELRO segment
 // or a page shared with writable data was written (a private page written
 // holds what the file does not).
-var releaseInitPages = sync.OnceFunc(func() {
+var releaseInitPages = sync.OnceFunc(dropInitPages)
+
+// dropInitPages does releaseInitPages' work, every time it is called.
+func dropInitPages() {
 	f, err := elf.Open("/proc/self/exe") // the very file mapped, even if replaced since
 	if err != nil {
 		return
@@ -52,4 +55,4 @@ var releaseInitPages = sync.OnceFunc(func() {
 			_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, uintptr(start), uintptr(end-start), syscall.MADV_DONTNEED)
 		}
 	}
-})
+}

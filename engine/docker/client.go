@@ -244,6 +244,8 @@ func (r *Runtime) unreachable(err error) error {
 		// A request cut short when the keepalive found the link dead.
 		strings.Contains(msg, "use of closed network connection") || strings.Contains(msg, "connection reset")):
 		hint = fmt.Sprintf("the engine's machine (%s) is unreachable over SSH: check the network link; attached commands (up, watch, ui) reconnect by themselves once it is back", r.ssh.addr)
+	case r.ssh != nil && errors.Is(err, context.DeadlineExceeded):
+		hint = fmt.Sprintf("the engine's machine (%s) did not answer over SSH in time: it is unreachable or overloaded; check the network link; attached commands (up, watch, ui) reconnect by themselves once it is back", r.ssh.addr)
 	case errors.Is(err, context.DeadlineExceeded):
 		hint = "it did not answer in time: is it overloaded, or is the address right?"
 	}
