@@ -595,7 +595,7 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 				return err
 			}
 		}
-		if err := explainStart(svc, rt.StartContainer(ctx, a.id(o))); err != nil || svc == nil {
+		if err := explainStart(svc, a.start(ctx, a.id(o))); err != nil || svc == nil {
 			return err
 		}
 		return a.e.runHooks(ctx, "post_start", svc.PostStart, svc, o.Name, a.id(o), o.Number)
@@ -632,6 +632,24 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		return nil
 	}
 	return fmt.Errorf("unknown operation %q", o.Kind)
+}
+
+// startLimit bounds a start seen through after an interrupt (see start).
+const startLimit = time.Minute
+
+// start starts a container and waits for the engine's answer even when
+// ctx is cancelled meanwhile: cancelling the request does not cancel the
+// start on the engine's side, which would start the container after the
+// interrupted up had stopped the stack. Since execute waits for every
+// operation in flight, when an interrupted run returns every container
+// it started is running, and the stop that follows finds it.
+func (a *applier) start(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startLimit)
+	defer cancel()
+	return a.e.rt.StartContainer(sctx, id)
 }
 
 func (a *applier) stopTimeout(svc *model.Service) *time.Duration {

@@ -361,10 +361,9 @@ func runUp(ctx context.Context, g *globals, f upFlags, services []string) error 
 		d := time.Duration(f.timeout) * time.Second
 		timeout = &d
 	}
+	// Up has returned: every start it asked for has been answered (the
+	// engine sees them through), so this stop finds all it started.
 	stopErr := s.engine.Stop(stopCtx, s.project, services, timeout)
-	if stopErr == nil && stopCtx.Err() == nil {
-		stopErr = stopLateStarts(stopCtx, s.engine, s.project, services, timeout)
-	}
 	if killCtx.Err() != nil {
 		zero := time.Duration(0)
 		stopErr = s.engine.Stop(context.Background(), s.project, services, &zero)
@@ -409,34 +408,4 @@ func hasWatchRules(p *model.Project, services []string) bool {
 		}
 	}
 	return false
-}
-
-// stopLateStarts stops containers that began running after the stop had
-// looked: a start that Ctrl-C cut short on this side is still carried out
-// by the engine, which may finish it a moment later. It looks again until
-// nothing of the project runs or waits to, for a few seconds at most.
-func stopLateStarts(ctx context.Context, e *engine.Engine, p *model.Project, services []string, timeout *time.Duration) error {
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		cs, err := e.List(ctx, p, services, true)
-		if err != nil {
-			return err
-		}
-		running, created := false, false
-		for _, c := range cs {
-			running = running || c.State == model.StateRunning
-			created = created || c.State == model.StateCreated
-		}
-		if running {
-			if err := e.Stop(ctx, p, services, timeout); err != nil {
-				return err
-			}
-		}
-		// A container still only created may be one whose start is on
-		// its way: watch it until the deadline.
-		if (!running && !created) || time.Now().After(deadline) {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond) // polling the engine with a deadline
-	}
 }
