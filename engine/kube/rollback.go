@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -121,15 +122,10 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 	steps := append([]step(nil), j.steps...)
 	j.mu.Unlock()
 	ue := &UpError{Err: cause}
-	var errs []string
-	fail := func(err error) {
-		if err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	ns := c.namespace
+	u := &undoing{ctx: ctx, ns: c.namespace}
 	fg := metav1.DeletePropagationBackground
-	del := metav1.DeleteOptions{PropagationPolicy: &fg}
+	u.del = metav1.DeleteOptions{PropagationPolicy: &fg}
+	ns := c.namespace
 
 	byKind := map[string][]step{}
 	for _, s := range steps {
@@ -138,7 +134,7 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 	for _, list := range byKind {
 		sort.Slice(list, func(a, b int) bool { return list[a].name < list[b].name })
 	}
-	var removed, restored, keptClaims []string
+	var keptClaims []string
 	var goneServices []string // services whose Deployment was removed: their pods must go
 	var restoredDeps []string
 
@@ -147,7 +143,7 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 	if len(byKind["persistentvolumeclaim"]) > 0 {
 		pods, err := c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: ProjectSelector(project)})
 		if err != nil {
-			fail(explain(err, "list", "pods", "", ns))
+			u.fail(explain(err, "list", "pods", "", ns))
 			// Unsure which claims hold data: keep them all.
 			for _, s := range byKind["persistentvolumeclaim"] {
 				inUse[s.name] = true
@@ -169,19 +165,10 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 	deps := c.cs.AppsV1().Deployments(ns)
 	for _, s := range byKind["deployment"] {
 		if s.prev == nil {
-			d, err := deps.Get(ctx, s.name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
+			d := remove[appsv1.Deployment](u, deps, "deployment", s.name)
+			if d == nil {
 				continue
 			}
-			if err != nil {
-				fail(explain(err, "get", "deployments", s.name, ns))
-				continue
-			}
-			if err := deps.Delete(ctx, s.name, del); err != nil && !apierrors.IsNotFound(err) {
-				fail(explain(err, "delete", "deployments", s.name, ns))
-				continue
-			}
-			removed = append(removed, "deployment/"+s.name)
 			goneServices = append(goneServices, d.Labels[model.LabelService])
 			// Its pods that never turned Ready served nobody: they get a
 			// second to stop, not their full grace period (a container
@@ -198,52 +185,33 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 			continue
 		}
 		prev := s.prev.(*appsv1.Deployment)
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur, err := deps.Get(ctx, s.name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			back := cur.DeepCopy()
-			back.Spec = *prev.Spec.DeepCopy()
-			back.Labels = prev.Labels
+		if restore(u, deps, "deployment", s.name, func(cur *appsv1.Deployment) {
+			cur.Spec = *prev.Spec.DeepCopy()
+			cur.Labels = prev.Labels
 			// The previous annotations (its config hash), but the revision
 			// stays the controller's: it numbers the rollback as a new one.
-			back.Annotations = map[string]string{}
-			for k, v := range prev.Annotations {
-				back.Annotations[k] = v
+			back := maps.Clone(prev.Annotations)
+			if back == nil {
+				back = map[string]string{}
 			}
 			if r, ok := cur.Annotations[revisionAnnotation]; ok {
-				back.Annotations[revisionAnnotation] = r
+				back[revisionAnnotation] = r
 			}
-			_, err = deps.Update(ctx, back, metav1.UpdateOptions{})
-			return err
-		})
-		if err != nil {
-			fail(explain(err, "update", "deployments", s.name, ns))
-			continue
+			cur.Annotations = back
+		}) {
+			restoredDeps = append(restoredDeps, s.name)
+			sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindContainer, Name: s.name, Service: prev.Labels[model.LabelService], Action: event.Recreating, Detail: "rolling back to the previous spec"})
 		}
-		restored = append(restored, "deployment/"+s.name)
-		restoredDeps = append(restoredDeps, s.name)
-		sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindContainer, Name: s.name, Service: prev.Labels[model.LabelService], Action: event.Recreating, Detail: "rolling back to the previous spec"})
 	}
 
 	svcs := c.cs.CoreV1().Services(ns)
 	for _, s := range byKind["service"] {
 		switch {
 		case s.prev == nil:
-			if _, err := svcs.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-				continue // its create did not happen
-			}
-			if err := svcs.Delete(ctx, s.name, del); err != nil {
-				if !apierrors.IsNotFound(err) {
-					fail(explain(err, "delete", "services", s.name, ns))
-				}
-				continue
-			}
-			removed = append(removed, "service/"+s.name)
+			remove[corev1.Service](u, svcs, "service", s.name)
 		case s.replaced:
-			if err := svcs.Delete(ctx, s.name, del); err != nil && !apierrors.IsNotFound(err) {
-				fail(explain(err, "delete", "services", s.name, ns))
+			if err := svcs.Delete(ctx, s.name, u.del); err != nil && !apierrors.IsNotFound(err) {
+				u.fail(explain(err, "delete", "services", s.name, ns))
 				continue
 			}
 			prev := s.prev.(*corev1.Service)
@@ -255,94 +223,40 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 				_, err = svcs.Create(ctx, again, metav1.CreateOptions{})
 			}
 			if err != nil {
-				fail(explain(err, "create", "services", s.name, ns))
+				u.fail(explain(err, "create", "services", s.name, ns))
 				continue
 			}
-			restored = append(restored, "service/"+s.name)
+			u.restored = append(u.restored, "service/"+s.name)
 		default:
 			prev := s.prev.(*corev1.Service)
-			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				cur, err := svcs.Get(ctx, s.name, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				back := cur.DeepCopy()
-				back.Spec, back.Labels, back.Annotations = *prev.Spec.DeepCopy(), prev.Labels, prev.Annotations
-				_, err = svcs.Update(ctx, back, metav1.UpdateOptions{})
-				return err
+			restore(u, svcs, "service", s.name, func(cur *corev1.Service) {
+				cur.Spec, cur.Labels, cur.Annotations = *prev.Spec.DeepCopy(), prev.Labels, prev.Annotations
 			})
-			if err != nil {
-				fail(explain(err, "update", "services", s.name, ns))
-				continue
-			}
-			restored = append(restored, "service/"+s.name)
 		}
 	}
 
 	cms := c.cs.CoreV1().ConfigMaps(ns)
 	for _, s := range byKind["configmap"] {
 		if s.prev == nil {
-			if _, err := cms.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-				continue
-			}
-			if err := cms.Delete(ctx, s.name, del); err != nil {
-				if !apierrors.IsNotFound(err) {
-					fail(explain(err, "delete", "configmaps", s.name, ns))
-				}
-				continue
-			}
-			removed = append(removed, "configmap/"+s.name)
+			remove[corev1.ConfigMap](u, cms, "configmap", s.name)
 			continue
 		}
 		prev := s.prev.(*corev1.ConfigMap)
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur, err := cms.Get(ctx, s.name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			back := cur.DeepCopy()
-			back.Data, back.BinaryData, back.Labels, back.Annotations = prev.Data, prev.BinaryData, prev.Labels, prev.Annotations
-			_, err = cms.Update(ctx, back, metav1.UpdateOptions{})
-			return err
+		restore(u, cms, "configmap", s.name, func(cur *corev1.ConfigMap) {
+			cur.Data, cur.BinaryData, cur.Labels, cur.Annotations = prev.Data, prev.BinaryData, prev.Labels, prev.Annotations
 		})
-		if err != nil {
-			fail(explain(err, "update", "configmaps", s.name, ns))
-			continue
-		}
-		restored = append(restored, "configmap/"+s.name)
 	}
 
 	secrets := c.cs.CoreV1().Secrets(ns)
 	for _, s := range byKind["secret"] {
 		if s.prev == nil {
-			if _, err := secrets.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-				continue
-			}
-			if err := secrets.Delete(ctx, s.name, del); err != nil {
-				if !apierrors.IsNotFound(err) {
-					fail(explain(err, "delete", "secrets", s.name, ns))
-				}
-				continue
-			}
-			removed = append(removed, "secret/"+s.name)
+			remove[corev1.Secret](u, secrets, "secret", s.name)
 			continue
 		}
 		prev := s.prev.(*corev1.Secret)
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur, err := secrets.Get(ctx, s.name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			back := cur.DeepCopy()
-			back.Data, back.StringData, back.Labels, back.Annotations = prev.Data, nil, prev.Labels, prev.Annotations
-			_, err = secrets.Update(ctx, back, metav1.UpdateOptions{})
-			return err
+		restore(u, secrets, "secret", s.name, func(cur *corev1.Secret) {
+			cur.Data, cur.StringData, cur.Labels, cur.Annotations = prev.Data, nil, prev.Labels, prev.Annotations
 		})
-		if err != nil {
-			fail(explain(err, "update", "secrets", s.name, ns))
-			continue
-		}
-		restored = append(restored, "secret/"+s.name)
 	}
 
 	claims := c.cs.CoreV1().PersistentVolumeClaims(ns)
@@ -352,52 +266,109 @@ func (c *Cluster) rollback(ctx context.Context, project string, j *journal, caus
 			keptClaims = append(keptClaims, "persistentvolumeclaim/"+s.name)
 			continue
 		}
-		if _, err := claims.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			continue
-		}
 		// Deleted now, gone once the pods that mount it are (the cluster's
 		// pvc-protection waits for them).
-		if err := claims.Delete(ctx, s.name, del); err != nil {
-			if !apierrors.IsNotFound(err) {
-				fail(explain(err, "delete", "persistentvolumeclaims", s.name, ns))
-			}
-			continue
+		if remove[corev1.PersistentVolumeClaim](u, claims, "persistentvolumeclaim", s.name) != nil {
+			goneClaims = append(goneClaims, s.name)
+			sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindVolume, Name: s.name, Action: event.Removed, Detail: "rolled back"})
 		}
-		removed = append(removed, "persistentvolumeclaim/"+s.name)
-		goneClaims = append(goneClaims, s.name)
-		sink.Publish(event.Progress{Time: time.Now(), Kind: event.KindVolume, Name: s.name, Action: event.Removed, Detail: "rolled back"})
 	}
 
 	// Nothing half-deployed when up returns: the removed pods gone, the
 	// restored ones serving again.
-	fail(c.awaitRollback(ctx, project, goneServices, goneClaims, restoredDeps))
+	u.fail(c.awaitRollback(ctx, project, goneServices, goneClaims, restoredDeps))
 
 	if j.namespaceCreated {
 		empty, err := c.namespaceEmpty(ctx)
-		fail(err)
+		u.fail(err)
 		if empty {
 			if err := c.removeNamespace(ctx, ns); err != nil {
-				fail(err)
+				u.fail(err)
 			} else {
-				removed = append(removed, "namespace/"+ns)
+				u.removed = append(u.removed, "namespace/"+ns)
 			}
 		}
 	}
 
-	if len(removed) > 0 {
-		ue.RolledBack = append(ue.RolledBack, "removed "+strings.Join(removed, ", "))
+	if len(u.removed) > 0 {
+		ue.RolledBack = append(ue.RolledBack, "removed "+strings.Join(u.removed, ", "))
 	}
-	if len(restored) > 0 {
-		ue.RolledBack = append(ue.RolledBack, "restored "+strings.Join(restored, ", ")+" to the previous spec")
+	if len(u.restored) > 0 {
+		ue.RolledBack = append(ue.RolledBack, "restored "+strings.Join(u.restored, ", ")+" to the previous spec")
 	}
 	if len(keptClaims) > 0 {
 		ue.RolledBack = append(ue.RolledBack, "kept "+strings.Join(keptClaims, ", ")+" (a Ready pod mounts it, so it may hold data: down -v removes it)")
 	}
-	if len(errs) > 0 {
-		ue.RollbackErr = errors.New(strings.Join(errs, "; "))
+	if len(u.errs) > 0 {
+		ue.RollbackErr = errors.New(strings.Join(u.errs, "; "))
 	}
 	ue.Took = time.Since(start)
 	return ue
+}
+
+// objects is what the rollback needs of a client-go typed client.
+type objects[T any] interface {
+	Get(context.Context, string, metav1.GetOptions) (*T, error)
+	Update(context.Context, *T, metav1.UpdateOptions) (*T, error)
+	Delete(context.Context, string, metav1.DeleteOptions) error
+}
+
+// undoing is one rollback's account: what it removed and restored, and
+// what it could not do.
+type undoing struct {
+	ctx                     context.Context
+	ns                      string
+	del                     metav1.DeleteOptions
+	removed, restored, errs []string
+}
+
+func (u *undoing) fail(err error) {
+	if err != nil {
+		u.errs = append(u.errs, err.Error())
+	}
+}
+
+// remove deletes kind/name, which the up created. It returns the object as
+// it was, or nil when there was none (its create did not happen) or it
+// could not be deleted.
+func remove[T any](u *undoing, api objects[T], kind, name string) *T {
+	obj, err := api.Get(u.ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		u.fail(explain(err, "get", kind+"s", name, u.ns))
+		return nil
+	}
+	if err := api.Delete(u.ctx, name, u.del); err != nil {
+		if !apierrors.IsNotFound(err) {
+			u.fail(explain(err, "delete", kind+"s", name, u.ns))
+		}
+		return nil
+	}
+	u.removed = append(u.removed, kind+"/"+name)
+	return obj
+}
+
+// restore gives kind/name, which the up changed, its previous content back:
+// put copies it from the object read before the change into the current
+// one (the cluster's own fields, its version among them, stay).
+func restore[T any](u *undoing, api objects[T], kind, name string, put func(cur *T)) bool {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := api.Get(u.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		put(cur)
+		_, err = api.Update(u.ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		u.fail(explain(err, "update", kind+"s", name, u.ns))
+		return false
+	}
+	u.restored = append(u.restored, kind+"/"+name)
+	return true
 }
 
 func serviceSelector(project, service string) string {
