@@ -320,10 +320,7 @@ func TestKubeImagesThroughLoopbackRegistry(t *testing.T) {
 // order (db healthy, then api), and the api's published port reached on
 // localhost through the API's port-forward.
 func TestKubeExampleProjectReachedOnLocalhost(t *testing.T) {
-	kc := kubetest.Kubeconfig(t)
-	enginetest.NeedDocker(t)
-	enginetest.Busybox(t)
-	kubetest.LoadImage(t, enginetest.BusyboxImage)
+	kc := kubetest.Busybox(t)
 	t.Setenv("KUBECONFIG", kc)
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "testdata", "example"))); err != nil {

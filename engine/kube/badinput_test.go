@@ -27,10 +27,7 @@ import (
 // Ready (its last log lines), a namespace the user may not write in (the
 // verb and resource RBAC refused, and nothing made).
 func TestKubeBadInputSaysWhatTheClusterSaid(t *testing.T) {
-	kc := kubetest.Kubeconfig(t)
-	enginetest.NeedDocker(t)
-	enginetest.Busybox(t)
-	kubetest.LoadImage(t, enginetest.BusyboxImage)
+	kc := kubetest.Busybox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

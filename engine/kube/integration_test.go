@@ -15,7 +15,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"devstack/engine/enginetest"
 	"devstack/engine/event"
 	"devstack/engine/kube"
 	"devstack/engine/kube/kubetest"
@@ -68,10 +67,7 @@ func loadProject(t *testing.T, dir, name string) *model.Project {
 // fixture's project under a unique name, and down -v at the end.
 func setup(t *testing.T) (*kube.Cluster, *model.Project, string) {
 	t.Helper()
-	kc := kubetest.Kubeconfig(t)
-	enginetest.NeedDocker(t)
-	enginetest.Busybox(t)
-	kubetest.LoadImage(t, enginetest.BusyboxImage)
+	kc := kubetest.Busybox(t)
 	dir := copyFixture(t)
 	name := uniqueName("kt")
 	p := loadProject(t, dir, name)

@@ -19,10 +19,7 @@ import (
 // gives back the replicas it had, a count set with kubectl scale
 // included; up starts stopped services with the compose file's count.
 func TestKubeStopStart(t *testing.T) {
-	kc := kubetest.Kubeconfig(t)
-	enginetest.NeedDocker(t)
-	enginetest.Busybox(t)
-	kubetest.LoadImage(t, enginetest.BusyboxImage)
+	kc := kubetest.Busybox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

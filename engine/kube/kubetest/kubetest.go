@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"devstack/engine/enginetest"
 )
 
 // Context is the kubeconfig context the test cluster's kubeconfig names.
@@ -169,6 +171,17 @@ func Registry() string {
 		port = "5055"
 	}
 	return "127.0.0.1:" + port
+}
+
+// Busybox is the test cluster with the test image loaded into its node:
+// the kubeconfig, or the test skipped or failed as Kubeconfig says.
+func Busybox(t testing.TB) string {
+	t.Helper()
+	kc := Kubeconfig(t)
+	enginetest.NeedDocker(t)
+	enginetest.Busybox(t)
+	LoadImage(t, enginetest.BusyboxImage)
+	return kc
 }
 
 var loaded sync.Map
