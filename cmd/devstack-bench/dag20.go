@@ -162,16 +162,33 @@ func dagRun(b *bench, t tool, dir, file, project string, s *dagSamples) error {
 		}
 		s.ps = append(s.ps, w*1000)
 	}
-	name, args := t.args(file, project, "down")
-	down, _, err := timed(dir, nil, name, args...)
+	down, err := timedDown(t, dir, file, project)
 	if err != nil {
 		return err
 	}
-	if n := projectContainers(project, false); n != 0 {
-		return fmt.Errorf("%d containers of %s left after down", n, project)
-	}
 	s.down = append(s.down, down)
 	return nil
+}
+
+// timedDown runs `down` and checks that no container of project is left.
+// A down whose only failure is a network Docker 20.10 will not remove
+// ("has active endpoints": the endpoint of a container removed while the
+// engine still cleaned up after its exit leaks until the daemon restarts)
+// did the work timed, and its time counts: the run says so, and the
+// network stays behind, under the run's own project name.
+func timedDown(t tool, dir, file, project string) (float64, error) {
+	name, args := t.args(file, project, "down")
+	down, _, out, err := timedOutput(dir, nil, name, args...)
+	if err != nil && !strings.Contains(string(out), "has active endpoints") {
+		return 0, err
+	}
+	if n := projectContainers(project, false); n != 0 {
+		return 0, fmt.Errorf("%d containers of %s left after down", n, project)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devstack-bench: %s down removed every container of %s but not its network (the engine leaked an endpoint): its time counts\n", t.name, project)
+	}
+	return down, nil
 }
 
 // upAndWait runs `up -d --wait` and returns its wall time and peak RSS. It

@@ -57,13 +57,9 @@ func flatRun(b *bench, t tool, dir, file, project string, s *dagSamples) error {
 		}
 		s.ps = append(s.ps, w*1000)
 	}
-	name, args = t.args(file, project, "down")
-	down, _, err := timed(dir, nil, name, args...)
+	down, err := timedDown(t, dir, file, project)
 	if err != nil {
 		return err
-	}
-	if n := projectContainers(project, false); n != 0 {
-		return fmt.Errorf("%d containers of %s left after down", n, project)
 	}
 	s.down = append(s.down, down)
 	return nil
