@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -395,6 +396,34 @@ func TestExternalResourcesMustExist(t *testing.T) {
 	err = r.CreateVolume(ctx, p, "cache")
 	if err == nil || !strings.Contains(err.Error(), p.Volumes["cache"].Name) || !strings.Contains(err.Error(), "docker volume create") {
 		t.Errorf("external volume: %v", err)
+	}
+}
+
+// A project network another container still uses is not taken from it:
+// the error names that container and says how to let go of the network.
+func TestRemoveNetworkNamesWhatHoldsIt(t *testing.T) {
+	t.Parallel()
+	r, img := newTestRuntime(t)
+	ctx := testCtx(t, 60*time.Second)
+	p := newProject(t)
+	p.Networks["default"] = model.Network{Name: p.Name + "_default"}
+	if err := r.CreateNetwork(ctx, p, "default"); err != nil {
+		t.Fatal(err)
+	}
+	mine := "dsdk-users-" + randomHex(3)
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "rm", "-f", mine).Run()
+		_ = exec.Command("docker", "network", "rm", p.Name+"_default").Run()
+	})
+	if out, err := exec.Command("docker", "run", "-d", "--name", mine, "--network", p.Name+"_default", img, "sleep", "600").CombinedOutput(); err != nil {
+		t.Fatalf("docker run: %v: %s", err, out)
+	}
+	err := r.RemoveNetwork(ctx, p.Name+"_default")
+	if err == nil || !strings.Contains(err.Error(), mine) || !strings.Contains(err.Error(), "docker network disconnect "+p.Name+"_default") {
+		t.Fatalf("removing a network a user's container is attached to: %v", err)
+	}
+	if out, _ := exec.Command("docker", "inspect", "-f", "{{.State.Running}}", mine).Output(); strings.TrimSpace(string(out)) != "true" {
+		t.Errorf("the user's container is not running after the failed removal: %q", out)
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -165,7 +167,34 @@ func (r *Runtime) RemoveNetwork(ctx context.Context, name string) error {
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
+	if strings.Contains(err.Error(), "has active endpoints") {
+		return fmt.Errorf("unable to remove network %s: %w; %s", name, err, r.heldBy(ctx, name))
+	}
 	return fmt.Errorf("unable to remove network %s: %w", name, r.engineError(err))
+}
+
+// heldBy says what keeps a network from being removed, and what to do: the
+// containers still attached to it (another project's or the user's own,
+// never removed by down), or, when none is, the engine's own leak. Docker
+// 20.10 can keep counting the endpoint of a container removed while it
+// still cleaned up after its exit (seen with 200 containers at load 40,
+// with Compose, devstack and plain API calls alike) until it restarts.
+func (r *Runtime) heldBy(ctx context.Context, name string) string {
+	n, err := r.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if err != nil {
+		return "the engine says containers are still attached to it"
+	}
+	var names []string
+	for _, c := range n.Network.Containers {
+		names = append(names, c.Name)
+	}
+	if len(names) > 0 {
+		slices.Sort(names)
+		return fmt.Sprintf("containers that are not the project's are attached to it (%s): disconnect them with `docker network disconnect %s NAME`, then run down again",
+			strings.Join(names, ", "), name)
+	}
+	return "no container is attached to it: the engine still counts an endpoint of a container already removed (a Docker engine defect under load), " +
+		"which goes when the engine restarts (`sudo systemctl restart docker`); until then the next up uses the network as it is"
 }
 
 // RemoveVolume removes a volume; a missing one is no error.
