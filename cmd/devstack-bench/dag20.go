@@ -326,6 +326,7 @@ func sampleStacks(b *bench, name string,
 				fmt.Fprintf(os.Stderr, "devstack-bench: %s, run %d: a container turned unhealthy (load %s); taking it down and running again\n", t.name, i+1, loadAverage())
 				name, args := t.args(file, project, "down", "-v")
 				_ = exec.Command(name, args...).Run()
+				settleLoad()
 			}
 		}
 	}

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // result is one row of the table.
@@ -82,6 +84,19 @@ func loadAverage() string {
 		}
 	}
 	return ""
+}
+
+// settleLoad waits, up to three minutes, for the machine's load average to
+// fall under its core count: a run retried at once after the load made the
+// engine's healthchecks time out would meet the same load.
+func settleLoad() {
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); {
+		load, err := strconv.ParseFloat(loadAverage(), 64)
+		if err != nil || load < float64(runtime.NumCPU()) {
+			return
+		}
+		time.Sleep(2 * time.Second) // polling the load average with a deadline
+	}
 }
 
 // hostInfo says how noisy the machine was when the run began: a busy shared
