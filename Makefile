@@ -36,7 +36,7 @@ test: image
 	@log=$$(mktemp); klog=$$(mktemp); trap 'rm -f "$$log" "$$klog"' EXIT; \
 	( nice -n 10 $(MAKE) --no-print-directory cross >"$$log" 2>&1 ) & cross=$$!; \
 	( DEVSTACK_KUBE_NICE=10 bash $(KUBE_CLUSTER) up >"$$klog" 2>&1 ) & kube=$$!; \
-	DEVSTACK_KUBE=off $(GO) vet ./... && DEVSTACK_KUBE=off $(GO) test ./... -timeout 30m; rc=$$?; \
+	DEVSTACK_KUBE=off $(GO) vet ./... && DEVSTACK_KUBE=off $(GO) test ./... -timeout 45m; rc=$$?; \
 	wait $$cross || rc=1; cat "$$log"; \
 	if wait $$kube; then \
 	  DEVSTACK_KUBE=require $(MAKE) --no-print-directory kube-tests || rc=1; \
@@ -56,7 +56,7 @@ kube-cluster:
 kube-test: image kube-cluster
 	DEVSTACK_KUBE=require $(MAKE) --no-print-directory kube-tests
 kube-tests:
-	$(GO) test ./engine/kube/... ./cmd/devstack -run 'Kube' -count=1 -timeout 30m
+	$(GO) test ./engine/kube/... ./cmd/devstack -run 'Kube' -count=1 -timeout 45m
 kube-down:
 	bash testdata/kube/cluster.sh down
 
@@ -125,7 +125,7 @@ bench: image build
 # medians of CP_RUNS (default 5) alternating pairs, with the load average.
 CP_RUNS ?= 5
 bench-cp: image
-	DEVSTACK_CP_RUNS=$(CP_RUNS) $(GO) test ./cmd/devstack -run '^$$' -bench '^BenchmarkCpTree$$' -benchtime 1x -count=1 -timeout 30m
+	DEVSTACK_CP_RUNS=$(CP_RUNS) $(GO) test ./cmd/devstack -run '^$$' -bench '^BenchmarkCpTree$$' -benchtime 1x -count=1 -timeout 45m
 
 # The soak: the dashboard of a synced stack for SOAK (default 30m) with an
 # edit every second and a restart every minute; prints devstack's RSS,

@@ -239,7 +239,12 @@ func (m *monitor) handle(ctx context.Context, ev ContainerEvent) {
 		return
 	}
 	if ev.Action == "oom" {
+		// Nothing to inspect: an oom changes no state by itself (the die
+		// that follows when the main process was the one killed does),
+		// and the inspect, held while the engine cleans up after the
+		// kill, would delay that die's report by up to a second.
 		m.e.sink.Publish(event.Warning{Time: ev.Time, Service: ev.Service, Message: m.outOfMemory(ev)})
+		return
 	}
 	if ev.Action == "die" {
 		m.died(ev)
