@@ -609,7 +609,8 @@ func (a *applier) do(ctx context.Context, o *plan.Op, svc *model.Service) error 
 		if err := a.preStop(ctx, o, svc); err != nil {
 			return err
 		}
-		if err := rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc)); err != nil || svc == nil {
+		restart := func(ctx context.Context) error { return rt.RestartContainer(ctx, a.id(o), a.stopTimeout(svc)) }
+		if err := seeThrough(ctx, restart); err != nil || svc == nil {
 			return err
 		}
 		return a.e.runHooks(ctx, "post_start", svc.PostStart, svc, o.Name, a.id(o), o.Number)
@@ -644,12 +645,19 @@ const startLimit = time.Minute
 // operation in flight, when an interrupted run returns every container
 // it started is running, and the stop that follows finds it.
 func (a *applier) start(ctx context.Context, id string) error {
+	return seeThrough(ctx, func(ctx context.Context) error { return a.e.rt.StartContainer(ctx, id) })
+}
+
+// seeThrough runs call, which makes the engine start a container, unless
+// ctx is already cancelled, and waits for its answer even when ctx is
+// cancelled meanwhile (see start; a restart starts one too).
+func seeThrough(ctx context.Context, call func(context.Context) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startLimit)
 	defer cancel()
-	return a.e.rt.StartContainer(sctx, id)
+	return call(sctx)
 }
 
 func (a *applier) stopTimeout(svc *model.Service) *time.Duration {
